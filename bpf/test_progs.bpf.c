@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+// Programs and maps the tests load: one map of each common type, and a
+// program of each kind that runs on this kernel without an attach point
+// (BPF_PROG_TEST_RUN) or with one that libbpf attaches by section.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 8);
+} array_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 64);
+} hash_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 4);
+} percpu_array_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u64);
+	__type(value, __u32);
+	__uint(max_entries, 16);
+} percpu_hash_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 32);
+} lru_hash_map SEC(".maps");
+
+// getppid() calls per calling process, filled by the tracepoint below.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1024);
+} getppid_calls SEC(".maps");
+
+// XDP_DROP for frames whose first byte is odd, XDP_PASS otherwise.
+SEC("xdp")
+int xdp_parity(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	unsigned char *end = (void *)(long)ctx->data_end;
+
+	if (data + 1 > end)
+		return XDP_ABORTED;
+	return data[0] & 1 ? XDP_DROP : XDP_PASS;
+}
+
+// Returns the packet length: a socket filter's verdict is how many bytes
+// to keep.
+SEC("socket")
+int sock_len(struct __sk_buff *skb)
+{
+	return skb->len;
+}
+
+// Runs only through BPF_PROG_TEST_RUN (no data, no repeat): bumps slot 0 of
+// array_map and returns its new value.
+SEC("syscall")
+int bump(void *ctx)
+{
+	__u32 key = 0;
+	__u64 *v = bpf_map_lookup_elem(&array_map, &key);
+
+	if (!v)
+		return -1;
+	*v += 1;
+	return *v;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int count_getppid(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 one = 1, *v = bpf_map_lookup_elem(&getppid_calls, &tgid);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else
+		bpf_map_update_elem(&getppid_calls, &tgid, &one, BPF_NOEXIST);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,100 @@
+// libbpf's print callback is process-wide; what it prints during one call is
+// captured per thread, so the error of that call can carry it (and an
+// AsyncWorker's load captures on its own thread).
+#include "glue.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+
+namespace glue {
+
+namespace {
+thread_local std::string* sink = nullptr;
+bool debug = false;
+
+int Print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG && !debug) return 0;
+  if (debug) {
+    va_list copy;
+    va_copy(copy, args);
+    vfprintf(stderr, fmt, copy);
+    va_end(copy);
+  }
+  if (sink == nullptr) return 0;
+  char small[512];
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(small, sizeof(small), fmt, copy);
+  va_end(copy);
+  if (n < 0) return 0;
+  if (static_cast<size_t>(n) < sizeof(small)) {
+    sink->append(small, n);
+  } else {
+    std::string big(n + 1, '\0');
+    vsnprintf(big.data(), big.size(), fmt, args);
+    big.resize(n);
+    sink->append(big);
+  }
+  return 0;
+}
+}  // namespace
+
+LogCapture::LogCapture() : prev_(sink) { sink = &text_; }
+LogCapture::~LogCapture() { sink = prev_; }
+std::string LogCapture::take() { return std::move(text_); }
+
+void InstallPrintCallback() {
+  const char* d = getenv("LIBBPF_NODE_DEBUG");
+  debug = d != nullptr && *d != '\0' && *d != '0';
+  libbpf_set_print(Print);
+}
+
+Napi::Error MakeError(Napi::Env env, const Failure& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("errno", f.err);
+  o.Set("op", f.op);
+  if (!f.target.empty()) o.Set("target", f.target);
+  o.Set("log", f.log);
+  if (f.verifier) {
+    o.Set("program", f.program);
+    o.Set("verifierLog", f.verifierLog);
+  }
+  AddonData& d = Data(env);
+  if (d.makeError.IsEmpty()) {
+    return Napi::Error::New(env, f.op + " failed: errno " + std::to_string(f.err));
+  }
+  Napi::Value e = d.makeError.Call({o});
+  return Napi::Error(env, e);
+}
+
+void Throw(Napi::Env env, const Failure& f) { throw MakeError(env, f); }
+
+void ThrowErrno(Napi::Env env, int err, const char* op, const std::string& target,
+                const std::string& log) {
+  Failure f;
+  f.err = err < 0 ? -err : err;
+  if (f.err == 0) f.err = EINVAL;
+  f.op = op;
+  f.target = target;
+  f.log = log;
+  Throw(env, f);
+}
+
+void ThrowState(Napi::Env env, const char* code, const std::string& msg) {
+  Napi::Error e = Napi::TypeError::New(env, msg);
+  e.Set("code", code);
+  throw e;
+}
+
+Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsBuffer()) {
+    Napi::Error e = Napi::TypeError::New(info.Env(), std::string(what) + " must be a Buffer");
+    e.Set("code", "ERR_INVALID_ARG_TYPE");
+    throw e;
+  }
+  return info[i].As<Napi::Buffer<uint8_t>>();
+}
+
+}  // namespace glue

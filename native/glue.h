@@ -1,0 +1,224 @@
+// Shared declarations of the addon's wrappers. Each wrapped concept has its
+// own .cc file; this header only carries what they need of each other.
+#pragma once
+
+#include <napi.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace glue {
+
+// ---------------------------------------------------------------- errors.cc
+// What a failed call leaves behind: enough for ts/errors.ts to build a
+// BpfError or VerifierError. Plain data so that worker threads can fill it.
+struct Failure {
+  int err = 0;             // positive errno
+  std::string op;          // the libbpf (or libc) function that failed
+  std::string target;      // what it was applied to (path, name, ...)
+  std::string log;         // what libbpf printed during the call
+  std::string program;     // program whose verifier log is attached
+  std::string verifierLog; // raw verifier output
+  bool verifier = false;
+};
+
+// Captures libbpf's print callback output on this thread for its lifetime.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string take();
+
+ private:
+  std::string text_;
+  std::string* prev_;
+};
+
+void InstallPrintCallback();
+Napi::Error MakeError(Napi::Env env, const Failure& f);
+[[noreturn]] void Throw(Napi::Env env, const Failure& f);
+// Shorthand: a Failure from errno-style `err` (positive or negative).
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* op,
+                             const std::string& target = std::string(),
+                             const std::string& log = std::string());
+// Misuse detected in native code (closed handle, wrong buffer size). The
+// TypeScript layer checks first; this only keeps a bad call from crashing.
+[[noreturn]] void ThrowState(Napi::Env env, const char* code, const std::string& msg);
+
+// Buffers passed from JavaScript.
+Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what);
+
+// --------------------------------------------------------- per-addon data
+struct AddonData {
+  Napi::FunctionReference makeError;
+  Napi::FunctionReference mapCtor;
+  Napi::FunctionReference programCtor;
+  Napi::FunctionReference linkCtor;
+};
+AddonData& Data(Napi::Env env);
+
+// ---------------------------------------------------------------- object.cc
+struct OpenOptions {
+  std::string name, btfCustomPath, pinRoot, kconfig;
+  bool hasName = false, hasBtf = false, hasPinRoot = false, hasKconfig = false;
+  uint32_t kernelLogLevel = 0;
+};
+
+// The state a bpf_object shares with the wrappers of its maps and programs.
+// Children keep it alive through shared_ptr and resolve their libbpf
+// pointers through it, so a closed (or re-opened) object is seen at once.
+struct ObjectState {
+  bpf_object* obj = nullptr;
+  std::vector<bpf_map*> maps;
+  std::vector<bpf_program*> progs;
+  std::string path;            // source: file path ...
+  std::vector<uint8_t> image;  // ... or an in-memory ELF image (kept: libbpf reads it until load)
+  OpenOptions opts;
+  bool loaded = false;
+  bool failed = false;
+  bool busy = false;           // an async load runs on a worker thread
+  bool closeAfterLoad = false;
+
+  ~ObjectState();
+  void Close();
+  void Index();
+};
+using ObjectRef = std::shared_ptr<ObjectState>;
+
+class Object : public Napi::ObjectWrap<Object> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Object(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Name(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value LoadAsync(const Napi::CallbackInfo& info);
+  Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  ObjectState& Live(Napi::Env env);
+
+  ObjectRef state_;
+};
+
+// Loads `state` (with the verifier-log retries); fills `f` on failure.
+bool LoadObject(ObjectState& state, Failure& f);
+
+// ------------------------------------------------------------------- map.cc
+class Map : public Napi::ObjectWrap<Map> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object FromObject(Napi::Env env, const ObjectRef& owner, size_t index);
+  explicit Map(const Napi::CallbackInfo& info);
+  ~Map() override;
+
+ private:
+  static Napi::Value Create(const Napi::CallbackInfo& info);
+  static Napi::Value FromPin(const Napi::CallbackInfo& info);
+  static Napi::Value FromFd(const Napi::CallbackInfo& info);
+  static Napi::Object FromOwnedFd(Napi::Env env, int fd);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value Lookup(const Napi::CallbackInfo& info);
+  Napi::Value Update(const Napi::CallbackInfo& info);
+  Napi::Value Delete(const Napi::CallbackInfo& info);
+  Napi::Value LookupAndDelete(const Napi::CallbackInfo& info);
+  Napi::Value NextKey(const Napi::CallbackInfo& info);
+  Napi::Value Freeze(const Napi::CallbackInfo& info);
+  Napi::Value Pin(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  bpf_map* Owned(Napi::Env env, bool mustBeLoaded);
+  int Fd(Napi::Env env);
+
+  ObjectRef owner_;  // set for a map of an object
+  size_t index_ = 0;
+  int fd_ = -1;      // set for a standalone map (created, from a pin)
+  uint32_t keySize_ = 0, valueBytes_ = 0;
+  std::string name_;
+
+ public:
+  struct Sizes {
+    uint32_t key, value;
+    const char* name;  // valid while the map is
+  };
+
+ private:
+  Sizes SizesOf(Napi::Env env);
+};
+
+// --------------------------------------------------------------- program.cc
+class Program : public Napi::ObjectWrap<Program> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object FromObject(Napi::Env env, const ObjectRef& owner, size_t index);
+  explicit Program(const Napi::CallbackInfo& info);
+  ~Program() override;
+
+ private:
+  static Napi::Value LoadInsns(const Napi::CallbackInfo& info);
+  static Napi::Value FromPin(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value SetType(const Napi::CallbackInfo& info);
+  Napi::Value SetExpectedAttachType(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value AttachSocket(const Napi::CallbackInfo& info);
+  Napi::Value TestRun(const Napi::CallbackInfo& info);
+  Napi::Value Pin(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  bpf_program* Owned(Napi::Env env, bool mustBeLoaded, bool preLoad = false);
+  int Fd(Napi::Env env);
+
+  ObjectRef owner_;
+  size_t index_ = 0;
+  int fd_ = -1;
+  std::string name_;
+  uint32_t type_ = 0;
+  uint32_t insnCount_ = 0;
+};
+
+// ------------------------------------------------------------------ link.cc
+class Link : public Napi::ObjectWrap<Link> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  // Takes ownership of `link`.
+  static Napi::Object FromLibbpf(Napi::Env env, bpf_link* link);
+  // SO_ATTACH_BPF attachments are not kernel links: the link keeps a dup of
+  // the socket so that detaching never touches a reused fd number.
+  static Napi::Object FromSocket(Napi::Env env, int sockDup, int progFd);
+  explicit Link(const Napi::CallbackInfo& info);
+  ~Link() override;
+
+ private:
+  static Napi::Value FromPin(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Pin(const Napi::CallbackInfo& info);
+  Napi::Value Unpin(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
+  void Release();
+
+  bpf_link* link_ = nullptr;
+  int sock_ = -1;
+  int progFd_ = -1;
+};
+
+// ---------------------------------------------------------------- socket.cc
+Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);
+
+// Reads `struct bpf_*_info` for any bpf fd.
+template <typename T>
+int InfoByFd(int fd, T& out) {
+  out = T{};
+  __u32 len = sizeof(out);
+  return bpf_obj_get_info_by_fd(fd, &out, &len);
+}
+
+}  // namespace glue

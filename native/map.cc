@@ -1,0 +1,336 @@
+// BPF maps: those of an object (resolved through the object's state) and
+// standalone ones (bpf_map_create, a pin). Element operations go through the
+// fd, so both kinds share them. Buffers are sized by the caller (ts/map.ts);
+// the checks here only keep a wrong size from reading past a buffer.
+#include "glue.h"
+
+#include <cerrno>
+#include <climits>
+#include <unistd.h>
+
+namespace glue {
+
+namespace {
+
+struct MapInit {
+  ObjectRef owner;
+  size_t index = 0;
+  int fd = -1;
+  uint32_t keySize = 0, valueBytes = 0;
+  std::string name;
+};
+
+bool IsPerCpu(uint32_t type) {
+  switch (type) {
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_PERCPU_ARRAY:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+    case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Bytes the kernel copies for one value: per-CPU maps hold one 8-byte
+// aligned slot per possible CPU.
+uint32_t ValueBytes(uint32_t type, uint32_t valueSize) {
+  if (!IsPerCpu(type)) return valueSize;
+  int n = libbpf_num_possible_cpus();
+  return ((valueSize + 7) / 8 * 8) * (n > 0 ? n : 1);
+}
+
+std::string FdKind(int fd) {
+  char link[64], target[128];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof(target) - 1);
+  if (n < 0) return std::string();
+  target[n] = '\0';
+  std::string t(target);
+  const std::string prefix = "anon_inode:";
+  return t.compare(0, prefix.size(), prefix) == 0 ? t.substr(prefix.size()) : t;
+}
+
+}  // namespace
+
+Napi::Function Map::Init(Napi::Env env) {
+  return DefineClass(env, "NativeMap",
+                     {
+                         StaticMethod<&Map::Create>("create"),
+                         StaticMethod<&Map::FromPin>("fromPin"),
+                         InstanceMethod<&Map::Info>("info"),
+                         InstanceMethod<&Map::SetMaxEntries>("setMaxEntries"),
+                         InstanceMethod<&Map::Lookup>("lookup"),
+                         InstanceMethod<&Map::Update>("update"),
+                         InstanceMethod<&Map::Delete>("delete"),
+                         InstanceMethod<&Map::LookupAndDelete>("lookupAndDelete"),
+                         InstanceMethod<&Map::NextKey>("nextKey"),
+                         InstanceMethod<&Map::Freeze>("freeze"),
+                         InstanceMethod<&Map::Pin>("pin"),
+                         InstanceMethod<&Map::Close>("close"),
+                     });
+}
+
+Map::Map(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Map>(info) {
+  if (!info[0].IsExternal())
+    ThrowState(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR", "NativeMap is made by the library");
+  MapInit* init = info[0].As<Napi::External<MapInit>>().Data();
+  owner_ = init->owner;
+  index_ = init->index;
+  fd_ = init->fd;
+  keySize_ = init->keySize;
+  valueBytes_ = init->valueBytes;
+  name_ = init->name;
+}
+
+Map::~Map() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Napi::Object Map::FromObject(Napi::Env env, const ObjectRef& owner, size_t index) {
+  MapInit init;
+  init.owner = owner;
+  init.index = index;
+  return Data(env).mapCtor.New({Napi::External<MapInit>::New(env, &init)});
+}
+
+Napi::Object Map::FromOwnedFd(Napi::Env env, int fd) {
+  bpf_map_info mi;
+  if (InfoByFd(fd, mi) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "bpf_obj_get_info_by_fd");
+  }
+  MapInit init;
+  init.fd = fd;
+  init.keySize = mi.key_size;
+  init.valueBytes = ValueBytes(mi.type, mi.value_size);
+  init.name = mi.name;
+  return Data(env).mapCtor.New({Napi::External<MapInit>::New(env, &init)});
+}
+
+// create(type, name|null, keySize, valueSize, maxEntries, flags)
+Napi::Value Map::Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DECLARE_LIBBPF_OPTS(bpf_map_create_opts, o);
+  o.map_flags = info[5].As<Napi::Number>().Uint32Value();
+  std::string name = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+  LogCapture cap;
+  int fd = bpf_map_create(static_cast<bpf_map_type>(info[0].As<Napi::Number>().Uint32Value()),
+                          name.empty() ? nullptr : name.c_str(),
+                          info[2].As<Napi::Number>().Uint32Value(),
+                          info[3].As<Napi::Number>().Uint32Value(),
+                          info[4].As<Napi::Number>().Uint32Value(), &o);
+  if (fd < 0) ThrowErrno(env, errno, "bpf_map_create", name, cap.take());
+  return FromOwnedFd(env, fd);
+}
+
+Napi::Value Map::FromPin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", path);
+  if (FdKind(fd) != "bpf-map") {
+    close(fd);
+    ThrowErrno(env, EINVAL, "bpf_obj_get", path + " is not a pinned map");
+  }
+  return FromOwnedFd(env, fd);
+}
+
+bpf_map* Map::Owned(Napi::Env env, bool mustBeLoaded) {
+  ObjectState& s = *owner_;
+  if (s.obj == nullptr) ThrowState(env, "ERR_INVALID_STATE", "the map's BpfObject is closed");
+  if (s.busy) ThrowState(env, "ERR_INVALID_STATE", "the map's BpfObject is being loaded");
+  if (mustBeLoaded && !s.loaded) ThrowState(env, "ERR_INVALID_STATE", "the map's BpfObject is not loaded");
+  return s.maps[index_];
+}
+
+int Map::Fd(Napi::Env env) {
+  if (!owner_) {
+    if (fd_ < 0) ThrowState(env, "ERR_INVALID_STATE", "BpfMap is closed");
+    return fd_;
+  }
+  int fd = bpf_map__fd(Owned(env, true));
+  if (fd < 0) ThrowState(env, "ERR_INVALID_STATE", "the map was not created (autocreate off?)");
+  return fd;
+}
+
+Napi::Value Map::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  uint32_t type, keySize, valueSize;
+  int fd = -1;
+  if (owner_) {
+    bpf_map* m = Owned(env, false);
+    type = bpf_map__type(m);
+    keySize = bpf_map__key_size(m);
+    valueSize = bpf_map__value_size(m);
+    o.Set("name", bpf_map__name(m));
+    o.Set("maxEntries", bpf_map__max_entries(m));
+    o.Set("flags", bpf_map__map_flags(m));
+    o.Set("ifindex", bpf_map__ifindex(m));
+    o.Set("btfKeyTypeId", bpf_map__btf_key_type_id(m));
+    o.Set("btfValueTypeId", bpf_map__btf_value_type_id(m));
+    o.Set("internal", bpf_map__is_internal(m));
+    const char* pin = bpf_map__pin_path(m);
+    if (pin != nullptr) o.Set("pinPath", pin);
+    if (owner_->loaded) fd = bpf_map__fd(m);
+  } else {
+    fd = Fd(env);
+    bpf_map_info mi;
+    if (InfoByFd(fd, mi) != 0) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
+    type = mi.type;
+    keySize = mi.key_size;
+    valueSize = mi.value_size;
+    o.Set("name", mi.name);
+    o.Set("maxEntries", mi.max_entries);
+    o.Set("flags", mi.map_flags);
+    o.Set("ifindex", mi.ifindex);
+    o.Set("btfKeyTypeId", mi.btf_key_type_id);
+    o.Set("btfValueTypeId", mi.btf_value_type_id);
+    o.Set("internal", false);
+  }
+  o.Set("type", type);
+  o.Set("keySize", keySize);
+  o.Set("valueSize", valueSize);
+  o.Set("valueBytes", ValueBytes(type, valueSize));
+  o.Set("fd", fd);
+  uint32_t id = 0;
+  if (fd >= 0) {
+    bpf_map_info mi;
+    if (InfoByFd(fd, mi) == 0) id = mi.id;
+  }
+  o.Set("id", id);
+  return o;
+}
+
+Napi::Value Map::SetMaxEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "maxEntries is fixed once a map exists");
+  bpf_map* m = Owned(env, false);
+  if (owner_->loaded) ThrowState(env, "ERR_INVALID_STATE", "maxEntries can only change before load()");
+  int err = bpf_map__set_max_entries(m, info[0].As<Napi::Number>().Uint32Value());
+  if (err) ThrowErrno(env, err, "bpf_map__set_max_entries", bpf_map__name(m));
+  return env.Undefined();
+}
+
+// Sizes as the kernel sees them, without a syscall: libbpf knows them for a
+// map of an object, and a standalone map caches them when it is opened.
+Map::Sizes Map::SizesOf(Napi::Env env) {
+  if (!owner_) return Sizes{keySize_, valueBytes_, name_.c_str()};
+  bpf_map* m = Owned(env, true);
+  return Sizes{bpf_map__key_size(m), ValueBytes(bpf_map__type(m), bpf_map__value_size(m)),
+               bpf_map__name(m)};
+}
+
+namespace {
+
+
+void* KeyPtr(const Napi::CallbackInfo& info, size_t i, const Map::Sizes& s) {
+  Napi::Env env = info.Env();
+  if (info[i].IsNull() || info[i].IsUndefined()) {
+    if (s.key != 0) ThrowState(env, "ERR_INVALID_ARG_TYPE", "key must be a Buffer");
+    return nullptr;
+  }
+  auto b = BufferArg(info, i, "key");
+  if (b.Length() != s.key) {
+    Napi::Error e = Napi::RangeError::New(env, "key must be " + std::to_string(s.key) + " bytes");
+    e.Set("code", "ERR_INVALID_BUFFER_SIZE");
+    throw e;
+  }
+  return s.key ? b.Data() : nullptr;
+}
+
+void* ValuePtr(const Napi::CallbackInfo& info, size_t i, const Map::Sizes& s) {
+  auto b = BufferArg(info, i, "value");
+  if (b.Length() != s.value) {
+    Napi::Error e = Napi::RangeError::New(info.Env(), "value must be " + std::to_string(s.value) + " bytes");
+    e.Set("code", "ERR_INVALID_BUFFER_SIZE");
+    throw e;
+  }
+  return b.Data();
+}
+}  // namespace
+
+// Element operations return false for "no such element" (ENOENT) rather
+// than throwing: a miss is an answer, not an error.
+Napi::Value Map::Lookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  void* key = KeyPtr(info, 0, s);
+  void* out = ValuePtr(info, 1, s);
+  uint64_t flags = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+  int err = bpf_map_lookup_elem_flags(fd, key, out, flags);
+  if (err == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_lookup_elem", s.name);
+}
+
+Napi::Value Map::Update(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  void* key = KeyPtr(info, 0, s);
+  void* value = ValuePtr(info, 1, s);
+  uint64_t flags = info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+  if (bpf_map_update_elem(fd, key, value, flags) != 0)
+    ThrowErrno(env, errno, "bpf_map_update_elem", s.name);
+  return env.Undefined();
+}
+
+Napi::Value Map::Delete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  void* key = KeyPtr(info, 0, s);
+  if (bpf_map_delete_elem(fd, key) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_delete_elem", s.name);
+}
+
+Napi::Value Map::LookupAndDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  void* key = KeyPtr(info, 0, s);
+  void* out = ValuePtr(info, 1, s);
+  if (bpf_map_lookup_and_delete_elem(fd, key, out) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_lookup_and_delete_elem", s.name);
+}
+
+Napi::Value Map::NextKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  void* key = info[0].IsNull() ? nullptr : KeyPtr(info, 0, s);
+  auto out = BufferArg(info, 1, "next key");
+  if (out.Length() != s.key) ThrowState(env, "ERR_INVALID_BUFFER_SIZE", "next key buffer has the wrong size");
+  if (bpf_map_get_next_key(fd, key, out.Data()) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_get_next_key", s.name);
+}
+
+Napi::Value Map::Freeze(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  if (bpf_map_freeze(fd) != 0) ThrowErrno(env, errno, "bpf_map_freeze", SizesOf(env).name);
+  return env.Undefined();
+}
+
+Napi::Value Map::Pin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (bpf_obj_pin(fd, path.c_str()) != 0) ThrowErrno(env, errno, "bpf_obj_pin", path);
+  return env.Undefined();
+}
+
+Napi::Value Map::Close(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  return info.Env().Undefined();
+}
+
+}  // namespace glue

@@ -1,0 +1,346 @@
+// BPF programs: those of an object, and standalone ones loaded from raw
+// instructions (bpf_prog_load) or opened from a pin.
+#include "glue.h"
+
+#include <sys/socket.h>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace glue {
+
+namespace {
+
+constexpr size_t kMaxLogSize = UINT32_MAX >> 2;
+constexpr size_t kFirstLogSize = 1 << 20;
+
+struct ProgramInit {
+  ObjectRef owner;
+  size_t index = 0;
+  int fd = -1;
+  std::string name;
+  uint32_t type = 0;
+  uint32_t insnCount = 0;
+};
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    s.push_back(digits[p[i] >> 4]);
+    s.push_back(digits[p[i] & 15]);
+  }
+  return s;
+}
+
+uint32_t U32(const Napi::Value& v, uint32_t dflt = 0) {
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
+}
+
+}  // namespace
+
+Napi::Function Program::Init(Napi::Env env) {
+  return DefineClass(env, "NativeProgram",
+                     {
+                         StaticMethod<&Program::LoadInsns>("load"),
+                         StaticMethod<&Program::FromPin>("fromPin"),
+                         InstanceMethod<&Program::Info>("info"),
+                         InstanceMethod<&Program::SetAutoload>("setAutoload"),
+                         InstanceMethod<&Program::SetType>("setType"),
+                         InstanceMethod<&Program::SetExpectedAttachType>("setExpectedAttachType"),
+                         InstanceMethod<&Program::Attach>("attach"),
+                         InstanceMethod<&Program::AttachSocket>("attachSocket"),
+                         InstanceMethod<&Program::TestRun>("testRun"),
+                         InstanceMethod<&Program::Pin>("pin"),
+                         InstanceMethod<&Program::Close>("close"),
+                     });
+}
+
+Program::Program(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Program>(info) {
+  if (!info[0].IsExternal())
+    ThrowState(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR", "NativeProgram is made by the library");
+  ProgramInit* init = info[0].As<Napi::External<ProgramInit>>().Data();
+  owner_ = init->owner;
+  index_ = init->index;
+  fd_ = init->fd;
+  name_ = init->name;
+  type_ = init->type;
+  insnCount_ = init->insnCount;
+}
+
+Program::~Program() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Napi::Object Program::FromObject(Napi::Env env, const ObjectRef& owner, size_t index) {
+  ProgramInit init;
+  init.owner = owner;
+  init.index = index;
+  return Data(env).programCtor.New({Napi::External<ProgramInit>::New(env, &init)});
+}
+
+// load(type, insns, license, name|null, expectedAttachType, logLevel)
+// The first attempt asks for no log (the common case is fast); a failure is
+// retried with a log, grown on ENOSPC, so the error carries the whole of it.
+Napi::Value Program::LoadInsns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t type = U32(info[0]);
+  auto insns = BufferArg(info, 1, "insns");
+  if (insns.Length() == 0 || insns.Length() % sizeof(bpf_insn) != 0)
+    ThrowState(env, "ERR_INVALID_BUFFER_SIZE", "insns must be a non-empty multiple of 8 bytes");
+  std::string license = info[2].As<Napi::String>().Utf8Value();
+  std::string name = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+  uint32_t logLevel = U32(info[5]);
+  size_t count = insns.Length() / sizeof(bpf_insn);
+
+  std::string log;
+  int fd = -1, err = 0;
+  LogCapture cap;
+  for (size_t size = kFirstLogSize;; size *= 4) {
+    DECLARE_LIBBPF_OPTS(bpf_prog_load_opts, o);
+    o.expected_attach_type = static_cast<bpf_attach_type>(U32(info[4]));
+    std::unique_ptr<char, decltype(&free)> buf(nullptr, free);
+    bool withLog = logLevel != 0 || size != kFirstLogSize || err != 0;
+    if (withLog) {
+      buf.reset(static_cast<char*>(malloc(size)));
+      if (!buf) ThrowErrno(env, ENOMEM, "malloc");
+      buf.get()[0] = '\0';
+      o.log_buf = buf.get();
+      o.log_size = size;
+      o.log_level = logLevel ? logLevel : 1;
+    }
+    fd = bpf_prog_load(static_cast<bpf_prog_type>(type), name.empty() ? nullptr : name.c_str(),
+                       license.c_str(), reinterpret_cast<const bpf_insn*>(insns.Data()), count, &o);
+    err = fd < 0 ? errno : 0;
+    if (withLog) log = buf.get();
+    if (fd >= 0) break;
+    if (!withLog) {
+      size /= 4;  // retry at the first size, now with a log
+      continue;
+    }
+    if (err == ENOSPC && log.size() + 1 >= size && size * 4 <= kMaxLogSize) continue;
+    Failure f;
+    f.err = err;
+    f.op = "bpf_prog_load";
+    f.target = name;
+    f.log = cap.take();
+    if (!log.empty()) {
+      f.verifier = true;
+      f.program = name;
+      f.verifierLog = log;
+    }
+    Throw(env, f);
+  }
+  ProgramInit init;
+  init.fd = fd;
+  init.name = name;
+  init.type = type;
+  init.insnCount = count;
+  Napi::Object p = Data(env).programCtor.New({Napi::External<ProgramInit>::New(env, &init)});
+  if (!log.empty()) p.Set("verifierLog", log);
+  return p;
+}
+
+Napi::Value Program::FromPin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", path);
+  bpf_prog_info pi;
+  char kind[64] = {0};
+  char link[64];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, kind, sizeof(kind) - 1);
+  if (n < 0 || strstr(kind, "bpf-prog") == nullptr || InfoByFd(fd, pi) != 0) {
+    close(fd);
+    ThrowErrno(env, EINVAL, "bpf_obj_get", path + " is not a pinned program");
+  }
+  ProgramInit init;
+  init.fd = fd;
+  init.name = pi.name;
+  init.type = pi.type;
+  init.insnCount = pi.xlated_prog_len / sizeof(bpf_insn);
+  return Data(env).programCtor.New({Napi::External<ProgramInit>::New(env, &init)});
+}
+
+bpf_program* Program::Owned(Napi::Env env, bool mustBeLoaded, bool preLoad) {
+  ObjectState& s = *owner_;
+  if (s.obj == nullptr) ThrowState(env, "ERR_INVALID_STATE", "the program's BpfObject is closed");
+  if (s.busy) ThrowState(env, "ERR_INVALID_STATE", "the program's BpfObject is being loaded");
+  if (mustBeLoaded && !s.loaded) ThrowState(env, "ERR_INVALID_STATE", "the program's BpfObject is not loaded");
+  if (preLoad && (s.loaded || s.failed))
+    ThrowState(env, "ERR_INVALID_STATE", "this can only change before load()");
+  return s.progs[index_];
+}
+
+int Program::Fd(Napi::Env env) {
+  if (!owner_) {
+    if (fd_ < 0) ThrowState(env, "ERR_INVALID_STATE", "BpfProgram is closed");
+    return fd_;
+  }
+  int fd = bpf_program__fd(Owned(env, true));
+  if (fd < 0) ThrowState(env, "ERR_INVALID_STATE", "the program was not loaded (autoload off?)");
+  return fd;
+}
+
+Napi::Value Program::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  int fd = -1;
+  if (owner_) {
+    bpf_program* p = Owned(env, false);
+    o.Set("name", bpf_program__name(p));
+    o.Set("section", bpf_program__section_name(p));
+    o.Set("type", static_cast<uint32_t>(bpf_program__type(p)));
+    o.Set("expectedAttachType", static_cast<uint32_t>(bpf_program__expected_attach_type(p)));
+    o.Set("autoload", bpf_program__autoload(p));
+    o.Set("autoattach", bpf_program__autoattach(p));
+    o.Set("insnCount", static_cast<double>(bpf_program__insn_cnt(p)));
+    if (owner_->loaded) fd = bpf_program__fd(p);
+  } else {
+    fd = Fd(env);
+    o.Set("name", name_);
+    o.Set("section", "");
+    o.Set("type", type_);
+    o.Set("insnCount", insnCount_);
+  }
+  o.Set("fd", fd);
+  if (fd >= 0) {
+    bpf_prog_info pi;
+    if (InfoByFd(fd, pi) == 0) {
+      o.Set("id", pi.id);
+      o.Set("tag", Hex(pi.tag, sizeof(pi.tag)));
+      o.Set("xlatedInsnCount", pi.xlated_prog_len / static_cast<uint32_t>(sizeof(bpf_insn)));
+      o.Set("jitedBytes", pi.jited_prog_len);
+    }
+  }
+  return o;
+}
+
+Napi::Value Program::SetAutoload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "autoload applies to programs of an object");
+  bpf_program* p = Owned(env, false, true);
+  int err = bpf_program__set_autoload(p, info[0].ToBoolean());
+  if (err) ThrowErrno(env, err, "bpf_program__set_autoload", bpf_program__name(p));
+  return env.Undefined();
+}
+
+Napi::Value Program::SetType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "the type of a loaded program is fixed");
+  bpf_program* p = Owned(env, false, true);
+  int err = bpf_program__set_type(p, static_cast<bpf_prog_type>(U32(info[0])));
+  if (err) ThrowErrno(env, err, "bpf_program__set_type", bpf_program__name(p));
+  return env.Undefined();
+}
+
+Napi::Value Program::SetExpectedAttachType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "the attach type of a loaded program is fixed");
+  bpf_program* p = Owned(env, false, true);
+  int err = bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(U32(info[0])));
+  if (err) ThrowErrno(env, err, "bpf_program__set_expected_attach_type", bpf_program__name(p));
+  return env.Undefined();
+}
+
+Napi::Value Program::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "only a program of an object attaches by its section");
+  bpf_program* p = Owned(env, true);
+  Fd(env);
+  LogCapture cap;
+  bpf_link* link = bpf_program__attach(p);
+  if (link == nullptr) {
+    int err = errno;
+    ThrowErrno(env, err, "bpf_program__attach",
+               std::string(bpf_program__name(p)) + " (" + bpf_program__section_name(p) + ")",
+               cap.take());
+  }
+  return Link::FromLibbpf(env, link);
+}
+
+Napi::Value Program::AttachSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int progFd = Fd(env);
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  int dup = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) ThrowErrno(env, errno, "fcntl(F_DUPFD)", "socket fd " + std::to_string(sock));
+  if (setsockopt(dup, SOL_SOCKET, SO_ATTACH_BPF, &progFd, sizeof(progFd)) != 0) {
+    int err = errno;
+    close(dup);
+    ThrowErrno(env, err, "setsockopt(SO_ATTACH_BPF)", "socket fd " + std::to_string(sock));
+  }
+  return Link::FromSocket(env, dup, progFd);
+}
+
+// testRun({data?, dataOutSize?, ctx?, ctxOutSize?, repeat?, flags?, cpu?}):
+// only what the caller gave reaches the kernel (SYSCALL programs, for one,
+// reject data and repeat).
+Napi::Value Program::TestRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Napi::Object a = info[0].As<Napi::Object>();
+  DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o);
+  std::vector<uint8_t> dataOut, ctxOut;
+  Napi::Value data = a.Get("data"), ctx = a.Get("ctx");
+  if (data.IsBuffer()) {
+    auto b = data.As<Napi::Buffer<uint8_t>>();
+    o.data_in = b.Data();
+    o.data_size_in = b.Length();
+    dataOut.resize(U32(a.Get("dataOutSize"), b.Length()));
+    o.data_out = dataOut.data();
+    o.data_size_out = dataOut.size();
+  }
+  if (ctx.IsBuffer()) {
+    auto b = ctx.As<Napi::Buffer<uint8_t>>();
+    o.ctx_in = b.Data();
+    o.ctx_size_in = b.Length();
+    ctxOut.resize(U32(a.Get("ctxOutSize"), b.Length()));
+    if (!ctxOut.empty()) {
+      o.ctx_out = ctxOut.data();
+      o.ctx_size_out = ctxOut.size();
+    }
+  }
+  if (a.Get("repeat").IsNumber()) o.repeat = U32(a.Get("repeat"));
+  if (a.Get("flags").IsNumber()) o.flags = U32(a.Get("flags"));
+  if (a.Get("cpu").IsNumber()) o.cpu = U32(a.Get("cpu"));
+  if (bpf_prog_test_run_opts(fd, &o) != 0) {
+    int err = errno;
+    Failure f;
+    f.err = err;
+    f.op = "bpf_prog_test_run_opts";
+    f.target = owner_ ? bpf_program__name(owner_->progs[index_]) : name_;
+    Napi::Error e = MakeError(env, f);
+    // ENOSPC: the output did not fit; the kernel says how much it needed.
+    if (err == ENOSPC) e.Set("dataSizeOut", Napi::Number::New(env, o.data_size_out));
+    throw e;
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("retval", o.retval);
+  r.Set("durationNs", o.duration);
+  if (o.data_out != nullptr)
+    r.Set("dataOut", Napi::Buffer<uint8_t>::Copy(env, dataOut.data(), o.data_size_out));
+  if (o.ctx_out != nullptr)
+    r.Set("ctxOut", Napi::Buffer<uint8_t>::Copy(env, ctxOut.data(), o.ctx_size_out));
+  return r;
+}
+
+Napi::Value Program::Pin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (bpf_obj_pin(fd, path.c_str()) != 0) ThrowErrno(env, errno, "bpf_obj_pin", path);
+  return env.Undefined();
+}
+
+Napi::Value Program::Close(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  return info.Env().Undefined();
+}
+
+}  // namespace glue

@@ -1,0 +1,83 @@
+// Errors of failed libbpf and kernel calls. The classes live here and the
+// addon builds them through makeError(), handed over once at start-up, so
+// that `instanceof` works and C++ never invents an error shape.
+import { getSystemErrorMap } from 'node:util';
+
+const systemErrors = getSystemErrorMap();
+
+/** What the addon reports about a failed call (internal). */
+export interface FailureInfo {
+  errno: number;
+  op: string;
+  target?: string;
+  log: string;
+  program?: string;
+  verifierLog?: string;
+}
+
+function errnoName(errno: number): [string, string] {
+  const entry = systemErrors.get(-errno);
+  return entry ? [entry[0], entry[1]] : [`E${errno}`, `errno ${errno}`];
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines.length ? lines[lines.length - 1]! : '';
+}
+
+/** A libbpf or kernel call failed. */
+export class BpfError extends Error {
+  /** The errno name, e.g. 'ENOENT'. */
+  readonly code: string;
+  /** The positive errno value. */
+  readonly errno: number;
+  /** The libbpf (or libc) function that failed, e.g. 'bpf_object__load'. */
+  readonly op: string;
+  /** What the call was applied to: a path, a map or program name. */
+  readonly target: string | undefined;
+  /** What libbpf printed during this call (warnings and info), raw. */
+  readonly log: string;
+
+  constructor(info: FailureInfo, message?: string) {
+    const [code, text] = errnoName(info.errno);
+    const what = info.target ? `${info.op}(${info.target})` : info.op;
+    const detail = lastLine(info.log);
+    super(message ?? `${what} failed: ${code} (${text})${detail ? `: ${detail}` : ''}`);
+    this.name = new.target.name;
+    this.code = code;
+    this.errno = info.errno;
+    this.op = info.op;
+    this.target = info.target;
+    this.log = info.log;
+  }
+}
+
+const SHOWN_LINES = 6;
+
+/** The verifier rejected a program; `verifierLog` holds its whole output. */
+export class VerifierError extends BpfError {
+  /** The program the verifier rejected. */
+  readonly program: string;
+  /** The verifier's output, raw and complete. */
+  readonly verifierLog: string;
+
+  constructor(info: FailureInfo) {
+    const lines = (info.verifierLog ?? '').split('\n').filter((l) => l.trim() !== '');
+    const shown = lines.slice(-SHOWN_LINES);
+    const omitted = lines.length - shown.length;
+    const [code] = errnoName(info.errno);
+    super(info,
+      `${info.op}: the verifier rejected program '${info.program ?? ''}' (${code}):\n` +
+      (omitted > 0 ? `  (${omitted} line(s) omitted)\n` : '') +
+      shown.map((l) => `  ${l}`).join('\n'));
+    this.program = info.program ?? '';
+    this.verifierLog = info.verifierLog ?? '';
+  }
+}
+
+/** @internal */
+export function makeError(info: FailureInfo): BpfError {
+  return info.verifierLog !== undefined && info.verifierLog !== ''
+    ? new VerifierError(info)
+    : new BpfError(info);
+}

@@ -1,0 +1,20 @@
+// The package entry: everything users import. The addon stays internal.
+export { BpfObject } from './object.js';
+export type { BpfObjectOptions, BpfObjectState } from './object.js';
+export { BpfMap, UPDATE_FLAGS } from './map.js';
+export type {
+  MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
+} from './map.js';
+export { BpfProgram } from './program.js';
+export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';
+export { BpfLink } from './link.js';
+export type { LinkType } from './link.js';
+export { BpfError, VerifierError } from './errors.js';
+export { openRawSocket } from './socket.js';
+export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
+export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';
+export * as asm from './asm.js';
+
+import { addon } from './internal/addon.js';
+/** The version of the system libbpf the addon is linked with, e.g. '1.1'. */
+export const libbpfVersion: string = addon.libbpfVersion;

@@ -1,0 +1,166 @@
+// The native addon: loaded once with node-gyp-build (build/Release, then
+// prebuilds/) and given the error factory. Only ts/ imports this module.
+import * as path from 'node:path';
+import { makeError, type FailureInfo } from '../errors.js';
+
+export interface NativeMapInfo {
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  /** Bytes of one lookup: valueSize, or an 8-byte aligned slot per CPU. */
+  valueBytes: number;
+  maxEntries: number;
+  flags: number;
+  ifindex: number;
+  fd: number;
+  id: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+  internal: boolean;
+  pinPath?: string;
+}
+
+export interface NativeMap {
+  info(): NativeMapInfo;
+  setMaxEntries(n: number): void;
+  lookup(key: Buffer | null, out: Buffer, flags: number): boolean;
+  update(key: Buffer | null, value: Buffer, flags: number): void;
+  delete(key: Buffer | null): boolean;
+  lookupAndDelete(key: Buffer | null, out: Buffer): boolean;
+  nextKey(key: Buffer | null, out: Buffer): boolean;
+  freeze(): void;
+  pin(path: string): void;
+  close(): void;
+}
+
+export interface NativeProgramInfo {
+  name: string;
+  section: string;
+  type: number;
+  expectedAttachType?: number;
+  autoload?: boolean;
+  autoattach?: boolean;
+  insnCount: number;
+  fd: number;
+  id?: number;
+  tag?: string;
+  xlatedInsnCount?: number;
+  jitedBytes?: number;
+}
+
+export interface NativeTestRunArgs {
+  data?: Buffer;
+  dataOutSize?: number;
+  ctx?: Buffer;
+  ctxOutSize?: number;
+  repeat?: number;
+  flags?: number;
+  cpu?: number;
+}
+
+export interface NativeTestRunResult {
+  retval: number;
+  durationNs: number;
+  dataOut?: Buffer;
+  ctxOut?: Buffer;
+}
+
+export interface NativeProgram {
+  info(): NativeProgramInfo;
+  setAutoload(on: boolean): void;
+  setType(type: number): void;
+  setExpectedAttachType(type: number): void;
+  attach(): NativeLink;
+  attachSocket(fd: number): NativeLink;
+  testRun(args: NativeTestRunArgs): NativeTestRunResult;
+  pin(path: string): void;
+  close(): void;
+  /** Set by load() when the kernel returned a log (logLevel > 0). */
+  verifierLog?: string;
+}
+
+export interface NativeLinkInfo {
+  kind: 'link' | 'socket';
+  fd: number;
+  id?: number;
+  type?: number;
+  progId?: number;
+}
+
+export interface NativeLink {
+  info(): NativeLinkInfo;
+  pin(path: string): void;
+  unpin(): void;
+  detach(): void;
+}
+
+export interface NativeObjectOptions {
+  name?: string;
+  btfCustomPath?: string;
+  pinRoot?: string;
+  kconfig?: string;
+  kernelLogLevel?: number;
+}
+
+export interface NativeObject {
+  name(): string;
+  load(): void;
+  loadAsync(): Promise<void>;
+  maps(): NativeMap[];
+  programs(): NativeProgram[];
+  close(): void;
+}
+
+export interface Addon {
+  NativeObject: new (source: string | Buffer, opts: NativeObjectOptions) => NativeObject;
+  NativeMap: {
+    create(type: number, name: string | null, keySize: number, valueSize: number,
+      maxEntries: number, flags: number): NativeMap;
+    fromPin(path: string): NativeMap;
+  };
+  NativeProgram: {
+    load(type: number, insns: Buffer, license: string, name: string | null,
+      expectedAttachType: number, logLevel: number): NativeProgram;
+    fromPin(path: string): NativeProgram;
+  };
+  NativeLink: {
+    fromPin(path: string): NativeLink;
+  };
+  setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
+  numPossibleCpus(): number;
+  openRawSocket(ifname: string): number;
+  mapTypes: Record<string, number>;
+  progTypes: Record<string, number>;
+  attachTypes: Record<string, number>;
+  linkTypes: Record<string, number>;
+  libbpfVersion: string;
+}
+
+function load(): Addon {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  const root = path.join(__dirname, '..', '..', '..');
+  try {
+    return nodeGypBuild(root) as Addon;
+  } catch (e) {
+    const err = e as Error;
+    throw new Error(
+      `libbpf-node: the native addon could not be loaded: ${err.message}\n` +
+      'Possible solutions:\n' +
+      '- install the system libbpf and a compiler, then rebuild:\n' +
+      '    apt-get install libbpf-dev libelf-dev zlib1g-dev pkg-config g++ make python3 && npm rebuild libbpf-node\n' +
+      '- on a distribution without libbpf 1.x packages, build libbpf 1.1 or newer and make pkg-config find it',
+      { cause: e });
+  }
+}
+
+export const addon: Addon = load();
+addon.setup({ makeError });
+
+let possibleCpus: number | undefined;
+/** The number of possible CPUs: the per-CPU maps' slot count. */
+export function numPossibleCpus(): number {
+  possibleCpus ??= addon.numPossibleCpus();
+  return possibleCpus;
+}

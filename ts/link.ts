@@ -1,0 +1,86 @@
+// BpfLink: one attachment of a program. Attached links are held in a
+// registry until detach(), so garbage collection never detaches a program
+// behind the user's back; closing the program's object detaches them.
+import { addon, type NativeLink, type NativeLinkInfo } from './internal/addon.js';
+import { checkString, invalidState } from './internal/errors.js';
+
+const LINK_TYPES = [
+  'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
+  'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
+] as const;
+export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy';
+
+const attached = new Set<BpfLink>();
+
+export class BpfLink {
+  #native: NativeLink | undefined;
+  #onDetach: ((link: BpfLink) => void) | undefined;
+  #info: NativeLinkInfo | undefined;
+
+  /** @internal Links are made by the attach methods of BpfProgram and by BpfLink.fromPin(). */
+  constructor(native: NativeLink, onDetach?: (link: BpfLink) => void) {
+    this.#native = native;
+    this.#onDetach = onDetach;
+    attached.add(this);
+  }
+
+  /** Opens a link pinned in bpffs (bpf_link__open); detach() releases this handle only. */
+  static fromPin(path: string): BpfLink {
+    return new BpfLink(addon.NativeLink.fromPin(checkString('path', path)));
+  }
+
+  #live(): NativeLink {
+    if (!this.#native) invalidState('BpfLink is detached');
+    return this.#native;
+  }
+
+  #meta(): NativeLinkInfo {
+    this.#info ??= this.#live().info();
+    return this.#info;
+  }
+
+  get attached(): boolean { return this.#native !== undefined; }
+  /** The link's fd (-1 for a socket filter, which the kernel does not model as a link). */
+  get fd(): number { return this.#meta().fd; }
+  /** The kernel's link id (undefined where there is no kernel link object). */
+  get id(): number | undefined { return this.#meta().id; }
+  /** The id of the attached program. */
+  get programId(): number | undefined { return this.#meta().progId; }
+  get type(): LinkType {
+    const m = this.#meta();
+    if (m.kind === 'socket') return 'socket_filter';
+    if (m.type === undefined) return 'perf_event_legacy';
+    return LINK_TYPES[m.type] ?? (`unknown(${m.type})` as LinkType);
+  }
+
+  /** Pins the link in bpffs: it stays attached after this process exits, until unpinned. */
+  pin(path: string): void {
+    this.#live().pin(checkString('path', path));
+  }
+
+  /** Removes the pin that pin() made. */
+  unpin(): void {
+    this.#live().unpin();
+  }
+
+  /**
+   * Detaches (bpf_link__destroy). A pinned link stays attached through its
+   * pin; this releases only this handle. Idempotent.
+   */
+  detach(): void {
+    const native = this.#native;
+    if (!native) return;
+    this.#native = undefined;
+    attached.delete(this);
+    native.detach();
+    this.#onDetach?.(this);
+  }
+
+  close(): void {
+    this.detach();
+  }
+
+  [Symbol.dispose](): void {
+    this.detach();
+  }
+}

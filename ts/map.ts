@@ -1,0 +1,261 @@
+// BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
+import { unlinkSync } from 'node:fs';
+import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
+import { encode, encodeInto, type Scalar } from './internal/codec.js';
+import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
+import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
+
+/** A key: raw bytes of the map's key size, or an integer for 1/2/4/8-byte keys. */
+export type MapKey = Scalar;
+/** A value: raw bytes of the map's value size, or an integer for 1/2/4/8-byte values. */
+export type MapValue = Scalar;
+/** What one lookup yields: a Buffer, or one Buffer per possible CPU for per-CPU maps. */
+export type MapLookupResult = Buffer | Buffer[];
+
+/** BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
+export const UPDATE_FLAGS = { any: 0, noexist: 1, exist: 2 } as const;
+export type UpdateFlag = keyof typeof UPDATE_FLAGS;
+
+export interface MapUpdateOptions {
+  /** 'any' (default) creates or replaces; 'noexist' only creates; 'exist' only replaces. */
+  flags?: UpdateFlag;
+}
+
+export interface MapCreateOptions<T extends MapType = MapType> {
+  type: T;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  name?: string;
+  /** BPF_F_* map flags, e.g. BPF_F_NO_PREALLOC (1). */
+  flags?: number;
+}
+
+/** The value type a lookup yields for a map type. */
+export type LookupResultOf<T extends MapType> = T extends PerCpuMapType ? Buffer[] : Buffer;
+
+/** What a map belongs to (its BpfObject). */
+export interface MapOwner {
+  readonly state: string;
+}
+
+const PER_CPU = new Set<string>(PER_CPU_MAP_TYPES);
+
+export class BpfMap<V extends MapLookupResult = MapLookupResult> {
+  #native: NativeMap;
+  #owner: MapOwner | undefined;
+  #info: NativeMapInfo | undefined;
+  #closed = false;
+  #pinPath: string | undefined;
+
+  /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
+  constructor(native: NativeMap, owner?: MapOwner) {
+    this.#native = native;
+    this.#owner = owner;
+  }
+
+  /** Creates a map without an object (bpf_map_create). */
+  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<LookupResultOf<T>> {
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
+    const type = MAP_TYPES.indexOf(opts.type);
+    if (type <= 0) invalidArgValue('opts.type', opts.type, `must be one of ${MAP_TYPES.slice(1).join(', ')}`);
+    const u32 = 0xffff_ffff;
+    checkInt('opts.keySize', opts.keySize, 0, u32);
+    checkInt('opts.valueSize', opts.valueSize, 0, u32);
+    checkInt('opts.maxEntries', opts.maxEntries, 0, u32);
+    const flags = opts.flags === undefined ? 0 : checkInt('opts.flags', opts.flags, 0, u32);
+    const name = opts.name === undefined ? null : checkString('opts.name', opts.name);
+    return new BpfMap(addon.NativeMap.create(type, name, opts.keySize, opts.valueSize, opts.maxEntries, flags));
+  }
+
+  /** Opens a map pinned in bpffs (bpf_obj_get). */
+  static fromPin(path: string): BpfMap {
+    return new BpfMap(addon.NativeMap.fromPin(checkString('path', path)));
+  }
+
+  #live(): NativeMap {
+    if (this.#closed) invalidState('BpfMap is closed');
+    const state = this.#owner?.state;
+    if (state === 'closed') invalidState(`map '${this.name}' belongs to a closed BpfObject`);
+    return this.#native;
+  }
+
+  #loaded(): NativeMap {
+    const native = this.#live();
+    if (this.#owner && this.#owner.state !== 'loaded') {
+      invalidState(`map '${this.#meta().name}' is not in the kernel yet: load() its BpfObject first`);
+    }
+    return native;
+  }
+
+  // Metadata is fixed once the map exists, so it is read once.
+  #meta(): NativeMapInfo {
+    if (this.#info) return this.#info;
+    if (this.#closed) invalidState('BpfMap is closed');
+    if (this.#owner?.state === 'closed') invalidState('the BpfObject of this map is closed');
+    const info = this.#native.info();
+    if (!this.#owner || this.#owner.state === 'loaded') this.#info = info;
+    return info;
+  }
+
+  get name(): string { return this.#meta().name; }
+  get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
+  get keySize(): number { return this.#meta().keySize; }
+  get valueSize(): number { return this.#meta().valueSize; }
+  get flags(): number { return this.#meta().flags; }
+  get ifindex(): number { return this.#meta().ifindex; }
+  /** -1 until the object is loaded. */
+  get fd(): number { return this.#meta().fd; }
+  /** The kernel's map id (0 until loaded). */
+  get id(): number { return this.#meta().id; }
+  /** True for the maps libbpf makes for global data (.data, .bss, .rodata, .kconfig). */
+  get internal(): boolean { return this.#meta().internal; }
+  get perCpu(): boolean { return PER_CPU.has(this.type); }
+  /** BTF type ids of key and value in the object's BTF (0 without BTF). */
+  get btfKeyTypeId(): number { return this.#meta().btfKeyTypeId; }
+  get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
+  get closed(): boolean { return this.#closed || this.#owner?.state === 'closed'; }
+
+  get maxEntries(): number { return this.#meta().maxEntries; }
+  /** Settable on a map of an object before load() (bpf_map__set_max_entries). */
+  set maxEntries(n: number) {
+    checkInt('maxEntries', n, 0, 0xffff_ffff);
+    if (!this.#owner) invalidState('maxEntries of an existing map cannot change');
+    if (this.#owner.state !== 'opened') invalidState('maxEntries can only change before load()');
+    this.#live().setMaxEntries(n);
+  }
+
+  #key(key: MapKey): Buffer | null {
+    const size = this.#meta().keySize;
+    if (size === 0) {
+      if (key !== null && key !== undefined) invalidArgValue('key', key, `must be null: map '${this.name}' has no keys`);
+      return null;
+    }
+    return encode('key', key, size);
+  }
+
+  #value(value: MapValue | readonly MapValue[]): Buffer {
+    const m = this.#meta();
+    if (!this.perCpu) {
+      if (Array.isArray(value)) invalidArgType('value', 'a Buffer, number or bigint (not an array)', value);
+      return encode('value', value as MapValue, m.valueSize);
+    }
+    // One slot per possible CPU, each padded to 8 bytes; a single value is
+    // written to every CPU's slot.
+    const cpus = numPossibleCpus();
+    const slot = m.valueBytes / cpus;
+    const out = Buffer.alloc(m.valueBytes);
+    if (Array.isArray(value)) {
+      if (value.length !== cpus) {
+        fail(RangeError, 'ERR_INVALID_ARG_VALUE',
+          `per-CPU map '${m.name}' needs one value per possible CPU (${cpus}), got ${value.length}`);
+      }
+      value.forEach((v, cpu) => encodeInto(`value[${cpu}]`, v, m.valueSize, out, cpu * slot));
+    } else {
+      for (let cpu = 0; cpu < cpus; cpu++) encodeInto('value', value as MapValue, m.valueSize, out, cpu * slot);
+    }
+    return out;
+  }
+
+  #result(raw: Buffer): V {
+    if (!this.perCpu) return raw as V;
+    const m = this.#meta();
+    const cpus = numPossibleCpus();
+    const slot = m.valueBytes / cpus;
+    const values: Buffer[] = [];
+    for (let cpu = 0; cpu < cpus; cpu++) values.push(raw.subarray(cpu * slot, cpu * slot + m.valueSize));
+    return values as V;
+  }
+
+  /** The value under `key`, or undefined. Per-CPU maps give one Buffer per possible CPU. */
+  lookup(key: MapKey): V | undefined {
+    const native = this.#loaded();
+    const k = this.#key(key);
+    const out = Buffer.allocUnsafe(this.#meta().valueBytes);
+    return native.lookup(k, out, 0) ? this.#result(out) : undefined;
+  }
+
+  /**
+   * Creates or replaces the value under `key`. For per-CPU maps, pass one
+   * value per possible CPU, or one value for all of them.
+   */
+  update(key: MapKey, value: MapValue | readonly MapValue[], opts: MapUpdateOptions = {}): void {
+    const native = this.#loaded();
+    const flag = opts.flags ?? 'any';
+    if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
+    native.update(this.#key(key), this.#value(value), UPDATE_FLAGS[flag]);
+  }
+
+  /** Deletes `key`; false if it was not there. */
+  delete(key: MapKey): boolean {
+    const native = this.#loaded();
+    return native.delete(this.#key(key));
+  }
+
+  /** Looks up and deletes in one step (also pops queues and stacks: key null). */
+  lookupAndDelete(key: MapKey | null): V | undefined {
+    const native = this.#loaded();
+    const k = this.#key(key as MapKey);
+    const out = Buffer.allocUnsafe(this.#meta().valueBytes);
+    return native.lookupAndDelete(k, out) ? this.#result(out) : undefined;
+  }
+
+  /** Makes the map read-only for user space (bpf_map_freeze). */
+  freeze(): void {
+    this.#loaded().freeze();
+  }
+
+  /** The keys, in the kernel's order (bpf_map_get_next_key). */
+  *keys(): IterableIterator<Buffer> {
+    const native = this.#loaded();
+    const size = this.#meta().keySize;
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.allocUnsafe(size);
+      if (!native.nextKey(prev, next)) return;
+      yield next;
+      prev = next;
+    }
+  }
+
+  /** The values (elements deleted while iterating are skipped). */
+  *values(): IterableIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  /** [key, value] pairs (elements deleted while iterating are skipped). */
+  *entries(): IterableIterator<[Buffer, V]> {
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v !== undefined) yield [k, v];
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[Buffer, V]> {
+    return this.entries();
+  }
+
+  /** Pins the map in bpffs (bpf_obj_pin), so it outlives this process. */
+  pin(path: string): void {
+    this.#loaded().pin(checkString('path', path));
+    this.#pinPath = path;
+  }
+
+  /** Removes a pin (by default the one pin() made). */
+  unpin(path: string | undefined = this.#pinPath ?? this.#meta().pinPath): void {
+    if (path === undefined) invalidState(`map '${this.name}' has no pin to remove`);
+    unlinkSync(checkString('path', path));
+    if (path === this.#pinPath) this.#pinPath = undefined;
+  }
+
+  /** Closes a standalone map's fd; a map of an object closes with the object. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#owner) this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,192 @@
+// BpfObject: a compiled BPF ELF object (bpf_object), opened, configured,
+// loaded, and the owner of its maps, programs and their links.
+import { BpfError } from './errors.js';
+import { addon, type NativeObject, type NativeObjectOptions } from './internal/addon.js';
+import { checkInt, checkString, invalidArgType, invalidState, unknownName } from './internal/errors.js';
+import type { BpfLink } from './link.js';
+import { BpfMap } from './map.js';
+import { BpfProgram } from './program.js';
+
+export interface BpfObjectOptions {
+  /** Object name (default: from the file name). */
+  name?: string;
+  /** BTF to use for CO-RE relocations instead of the kernel's. */
+  btfCustomPath?: string;
+  /** Directory for maps with LIBBPF_PIN_BY_NAME (default /sys/fs/bpf). */
+  pinRoot?: string;
+  /** Values for `extern` Kconfig symbols: 'CONFIG_X=y\n...' or { CONFIG_X: true, ... }. */
+  kconfig?: string | Readonly<Record<string, string | number | bigint | boolean>>;
+  /** Kernel log level for BTF and every program load (1, 2, 4); failures always get a log. */
+  kernelLogLevel?: number;
+}
+
+/** Where an object is in its life. */
+export type BpfObjectState = 'opened' | 'loading' | 'loaded' | 'failed' | 'closed';
+
+function kconfigText(k: NonNullable<BpfObjectOptions['kconfig']>): string {
+  if (typeof k === 'string') return k;
+  if (k === null || typeof k !== 'object') return invalidArgType('opts.kconfig', 'a string or an object', k);
+  return Object.entries(k)
+    .map(([name, v]) => `${name}=${v === true ? 'y' : v === false ? 'n' : String(v)}`)
+    .join('\n');
+}
+
+function nativeOptions(opts: BpfObjectOptions): NativeObjectOptions {
+  if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
+  const o: NativeObjectOptions = {};
+  if (opts.name !== undefined) o.name = checkString('opts.name', opts.name);
+  if (opts.btfCustomPath !== undefined) o.btfCustomPath = checkString('opts.btfCustomPath', opts.btfCustomPath);
+  if (opts.pinRoot !== undefined) o.pinRoot = checkString('opts.pinRoot', opts.pinRoot);
+  if (opts.kconfig !== undefined) o.kconfig = kconfigText(opts.kconfig);
+  if (opts.kernelLogLevel !== undefined) o.kernelLogLevel = checkInt('opts.kernelLogLevel', opts.kernelLogLevel, 0, 31);
+  return o;
+}
+
+export class BpfObject {
+  #native: NativeObject;
+  #state: BpfObjectState = 'opened';
+  #name: string;
+  #maps: Map<string, BpfMap>;
+  #programs: Map<string, BpfProgram>;
+
+  /**
+   * Opens an object file (bpf_object__open_file) or an in-memory image
+   * (bpf_object__open_mem). Nothing reaches the kernel before load().
+   */
+  constructor(source: string | Buffer | Uint8Array, opts: BpfObjectOptions = {}) {
+    let src: string | Buffer;
+    if (typeof source === 'string') src = checkString('path', source);
+    else if (source instanceof Uint8Array) src = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    else src = invalidArgType('path', 'a path or a Buffer', source);
+    this.#native = new addon.NativeObject(src, nativeOptions(opts));
+    this.#name = this.#native.name();
+    this.#maps = new Map(this.#native.maps().map((m) => {
+      const map = new BpfMap(m, this);
+      return [map.name, map];
+    }));
+    this.#programs = new Map(this.#native.programs().map((p) => {
+      const prog = new BpfProgram(p, this);
+      return [prog.name, prog];
+    }));
+  }
+
+  /** Opens an ELF image held in memory (bpf_object__open_mem). */
+  static fromBuffer(image: Buffer | Uint8Array, opts: BpfObjectOptions = {}): BpfObject {
+    if (!(image instanceof Uint8Array)) invalidArgType('image', 'a Buffer or Uint8Array', image);
+    return new BpfObject(image, opts);
+  }
+
+  get name(): string { return this.#name; }
+  get state(): BpfObjectState { return this.#state; }
+  get loaded(): boolean { return this.#state === 'loaded'; }
+
+  #open(what: string): void {
+    if (this.#state === 'closed') invalidState(`cannot ${what}: BpfObject '${this.#name}' is closed`);
+  }
+
+  #beginLoad(): void {
+    this.#open('load');
+    if (this.#state !== 'opened') invalidState(`BpfObject '${this.#name}' is ${this.#state}; load() runs once`);
+  }
+
+  /** Creates the maps and loads the programs into the kernel (bpf_object__load). */
+  load(): this {
+    this.#beginLoad();
+    try {
+      this.#native.load();
+      this.#state = 'loaded';
+    } catch (e) {
+      this.#state = 'failed';
+      throw e;
+    }
+    return this;
+  }
+
+  /** load() on a worker thread: the verifier can take a while on large programs. */
+  async loadAsync(): Promise<this> {
+    this.#beginLoad();
+    this.#state = 'loading';
+    try {
+      await this.#native.loadAsync();
+    } catch (e) {
+      if (this.#state === 'loading') this.#state = 'failed';
+      throw e;
+    }
+    // close() may have run while the worker loaded
+    if ((this.#state as BpfObjectState) === 'closed') {
+      invalidState(`BpfObject '${this.#name}' was closed while it loaded`);
+    }
+    this.#state = 'loaded';
+    return this;
+  }
+
+  /** Every map, by name (including the .data/.bss/.rodata maps of globals). */
+  get maps(): ReadonlyMap<string, BpfMap> {
+    this.#open('list maps');
+    return this.#maps;
+  }
+
+  /** Every program, by name (the C function's name). */
+  get programs(): ReadonlyMap<string, BpfProgram> {
+    this.#open('list programs');
+    return this.#programs;
+  }
+
+  /**
+   * The map called `name`. The value type can be narrowed when known:
+   * `obj.map<Buffer>('counts')` for a map that is not per-CPU.
+   */
+  map<V extends Buffer | Buffer[] = Buffer | Buffer[]>(name: string): BpfMap<V> {
+    this.#open('look up a map');
+    const m = this.#maps.get(checkString('name', name));
+    if (!m) unknownName(`map in BpfObject '${this.#name}'`, name, this.#maps.keys());
+    return m as BpfMap<V>;
+  }
+
+  program(name: string): BpfProgram {
+    this.#open('look up a program');
+    const p = this.#programs.get(checkString('name', name));
+    if (!p) unknownName(`program in BpfObject '${this.#name}'`, name, this.#programs.keys());
+    return p;
+  }
+
+  /**
+   * Attaches every loaded program whose section names its attach point
+   * (SEC("tracepoint/..."), SEC("raw_tp/..."), ...), like a skeleton's
+   * attach(). Programs without one (SEC("socket"), SEC("xdp")) are skipped.
+   * On a failure, the links made so far are detached before the error is
+   * thrown.
+   */
+  attach(): BpfLink[] {
+    this.#open('attach');
+    if (this.#state !== 'loaded') invalidState(`BpfObject '${this.#name}' is not loaded`);
+    const links: BpfLink[] = [];
+    try {
+      for (const p of this.#programs.values()) {
+        if (!p.autoload) continue;
+        try {
+          links.push(p.attach());
+        } catch (e) {
+          if (e instanceof BpfError && e.code === 'EOPNOTSUPP') continue;
+          throw e;
+        }
+      }
+    } catch (e) {
+      for (const l of links) l.detach();
+      throw e;
+    }
+    return links;
+  }
+
+  /** Detaches every link, then closes every map and program fd. Idempotent. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    for (const p of this.#programs.values()) p.detachAll();
+    this.#state = 'closed';
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,275 @@
+// BpfProgram: a program of a BpfObject, or a standalone one loaded from
+// instructions (BpfProgram.load) or opened from a pin.
+import { unlinkSync } from 'node:fs';
+import { Insn, assemble } from './asm.js';
+import { BpfError } from './errors.js';
+import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
+import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
+import { BpfLink } from './link.js';
+import { ATTACH_TYPES, PROG_TYPES, typeName, type AttachType, type ProgramType } from './types.js';
+
+export interface ProgramLoadOptions {
+  type: ProgramType;
+  /** Instructions from `asm`, or their encoding (8 bytes each). */
+  insns: readonly Insn[] | Buffer;
+  /** Default 'GPL' (needed for GPL-only helpers). */
+  license?: string;
+  name?: string;
+  expectedAttachType?: AttachType;
+  /** Verifier log level for a successful load (1, 2, 4); failures always get a log. */
+  logLevel?: number;
+}
+
+export interface TestRunOptions {
+  /** Packet data (socket filter, XDP, tc, ...). */
+  data?: Buffer | Uint8Array;
+  /** Context (e.g. a struct __sk_buff, or a SYSCALL program's argument). */
+  ctx?: Buffer | Uint8Array;
+  repeat?: number;
+  /** Room for the output packet; default data's length plus 512 bytes. */
+  dataOutSize?: number;
+  /** BPF_F_TEST_* flags. */
+  flags?: number;
+  cpu?: number;
+}
+
+export interface TestRunResult {
+  /** What the program returned (as the kernel reports it: u32). */
+  retval: number;
+  /** Average run time in ns over `repeat` runs. */
+  durationNs: number;
+  /** The packet after the program ran (when data was given). */
+  dataOut?: Buffer;
+  /** The context after the run (when ctx was given). */
+  ctxOut?: Buffer;
+}
+
+/** Something with a socket fd: a number, or a Node net/dgram socket. */
+export type SocketLike = number | { readonly _handle?: unknown } | object;
+
+/** What a program belongs to (its BpfObject). */
+export interface ProgramOwner {
+  readonly state: string;
+}
+
+// Node's sockets keep their fd on an internal handle: net.Socket at
+// _handle.fd, dgram.Socket on the handle of its state symbol.
+function socketFd(sock: SocketLike): number {
+  if (typeof sock === 'number') return checkInt('socket', sock, 0, 0x7fff_ffff);
+  if (sock !== null && typeof sock === 'object') {
+    const holders: unknown[] = [(sock as { _handle?: unknown })._handle];
+    for (const sym of Object.getOwnPropertySymbols(sock)) {
+      const v = (sock as Record<symbol, unknown>)[sym];
+      if (v !== null && typeof v === 'object') holders.push((v as { handle?: unknown }).handle);
+    }
+    for (const h of holders) {
+      const fd = h !== null && typeof h === 'object' ? (h as { fd?: unknown }).fd : undefined;
+      if (typeof fd === 'number' && fd >= 0) return fd;
+    }
+    invalidArgValue('socket', sock, 'has no open fd (bind or connect it first)');
+  }
+  return invalidArgType('socket', 'a socket fd or a net/dgram socket', sock);
+}
+
+function bytes(name: string, v: Buffer | Uint8Array): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return invalidArgType(name, 'a Buffer or Uint8Array', v);
+}
+
+export class BpfProgram {
+  #native: NativeProgram;
+  #owner: ProgramOwner | undefined;
+  #info: NativeProgramInfo | undefined;
+  #links = new Set<BpfLink>();
+  #closed = false;
+  #pinPath: string | undefined;
+  /** The verifier's output for a program loaded with a logLevel (standalone programs). */
+  readonly verifierLog: string | undefined;
+
+  /** @internal Programs are made by BpfObject, BpfProgram.load() and BpfProgram.fromPin(). */
+  constructor(native: NativeProgram, owner?: ProgramOwner) {
+    this.#native = native;
+    this.#owner = owner;
+    this.verifierLog = native.verifierLog;
+  }
+
+  /** Loads hand-written instructions (bpf_prog_load), like the kernel's samples/bpf/sock_example. */
+  static load(opts: ProgramLoadOptions): BpfProgram {
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
+    const type = PROG_TYPES.indexOf(opts.type);
+    if (type <= 0) invalidArgValue('opts.type', opts.type, `must be one of ${PROG_TYPES.slice(1).join(', ')}`);
+    let insns: Buffer;
+    if (Buffer.isBuffer(opts.insns)) insns = opts.insns;
+    else if (Array.isArray(opts.insns)) insns = assemble(opts.insns);
+    else return invalidArgType('opts.insns', 'an array of asm instructions or a Buffer', opts.insns);
+    if (insns.length === 0 || insns.length % 8 !== 0) {
+      invalidArgValue('opts.insns', insns, 'must hold whole 8-byte instructions, at least one');
+    }
+    const license = checkString('opts.license', opts.license ?? 'GPL');
+    const name = opts.name === undefined ? null : checkString('opts.name', opts.name);
+    let attachType = 0;
+    if (opts.expectedAttachType !== undefined) {
+      attachType = ATTACH_TYPES.indexOf(opts.expectedAttachType);
+      if (attachType < 0) invalidArgValue('opts.expectedAttachType', opts.expectedAttachType, 'is not an attach type');
+    }
+    const logLevel = opts.logLevel === undefined ? 0 : checkInt('opts.logLevel', opts.logLevel, 0, 31);
+    return new BpfProgram(addon.NativeProgram.load(type, insns, license, name, attachType, logLevel));
+  }
+
+  /** Opens a program pinned in bpffs (bpf_obj_get). */
+  static fromPin(path: string): BpfProgram {
+    return new BpfProgram(addon.NativeProgram.fromPin(checkString('path', path)));
+  }
+
+  #live(): NativeProgram {
+    if (this.#closed) invalidState('BpfProgram is closed');
+    if (this.#owner?.state === 'closed') invalidState(`program '${this.#info?.name ?? ''}' belongs to a closed BpfObject`);
+    return this.#native;
+  }
+
+  #loaded(): NativeProgram {
+    const native = this.#live();
+    if (this.#owner && this.#owner.state !== 'loaded') {
+      invalidState(`program '${this.name}' is not in the kernel yet: load() its BpfObject first`);
+    }
+    return native;
+  }
+
+  #preLoad(what: string): NativeProgram {
+    const native = this.#live();
+    if (!this.#owner) invalidState(`${what} applies only to a program of a BpfObject`);
+    if (this.#owner.state !== 'opened') invalidState(`${what} can only change before load()`);
+    return native;
+  }
+
+  #meta(): NativeProgramInfo {
+    if (this.#info) return this.#info;
+    const info = this.#live().info();
+    if (!this.#owner || this.#owner.state === 'loaded') this.#info = info;
+    return info;
+  }
+
+  get name(): string { return this.#meta().name; }
+  /** The ELF section (SEC()); empty for standalone programs. */
+  get section(): string { return this.#meta().section; }
+  get type(): ProgramType { return typeName(PROG_TYPES, this.#meta().type); }
+  /** Settable before load(), where libbpf allows it (e.g. a generic section). */
+  set type(t: ProgramType) {
+    const v = PROG_TYPES.indexOf(t);
+    if (v <= 0) invalidArgValue('type', t, 'is not a program type');
+    this.#preLoad('type').setType(v);
+  }
+  get expectedAttachType(): AttachType | undefined {
+    const v = this.#meta().expectedAttachType;
+    return v === undefined ? undefined : typeName(ATTACH_TYPES, v);
+  }
+  set expectedAttachType(t: AttachType | undefined) {
+    const v = t === undefined ? 0 : ATTACH_TYPES.indexOf(t);
+    if (v < 0) invalidArgValue('expectedAttachType', t, 'is not an attach type');
+    this.#preLoad('expectedAttachType').setExpectedAttachType(v);
+  }
+  /** Whether load() loads this program (bpf_program__set_autoload); settable before load(). */
+  get autoload(): boolean { return this.#meta().autoload ?? true; }
+  set autoload(on: boolean) {
+    if (typeof on !== 'boolean') invalidArgType('autoload', 'of type boolean', on);
+    this.#preLoad('autoload').setAutoload(on);
+  }
+  /** -1 until loaded. */
+  get fd(): number { return this.#meta().fd; }
+  get id(): number | undefined { return this.#meta().id; }
+  /** The kernel's 8-byte program tag, in hex. */
+  get tag(): string | undefined { return this.#meta().tag; }
+  /** Instructions in the ELF (or loaded, for standalone programs). */
+  get insnCount(): number { return this.#meta().insnCount; }
+  /** Instructions after the verifier's rewrites. */
+  get xlatedInsnCount(): number | undefined { return this.#meta().xlatedInsnCount; }
+  get closed(): boolean { return this.#closed || this.#owner?.state === 'closed'; }
+  /** The links of this program that are still attached. */
+  get links(): readonly BpfLink[] { return [...this.#links]; }
+
+  #link(native: NativeLink): BpfLink {
+    const link = new BpfLink(native, (l) => this.#links.delete(l));
+    this.#links.add(link);
+    return link;
+  }
+
+  /** Attaches by the program's section, as libbpf's bpf_program__attach() does. */
+  attach(): BpfLink {
+    const native = this.#loaded();
+    if (!this.#owner) invalidState('a standalone program has no section to attach by');
+    return this.#link(native.attach());
+  }
+
+  /**
+   * Attaches a socket filter (SO_ATTACH_BPF) to a socket fd, or to a Node
+   * net/dgram socket. The link keeps its own reference to the socket, so
+   * detach() never touches another socket that reused the fd number.
+   */
+  attachSocket(socket: SocketLike): BpfLink {
+    const native = this.#loaded();
+    return this.#link(native.attachSocket(socketFd(socket)));
+  }
+
+  /** Runs the program once (or `repeat` times) in the kernel (BPF_PROG_TEST_RUN). */
+  testRun(opts: TestRunOptions = {}): TestRunResult {
+    const native = this.#loaded();
+    // Only what the caller gave reaches the kernel: SYSCALL programs, for
+    // one, reject data, ctx_out and repeat.
+    const args: NativeTestRunArgs = {};
+    if (opts.data !== undefined) {
+      args.data = bytes('opts.data', opts.data);
+      args.dataOutSize = opts.dataOutSize === undefined
+        ? args.data.length + 512 : checkInt('opts.dataOutSize', opts.dataOutSize, 0, 0x7fff_ffff);
+    }
+    if (opts.ctx !== undefined) {
+      args.ctx = Buffer.from(bytes('opts.ctx', opts.ctx));
+      if (this.type !== 'syscall') args.ctxOutSize = args.ctx.length;
+    }
+    if (opts.repeat !== undefined) args.repeat = checkInt('opts.repeat', opts.repeat, 0, 0xffff_ffff);
+    if (opts.flags !== undefined) args.flags = checkInt('opts.flags', opts.flags, 0, 0xffff_ffff);
+    if (opts.cpu !== undefined) args.cpu = checkInt('opts.cpu', opts.cpu, 0, 0xffff_ffff);
+    try {
+      return native.testRun(args);
+    } catch (e) {
+      // The output did not fit: the kernel said how much room it needs.
+      const need = (e as { dataSizeOut?: number }).dataSizeOut;
+      if (e instanceof BpfError && e.code === 'ENOSPC' && need && args.data && opts.dataOutSize === undefined) {
+        return native.testRun({ ...args, dataOutSize: need });
+      }
+      throw e;
+    }
+  }
+
+  /** Pins the program in bpffs (bpf_obj_pin). */
+  pin(path: string): void {
+    this.#loaded().pin(checkString('path', path));
+    this.#pinPath = path;
+  }
+
+  unpin(path: string | undefined = this.#pinPath): void {
+    if (path === undefined) invalidState(`program '${this.name}' has no pin to remove`);
+    unlinkSync(checkString('path', path));
+    if (path === this.#pinPath) this.#pinPath = undefined;
+  }
+
+  /** @internal Detaches every link of this program (its object is closing). */
+  detachAll(): void {
+    for (const link of [...this.#links]) link.detach();
+  }
+
+  /**
+   * Detaches this program's links; a standalone program's fd is closed too
+   * (a program of an object is closed with the object). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.detachAll();
+    this.#closed = true;
+    if (!this.#owner) this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

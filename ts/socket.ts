@@ -1,0 +1,11 @@
+import { addon } from './internal/addon.js';
+import { checkString } from './internal/errors.js';
+
+/**
+ * Opens an AF_PACKET raw socket bound to `ifname` (all protocols,
+ * non-blocking), like the kernel samples' open_raw_sock(). Returns the fd;
+ * close it with fs.closeSync().
+ */
+export function openRawSocket(ifname: string): number {
+  return addon.openRawSocket(checkString('ifname', ifname));
+}
