@@ -49,6 +49,14 @@ struct {
 	__uint(max_entries, 1024);
 } getppid_calls SEC(".maps");
 
+// Packets seen by sock_count, in slot 0.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} sock_packets SEC(".maps");
+
 // XDP_DROP for frames whose first byte is odd, XDP_PASS otherwise.
 SEC("xdp")
 int xdp_parity(struct xdp_md *ctx)
@@ -66,6 +74,18 @@ int xdp_parity(struct xdp_md *ctx)
 SEC("socket")
 int sock_len(struct __sk_buff *skb)
 {
+	return skb->len;
+}
+
+// Counts the packets of the socket it is attached to and keeps them whole.
+SEC("socket")
+int sock_count(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+	__u64 *v = bpf_map_lookup_elem(&sock_packets, &key);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
 	return skb->len;
 }
 

@@ -76,6 +76,7 @@ struct ObjectState {
   bpf_object* obj = nullptr;
   std::vector<bpf_map*> maps;
   std::vector<bpf_program*> progs;
+  std::vector<std::string> progLogs;  // kept after a load with kernelLogLevel > 0
   std::string path;            // source: file path ...
   std::vector<uint8_t> image;  // ... or an in-memory ELF image (kept: libbpf reads it until load)
   OpenOptions opts;

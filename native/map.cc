@@ -4,6 +4,7 @@
 // the checks here only keep a wrong size from reading past a buffer.
 #include "glue.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <unistd.h>
@@ -174,7 +175,7 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     o.Set("internal", bpf_map__is_internal(m));
     const char* pin = bpf_map__pin_path(m);
     if (pin != nullptr) o.Set("pinPath", pin);
-    if (owner_->loaded) fd = bpf_map__fd(m);
+    if (owner_->loaded) fd = std::max(bpf_map__fd(m), -1);
   } else {
     fd = Fd(env);
     bpf_map_info mi;

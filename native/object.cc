@@ -121,6 +121,8 @@ bool LoadObject(ObjectState& s, Failure& f) {
     int err = bpf_object__load(s.obj);
     if (err == 0) {
       s.loaded = true;
+      if (s.opts.kernelLogLevel > 0)
+        for (auto& b : bufs) s.progLogs.emplace_back(b.p);
       return true;
     }
     f = Failure();

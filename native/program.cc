@@ -2,6 +2,7 @@
 // instructions (bpf_prog_load) or opened from a pin.
 #include "glue.h"
 
+#include <algorithm>
 #include <sys/socket.h>
 #include <cerrno>
 #include <climits>
@@ -199,7 +200,9 @@ Napi::Value Program::Info(const Napi::CallbackInfo& info) {
     o.Set("autoload", bpf_program__autoload(p));
     o.Set("autoattach", bpf_program__autoattach(p));
     o.Set("insnCount", static_cast<double>(bpf_program__insn_cnt(p)));
-    if (owner_->loaded) fd = bpf_program__fd(p);
+    if (owner_->loaded) fd = std::max(bpf_program__fd(p), -1);
+    if (index_ < owner_->progLogs.size() && !owner_->progLogs[index_].empty())
+      o.Set("verifierLog", owner_->progLogs[index_]);
   } else {
     fd = Fd(env);
     o.Set("name", name_);

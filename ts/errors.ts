@@ -15,14 +15,24 @@ export interface FailureInfo {
   verifierLog?: string;
 }
 
+// Where libuv's name differs from the kernel's, or the kernel leaks an
+// internal errno (include/linux/errno.h) through bpf(2).
+const KERNEL_ERRNO: Record<number, [string, string]> = {
+  95: ['EOPNOTSUPP', 'operation not supported'],
+  512: ['ERESTARTSYS', 'restart syscall (kernel internal)'],
+  524: ['ENOTSUPP', 'operation not supported (kernel internal)'],
+};
+
 function errnoName(errno: number): [string, string] {
-  const entry = systemErrors.get(-errno);
+  const entry = KERNEL_ERRNO[errno] ?? systemErrors.get(-errno);
   return entry ? [entry[0], entry[1]] : [`E${errno}`, `errno ${errno}`];
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  return lines.length ? lines[lines.length - 1]! : '';
+// libbpf prints the cause first and the "failed to ..." lines of its callers
+// after it, so the first line is the one worth a headline.
+function firstLine(text: string): string {
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  return line.replace(/^libbpf: /, '');
 }
 
 /** A libbpf or kernel call failed. */
@@ -41,7 +51,7 @@ export class BpfError extends Error {
   constructor(info: FailureInfo, message?: string) {
     const [code, text] = errnoName(info.errno);
     const what = info.target ? `${info.op}(${info.target})` : info.op;
-    const detail = lastLine(info.log);
+    const detail = firstLine(info.log);
     super(message ?? `${what} failed: ${code} (${text})${detail ? `: ${detail}` : ''}`);
     this.name = new.target.name;
     this.code = code;

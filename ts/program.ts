@@ -1,6 +1,8 @@
 // BpfProgram: a program of a BpfObject, or a standalone one loaded from
 // instructions (BpfProgram.load) or opened from a pin.
+import { Socket as DgramSocket } from 'node:dgram';
 import { unlinkSync } from 'node:fs';
+import { Socket as NetSocket } from 'node:net';
 import { Insn, assemble } from './asm.js';
 import { BpfError } from './errors.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
@@ -45,7 +47,7 @@ export interface TestRunResult {
 }
 
 /** Something with a socket fd: a number, or a Node net/dgram socket. */
-export type SocketLike = number | { readonly _handle?: unknown } | object;
+export type SocketLike = number | NetSocket | DgramSocket;
 
 /** What a program belongs to (its BpfObject). */
 export interface ProgramOwner {
@@ -53,22 +55,27 @@ export interface ProgramOwner {
 }
 
 // Node's sockets keep their fd on an internal handle: net.Socket at
-// _handle.fd, dgram.Socket on the handle of its state symbol.
+// _handle.fd, dgram.Socket on the handle behind its state symbol (its
+// _handle accessor is deprecated, so it is not touched).
 function socketFd(sock: SocketLike): number {
   if (typeof sock === 'number') return checkInt('socket', sock, 0, 0x7fff_ffff);
-  if (sock !== null && typeof sock === 'object') {
-    const holders: unknown[] = [(sock as { _handle?: unknown })._handle];
+  if (sock === null || typeof sock !== 'object') return invalidArgType('socket', 'a socket fd or a net/dgram socket', sock);
+  const handles: unknown[] = [];
+  if (sock instanceof DgramSocket) {
     for (const sym of Object.getOwnPropertySymbols(sock)) {
-      const v = (sock as Record<symbol, unknown>)[sym];
-      if (v !== null && typeof v === 'object') holders.push((v as { handle?: unknown }).handle);
+      const v = (sock as unknown as Record<symbol, unknown>)[sym];
+      if (v !== null && typeof v === 'object') handles.push((v as { handle?: unknown }).handle);
     }
-    for (const h of holders) {
-      const fd = h !== null && typeof h === 'object' ? (h as { fd?: unknown }).fd : undefined;
-      if (typeof fd === 'number' && fd >= 0) return fd;
-    }
-    invalidArgValue('socket', sock, 'has no open fd (bind or connect it first)');
+  } else if (sock instanceof NetSocket) {
+    handles.push((sock as { _handle?: unknown })._handle);
+  } else {
+    return invalidArgType('socket', 'a socket fd or a net/dgram socket', sock);
   }
-  return invalidArgType('socket', 'a socket fd or a net/dgram socket', sock);
+  for (const h of handles) {
+    const fd = h !== null && typeof h === 'object' ? (h as { fd?: unknown }).fd : undefined;
+    if (typeof fd === 'number' && fd >= 0) return fd;
+  }
+  return invalidArgValue('socket', sock, 'has no open fd yet (bind or connect it first)');
 }
 
 function bytes(name: string, v: Buffer | Uint8Array): Buffer {
@@ -84,14 +91,13 @@ export class BpfProgram {
   #links = new Set<BpfLink>();
   #closed = false;
   #pinPath: string | undefined;
-  /** The verifier's output for a program loaded with a logLevel (standalone programs). */
-  readonly verifierLog: string | undefined;
+  #verifierLog: string | undefined;
 
   /** @internal Programs are made by BpfObject, BpfProgram.load() and BpfProgram.fromPin(). */
   constructor(native: NativeProgram, owner?: ProgramOwner) {
     this.#native = native;
     this.#owner = owner;
-    this.verifierLog = native.verifierLog;
+    this.#verifierLog = native.verifierLog;
   }
 
   /** Loads hand-written instructions (bpf_prog_load), like the kernel's samples/bpf/sock_example. */
@@ -185,6 +191,12 @@ export class BpfProgram {
   /** Instructions after the verifier's rewrites. */
   get xlatedInsnCount(): number | undefined { return this.#meta().xlatedInsnCount; }
   get closed(): boolean { return this.#closed || this.#owner?.state === 'closed'; }
+  /**
+   * The verifier's output for a successful load, when one was asked for
+   * (`logLevel` of BpfProgram.load, `kernelLogLevel` of a BpfObject). A
+   * rejected program's log is on its VerifierError.
+   */
+  get verifierLog(): string | undefined { return this.#verifierLog ?? this.#meta().verifierLog; }
   /** The links of this program that are still attached. */
   get links(): readonly BpfLink[] { return [...this.#links]; }
 

@@ -47,6 +47,7 @@ export interface NativeProgramInfo {
   tag?: string;
   xlatedInsnCount?: number;
   jitedBytes?: number;
+  verifierLog?: string;
 }
 
 export interface NativeTestRunArgs {

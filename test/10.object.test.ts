@@ -1,0 +1,228 @@
+// BpfObject: open from a file and from memory, options, the pre-load
+// settings libbpf allows, load (sync and on a worker), attach by section,
+// and ownership: links live until the object is closed.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { BpfError, BpfMap, BpfObject, BpfProgram } from '../ts/index.js';
+import { ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
+
+const MAPS = ['array_map', 'hash_map', 'percpu_array_map', 'percpu_hash_map', 'lru_hash_map', 'getppid_calls', 'sock_packets'];
+const PROGS = ['xdp_parity', 'sock_len', 'sock_count', 'bump', 'count_getppid'];
+
+function bpftool<T>(...args: string[]): T {
+  return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' })) as T;
+}
+
+// getppid() calls this process made, as the tracepoint program counted them.
+function getppidCalls(o: BpfObject): number {
+  const v = o.map<Buffer>('getppid_calls').lookup(process.pid);
+  return v ? Number(v.readBigUInt64LE()) : 0;
+}
+
+function callGetppid(n: number): void {
+  for (let i = 0; i < n; i++) void process.ppid; // each read is a getppid(2)
+}
+
+describe('BpfObject', function () {
+  before(() => {
+    ensureTracefs();
+    ensureBpffs();
+  });
+
+  it('opens a file: name, maps and programs, nothing in the kernel yet', function () {
+    const o = new BpfObject(obj('test_progs'));
+    try {
+      assert.equal(o.name, 'test_progs');
+      assert.equal(o.state, 'opened');
+      assert.deepEqual([...o.maps.keys()].sort(), [...MAPS].sort());
+      assert.deepEqual([...o.programs.keys()].sort(), [...PROGS].sort());
+      assert.ok(o.map('hash_map') instanceof BpfMap);
+      assert.ok(o.program('bump') instanceof BpfProgram);
+      assert.equal(o.map('hash_map').fd, -1);
+      assert.equal(o.program('bump').fd, -1);
+      assert.equal(o.program('count_getppid').section, 'tracepoint/syscalls/sys_enter_getppid');
+      assert.equal(o.program('count_getppid').type, 'tracepoint');
+    } finally {
+      o.close();
+    }
+  });
+
+  it('opens an in-memory image (fromBuffer) and loads it like the file', function () {
+    const o = BpfObject.fromBuffer(readFileSync(obj('test_progs')), { name: 'from_mem' });
+    try {
+      assert.equal(o.name, 'from_mem');
+      o.load();
+      assert.equal(o.state, 'loaded');
+      assert.equal(o.program('bump').testRun().retval, 1);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('load() returns the object; maps and programs get fds and ids that bpftool sees', function () {
+    const o = new BpfObject(obj('test_progs'));
+    try {
+      assert.equal(o.load(), o);
+      const m = o.map('hash_map');
+      const p = o.program('xdp_parity');
+      assert.ok(m.fd > 0 && m.id > 0);
+      assert.ok(p.fd > 0 && p.id !== undefined && p.id > 0);
+      const shown = bpftool<{ id: number; name: string; type: string }>('map', 'show', 'id', String(m.id));
+      assert.deepEqual([shown.id, shown.name, shown.type], [m.id, 'hash_map', 'hash']);
+      const prog = bpftool<{ id: number; name: string; type: string; tag: string }>('prog', 'show', 'id', String(p.id));
+      assert.deepEqual([prog.name, prog.type, prog.tag], ['xdp_parity', 'xdp', p.tag]);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('loadAsync() loads on a worker thread and resolves to the object', async function () {
+    const o = new BpfObject(obj('test_progs'));
+    try {
+      const pending = o.loadAsync();
+      assert.equal(o.state, 'loading');
+      assert.throws(() => o.load(), { code: 'ERR_INVALID_STATE' });
+      assert.equal(await pending, o);
+      assert.equal(o.state, 'loaded');
+      assert.equal(o.program('bump').testRun().retval, 1);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('close() during loadAsync() waits for the worker, then rejects; nothing leaks', async function () {
+    const before = openFds();
+    const o = new BpfObject(obj('test_progs'));
+    const pending = o.loadAsync();
+    o.close();
+    await assert.rejects(pending, { code: 'ERR_INVALID_STATE' });
+    assert.equal(o.state, 'closed');
+    assert.equal(openFds(), before);
+  });
+
+  it('before load: maxEntries, autoload and a program type can change', function () {
+    const o = new BpfObject(obj('test_progs'));
+    try {
+      o.map('lru_hash_map').maxEntries = 100;
+      o.program('xdp_parity').autoload = false;
+      o.program('sock_len').type = 'sched_cls';
+      o.load();
+      assert.equal(o.map('lru_hash_map').maxEntries, 100);
+      assert.equal(bpftool<{ max_entries: number }>('map', 'show', 'id', String(o.map('lru_hash_map').id)).max_entries, 100);
+      assert.equal(o.program('xdp_parity').fd, -1);
+      assert.throws(() => o.program('xdp_parity').testRun({ data: Buffer.alloc(64) }), { code: 'ERR_INVALID_STATE' });
+      const p = o.program('sock_len');
+      assert.equal(p.type, 'sched_cls');
+      assert.equal(bpftool<{ type: string }>('prog', 'show', 'id', String(p.id)).type, 'sched_cls');
+      assert.equal(p.testRun({ data: Buffer.alloc(60) }).retval, 60);
+      assert.throws(() => { o.map('hash_map').maxEntries = 5; }, { name: 'TypeError', code: 'ERR_INVALID_STATE' });
+      assert.throws(() => { p.autoload = false; }, { name: 'TypeError', code: 'ERR_INVALID_STATE' });
+    } finally {
+      o.close();
+    }
+  });
+
+  it('pinRoot: a map pinned by name is shared with a second object (libbpf map reuse)', function () {
+    const root = path.join(ensureBpffs(), `libbpf-node-test-${process.pid}-root`);
+    mkdirSync(root, { recursive: true });
+    const kconfig = { CONFIG_LIBBPF_NODE_VALUE: 5 };
+    const a = new BpfObject(obj('config'), { pinRoot: root, kconfig });
+    const b = new BpfObject(obj('config'), { pinRoot: root, kconfig });
+    try {
+      a.load();
+      assert.ok(existsSync(path.join(root, 'shared_counter')));
+      b.load();
+      assert.equal(b.map('shared_counter').id, a.map('shared_counter').id);
+      a.program('read_config').testRun();
+      b.program('read_config').testRun();
+      assert.equal(a.map<Buffer>('shared_counter').lookup(0)!.readBigUInt64LE(), 10n);
+    } finally {
+      a.close();
+      b.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('kconfig sets extern __kconfig values, as a string or an object', function () {
+    for (const kconfig of ['CONFIG_LIBBPF_NODE_VALUE=42', { CONFIG_LIBBPF_NODE_VALUE: 42 }]) {
+      const root = path.join(ensureBpffs(), `libbpf-node-test-${process.pid}-kc`);
+      mkdirSync(root, { recursive: true });
+      const o = new BpfObject(obj('config'), { kconfig, pinRoot: root }).load();
+      try {
+        assert.equal(o.program('read_config').testRun().retval, 42);
+      } finally {
+        o.close();
+        rmSync(root, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('kernelLogLevel keeps each program\'s verifier log of a successful load', function () {
+    const o = new BpfObject(obj('sock_example'), { kernelLogLevel: 1 }).load();
+    try {
+      assert.match(o.program('count_packets').verifierLog ?? '', /processed \d+ insns/);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('attach() attaches the programs whose section names a target and skips the rest', function () {
+    const o = new BpfObject(obj('test_progs')).load();
+    try {
+      const links = o.attach();
+      assert.equal(links.length, 1); // only the tracepoint: socket, xdp, syscall need a target
+      assert.equal(links[0]!.type, 'perf_event');
+      callGetppid(25);
+      assert.equal(getppidCalls(o), 25);
+      links[0]!.detach();
+      callGetppid(5);
+      assert.equal(getppidCalls(o), 25);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('links stay attached while the object is alive even when nothing references them (GC)', function () {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    assert.ok(gc, 'run mocha with --expose-gc (.mocharc.json)');
+    let ref: WeakRef<BpfObject>;
+    (() => {
+      const o = new BpfObject(obj('test_progs')).load();
+      o.attach();
+      ref = new WeakRef(o);
+    })();
+    gc();
+    callGetppid(7);
+    const o = ref!.deref();
+    assert.ok(o, 'an object with attached links must not be collected');
+    try {
+      assert.equal(getppidCalls(o), 7);
+    } finally {
+      o.close();
+    }
+  });
+
+  it('close() detaches every link and is idempotent; Symbol.dispose closes', function () {
+    const o = new BpfObject(obj('test_progs')).load();
+    const [link] = o.attach();
+    o.close();
+    o.close();
+    assert.equal(o.state, 'closed');
+    assert.equal(link!.attached, false);
+    const d = new BpfObject(obj('test_progs'));
+    d[Symbol.dispose]();
+    assert.equal(d.state, 'closed');
+  });
+
+  it('attach errors: a program without a target is EOPNOTSUPP from bpf_program__attach', function () {
+    const o = new BpfObject(obj('test_progs')).load();
+    try {
+      assert.throws(() => o.program('sock_len').attach(), (e: unknown) =>
+        e instanceof BpfError && e.code === 'EOPNOTSUPP' && e.op === 'bpf_program__attach' && /sock_len/.test(e.message));
+    } finally {
+      o.close();
+    }
+  });
+});
