@@ -139,11 +139,10 @@ bool LoadObject(ObjectState& s, Failure& f) {
       s.failed = true;
       return false;
     }
-    const char* log = bufs[failing].p;
     f.verifier = true;
     f.program = bpf_program__name(s.progs[failing]);
-    f.verifierLog = log;
-    bool truncated = f.err == ENOSPC && strlen(log) + 1 >= size;
+    f.verifierLog = bufs[failing].p;
+    bool truncated = f.err == ENOSPC;
     if (!truncated || size * 4 > kMaxLogSize) {
       s.failed = true;
       return false;

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { BpfError, BpfMap, BpfObject, BpfProgram } from '../ts/index.js';
+import { BpfError, BpfMap, BpfObject, BpfProgram, VerifierError } from '../ts/index.js';
 import { ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
 
 const MAPS = ['array_map', 'hash_map', 'percpu_array_map', 'percpu_hash_map', 'lru_hash_map', 'getppid_calls', 'sock_packets'];
@@ -214,6 +214,24 @@ describe('BpfObject', function () {
     const d = new BpfObject(obj('test_progs'));
     d[Symbol.dispose]();
     assert.equal(d.state, 'closed');
+  });
+
+  it('a rejected program whose log overflows the first buffer: the object is re-opened with a larger one', function () {
+    const o = new BpfObject(obj('big_reject'));
+    try {
+      assert.throws(() => o.load(), (e: unknown) => {
+        assert.ok(e instanceof VerifierError, String(e));
+        assert.equal(e.code, 'EACCES');
+        assert.equal(e.program, 'long_then_bad');
+        assert.ok(e.verifierLog.length > 1 << 20, `log of ${e.verifierLog.length} bytes`);
+        assert.match(e.verifierLog, /^0: R1=ctx\(\) R10=fp0/); // the beginning is there too
+        assert.match(e.message, /invalid mem access 'map_value_or_null'/);
+        return true;
+      });
+      assert.equal(o.state, 'failed');
+    } finally {
+      o.close();
+    }
   });
 
   it('attach errors: a program without a target is EOPNOTSUPP from bpf_program__attach', function () {
