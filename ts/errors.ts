@@ -23,7 +23,28 @@ const KERNEL_ERRNO: Record<number, [string, string]> = {
   524: ['ENOTSUPP', 'operation not supported (kernel internal)'],
 };
 
+// libbpf's own error numbers (enum libbpf_errno, LIBBPF_ERRNO__START 4000),
+// with libbpf_strerror()'s texts.
+const LIBBPF_ERRNO = [
+  ['LIBELF', 'Something wrong in libelf'],
+  ['FORMAT', 'BPF object format invalid'],
+  ['KVERSION', "'version' section incorrect or lost"],
+  ['ENDIAN', 'Endian mismatch'],
+  ['INTERNAL', 'Internal error in libbpf'],
+  ['RELOC', 'Relocation failed'],
+  ['LOAD', 'Load program failure for unknown reason'],
+  ['VERIFY', 'Kernel verifier blocks program loading'],
+  ['PROG2BIG', 'Program too big'],
+  ['KVER', 'Incorrect kernel version'],
+  ['PROGTYPE', "Kernel doesn't support this program type"],
+  ['WRNGPID', 'Wrong pid in netlink message'],
+  ['INVSEQ', 'Invalid netlink sequence'],
+  ['NLPARSE', 'Incorrect netlink message parsing'],
+] as const;
+
 function errnoName(errno: number): [string, string] {
+  const libbpf = LIBBPF_ERRNO[errno - 4000];
+  if (libbpf) return [`LIBBPF_ERRNO__${libbpf[0]}`, libbpf[1]];
   const entry = KERNEL_ERRNO[errno] ?? systemErrors.get(-errno);
   return entry ? [entry[0], entry[1]] : [`E${errno}`, `errno ${errno}`];
 }

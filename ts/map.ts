@@ -47,11 +47,14 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   #info: NativeMapInfo | undefined;
   #closed = false;
   #pinPath: string | undefined;
+  // Kept for messages about a map whose object is gone.
+  readonly #name: string;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner) {
     this.#native = native;
     this.#owner = owner;
+    this.#name = native.info().name;
   }
 
   /** Creates a map without an object (bpf_map_create). */
@@ -74,16 +77,15 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   }
 
   #live(): NativeMap {
-    if (this.#closed) invalidState('BpfMap is closed');
-    const state = this.#owner?.state;
-    if (state === 'closed') invalidState(`map '${this.name}' belongs to a closed BpfObject`);
+    if (this.#closed) invalidState(`map '${this.#name}' is closed`);
+    if (this.#owner?.state === 'closed') invalidState(`map '${this.#name}' belongs to a closed BpfObject`);
     return this.#native;
   }
 
   #loaded(): NativeMap {
     const native = this.#live();
     if (this.#owner && this.#owner.state !== 'loaded') {
-      invalidState(`map '${this.#meta().name}' is not in the kernel yet: load() its BpfObject first`);
+      invalidState(`map '${this.#name}' is not in the kernel yet: load() its BpfObject first`);
     }
     return native;
   }
@@ -91,14 +93,12 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   // Metadata is fixed once the map exists, so it is read once.
   #meta(): NativeMapInfo {
     if (this.#info) return this.#info;
-    if (this.#closed) invalidState('BpfMap is closed');
-    if (this.#owner?.state === 'closed') invalidState('the BpfObject of this map is closed');
-    const info = this.#native.info();
+    const info = this.#live().info();
     if (!this.#owner || this.#owner.state === 'loaded') this.#info = info;
     return info;
   }
 
-  get name(): string { return this.#meta().name; }
+  get name(): string { return this.#name; }
   get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
   get keySize(): number { return this.#meta().keySize; }
   get valueSize(): number { return this.#meta().valueSize; }

@@ -92,12 +92,15 @@ export class BpfProgram {
   #closed = false;
   #pinPath: string | undefined;
   #verifierLog: string | undefined;
+  // Kept for messages about a program whose object is gone.
+  readonly #name: string;
 
   /** @internal Programs are made by BpfObject, BpfProgram.load() and BpfProgram.fromPin(). */
   constructor(native: NativeProgram, owner?: ProgramOwner) {
     this.#native = native;
     this.#owner = owner;
     this.#verifierLog = native.verifierLog;
+    this.#name = native.info().name;
   }
 
   /** Loads hand-written instructions (bpf_prog_load), like the kernel's samples/bpf/sock_example. */
@@ -129,8 +132,8 @@ export class BpfProgram {
   }
 
   #live(): NativeProgram {
-    if (this.#closed) invalidState('BpfProgram is closed');
-    if (this.#owner?.state === 'closed') invalidState(`program '${this.#info?.name ?? ''}' belongs to a closed BpfObject`);
+    if (this.#closed) invalidState(`program '${this.#name}' is closed`);
+    if (this.#owner?.state === 'closed') invalidState(`program '${this.#name}' belongs to a closed BpfObject`);
     return this.#native;
   }
 
@@ -156,7 +159,7 @@ export class BpfProgram {
     return info;
   }
 
-  get name(): string { return this.#meta().name; }
+  get name(): string { return this.#name; }
   /** The ELF section (SEC()); empty for standalone programs. */
   get section(): string { return this.#meta().section; }
   get type(): ProgramType { return typeName(PROG_TYPES, this.#meta().type); }
