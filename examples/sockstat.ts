@@ -12,7 +12,8 @@ import { closeSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { BpfMap, BpfObject, BpfProgram, asm, openRawSocket, type BpfLink } from '../ts/index.js';
+import { BpfMap, BpfObject, BpfProgram, openRawSocket, type BpfLink } from '../ts/index.js';
+import { sockExampleInsns } from './sock_example_insns.js';
 
 const IPPROTO = { TCP: 6, UDP: 17, ICMP: 1 } as const;
 const UDP_PER_SECOND = 5;
@@ -40,20 +41,7 @@ function handWritten(): Filter {
     type: 'socket_filter',
     name: 'sock_example',
     license: 'GPL',
-    insns: [
-      asm.mov64Reg(asm.R6, asm.R1),                 // r6 = skb (LD_ABS reads through r6)
-      asm.ldAbs(asm.B, 14 + 9),                     // r0 = ip->protocol
-      asm.stxMem(asm.W, asm.R10, asm.R0, -4),       // *(u32 *)(fp - 4) = r0
-      asm.mov64Reg(asm.R2, asm.R10),
-      asm.alu64Imm(asm.ADD, asm.R2, -4),            // r2 = fp - 4: the key
-      asm.ldMapFd(asm.R1, counts.fd),
-      asm.call(asm.helpers.map_lookup_elem),
-      asm.jmpImm(asm.JEQ, asm.R0, 0, 2),
-      asm.mov64Imm(asm.R1, 1),
-      asm.atomicAdd(asm.DW, asm.R0, asm.R1, 0),     // lock *(u64 *)r0 += 1
-      asm.mov64Imm(asm.R0, 0),                      // the socket itself gets nothing
-      asm.exit(),
-    ],
+    insns: sockExampleInsns(counts.fd),
   });
   return {
     counts,

@@ -214,6 +214,10 @@ class Link : public Napi::ObjectWrap<Link> {
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);
 
+// What kind of bpf object an fd refers to: "bpf-map", "bpf-prog",
+// "bpf_link" (the anon inode's name), or "" if it is none.
+std::string FdKind(int fd);
+
 // Reads `struct bpf_*_info` for any bpf fd.
 template <typename T>
 int InfoByFd(int fd, T& out) {

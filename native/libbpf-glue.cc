@@ -3,10 +3,23 @@
 #include "glue.h"
 
 #include <cstdio>
+#include <cstring>
+#include <unistd.h>
 
 namespace glue {
 
 AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+std::string FdKind(int fd) {
+  char link[64], target[128];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof(target) - 1);
+  if (n < 0) return std::string();
+  target[n] = '\0';
+  const char prefix[] = "anon_inode:";
+  return strncmp(target, prefix, sizeof(prefix) - 1) == 0 ? std::string(target + sizeof(prefix) - 1)
+                                                          : std::string();
+}
 
 namespace {
 

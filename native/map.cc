@@ -41,16 +41,6 @@ uint32_t ValueBytes(uint32_t type, uint32_t valueSize) {
   return ((valueSize + 7) / 8 * 8) * (n > 0 ? n : 1);
 }
 
-std::string FdKind(int fd) {
-  char link[64], target[128];
-  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, target, sizeof(target) - 1);
-  if (n < 0) return std::string();
-  target[n] = '\0';
-  std::string t(target);
-  const std::string prefix = "anon_inode:";
-  return t.compare(0, prefix.size(), prefix) == 0 ? t.substr(prefix.size()) : t;
-}
 
 }  // namespace
 

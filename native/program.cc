@@ -153,11 +153,7 @@ Napi::Value Program::FromPin(const Napi::CallbackInfo& info) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", path);
   bpf_prog_info pi;
-  char kind[64] = {0};
-  char link[64];
-  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, kind, sizeof(kind) - 1);
-  if (n < 0 || strstr(kind, "bpf-prog") == nullptr || InfoByFd(fd, pi) != 0) {
+  if (FdKind(fd) != "bpf-prog" || InfoByFd(fd, pi) != 0) {
     close(fd);
     ThrowErrno(env, EINVAL, "bpf_obj_get", path + " is not a pinned program");
   }

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { sockExampleInsns } from '../examples/sock_example_insns.js';
 import * as asm from '../ts/asm.js';
 
 // Expected bytes come from the kernel's own macros (tools/include/linux/filter.h plus
@@ -20,20 +21,7 @@ function throwsCode(fn: () => unknown, cls: ErrorClass, code: string): void {
 describe('asm: eBPF instruction encoding', () => {
   it('encodes samples/bpf/sock_example byte-for-byte like the kernel macros', () => {
     const fd = 7;
-    const insns = [
-      asm.mov64Reg(asm.R6, asm.R1),
-      asm.ldAbs(asm.B, 14 + 9),
-      asm.stxMem(asm.W, asm.R10, asm.R0, -4),
-      asm.mov64Reg(asm.R2, asm.R10),
-      asm.alu64Imm(asm.ADD, asm.R2, -4),
-      asm.ldMapFd(asm.R1, fd),
-      asm.call(asm.helpers.map_lookup_elem),
-      asm.jmpImm(asm.JEQ, asm.R0, 0, 2),
-      asm.mov64Imm(asm.R1, 1),
-      asm.atomicAdd(asm.DW, asm.R0, asm.R1, 0),
-      asm.mov64Imm(asm.R0, 0),
-      asm.exit(),
-    ];
+    const insns = sockExampleInsns(fd); // what examples/sockstat.ts --insns loads
     const expected =
       'bf16000000000000' + // BPF_MOV64_REG(R6, R1)
       '3000000017000000' + // BPF_LD_ABS(BPF_B, 23)

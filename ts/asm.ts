@@ -5,31 +5,13 @@
 
 import { endianness } from 'node:os';
 import { inspect } from 'node:util';
+import { checkInt, fail, invalidArgType } from './internal/errors.js';
 
-// ---------------------------------------------------------------------------------------------
-// Errors shaped like Node's own (class + `code`), so callers can switch on err.code uniformly.
-
-type ErrCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' | 'ERR_ILLEGAL_CONSTRUCTOR';
-
-function fail(Ctor: TypeErrorConstructor | RangeErrorConstructor, code: ErrCode, message: string): never {
-  throw Object.assign(new Ctor(message), { code });
-}
-
+// Errors are Node-style (class + `code`), from the library's shared helpers.
 function badType(name: string, expected: string, v: unknown): never {
-  const got = v === null || v === undefined ? `Received ${v}`
-    : typeof v === 'object' ? `Received an instance of ${v.constructor?.name ?? 'Object'}`
-    : `Received type ${typeof v} (${inspect(v)})`;
-  return fail(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be of type ${expected}. ${got}`);
+  return invalidArgType(name, `of type ${expected}`, v);
 }
-
-function int(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number') badType(name, 'number', v);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    fail(RangeError, 'ERR_OUT_OF_RANGE',
-      `The value of "${name}" is out of range. It must be an integer >= ${min} && <= ${max}. Received ${inspect(v)}`);
-  }
-  return v;
-}
+const int = checkInt;
 
 // Opcode-like arguments are choices from a table, not ranges: report them the way Node reports
 // an invalid enum value.
