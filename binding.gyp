@@ -9,7 +9,10 @@
         "native/map.cc",
         "native/program.cc",
         "native/link.cc",
-        "native/socket.cc"
+        "native/socket.cc",
+        "native/poller.cc",
+        "native/ring_buffer.cc",
+        "native/perf_buffer.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -131,6 +131,7 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value LookupAndDelete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
+  Napi::Value LookupBatch(const Napi::CallbackInfo& info);
   Napi::Value Freeze(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -210,6 +211,10 @@ class Link : public Napi::ObjectWrap<Link> {
   int sock_ = -1;
   int progFd_ = -1;
 };
+
+// ------------------------------------------------- ring_buffer.cc, perf_buffer.cc
+Napi::Function RingBufferInit(Napi::Env env);
+Napi::Function PerfBufferInit(Napi::Env env);
 
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);

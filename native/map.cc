@@ -56,6 +56,7 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::Delete>("delete"),
                          InstanceMethod<&Map::LookupAndDelete>("lookupAndDelete"),
                          InstanceMethod<&Map::NextKey>("nextKey"),
+                         InstanceMethod<&Map::LookupBatch>("lookupBatch"),
                          InstanceMethod<&Map::Freeze>("freeze"),
                          InstanceMethod<&Map::Pin>("pin"),
                          InstanceMethod<&Map::Close>("close"),
@@ -301,6 +302,33 @@ Napi::Value Map::NextKey(const Napi::CallbackInfo& info) {
   if (bpf_map_get_next_key(fd, key, out.Data()) == 0) return Napi::Boolean::New(env, true);
   if (errno == ENOENT) return Napi::Boolean::New(env, false);
   ThrowErrno(env, errno, "bpf_map_get_next_key", s.name);
+}
+
+// lookupBatch(inToken | null, outToken, keys, values, count) -> [count, done]
+// (bpf_map_lookup_batch). The token is opaque: a bucket index for hash maps,
+// a key for arrays, so it needs max(keySize, 4) bytes.
+Napi::Value Map::LookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  void* in = info[0].IsNull() ? nullptr : BufferArg(info, 0, "in batch").Data();
+  auto out = BufferArg(info, 1, "out batch");
+  auto keys = BufferArg(info, 2, "keys");
+  auto values = BufferArg(info, 3, "values");
+  uint32_t count = info[4].As<Napi::Number>().Uint32Value();
+  if (out.Length() < std::max<size_t>(s.key, 4) || keys.Length() < static_cast<size_t>(count) * s.key ||
+      values.Length() < static_cast<size_t>(count) * s.value)
+    ThrowState(env, "ERR_INVALID_BUFFER_SIZE", "batch buffers are too small");
+  DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, o);
+  bool done = false;
+  if (bpf_map_lookup_batch(fd, in, out.Data(), keys.Data(), values.Data(), &count, &o) != 0) {
+    if (errno != ENOENT) ThrowErrno(env, errno, "bpf_map_lookup_batch", s.name);
+    done = true;  // ENOENT: the last elements are in this batch
+  }
+  Napi::Array r = Napi::Array::New(env, 2);
+  r.Set(0u, count);
+  r.Set(1u, done);
+  return r;
 }
 
 Napi::Value Map::Freeze(const Napi::CallbackInfo& info) {

@@ -300,7 +300,7 @@ Napi::Value Program::TestRun(const Napi::CallbackInfo& info) {
     auto b = ctx.As<Napi::Buffer<uint8_t>>();
     o.ctx_in = b.Data();
     o.ctx_size_in = b.Length();
-    ctxOut.resize(U32(a.Get("ctxOutSize"), b.Length()));
+    if (a.Get("ctxOutSize").IsNumber()) ctxOut.resize(U32(a.Get("ctxOutSize")));
     if (!ctxOut.empty()) {
       o.ctx_out = ctxOut.data();
       o.ctx_size_out = ctxOut.size();

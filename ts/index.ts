@@ -4,12 +4,18 @@ export type { BpfObjectOptions, BpfObjectState } from './object.js';
 export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
+  MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges,
 } from './map.js';
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';
 export { BpfLink } from './link.js';
 export type { LinkType } from './link.js';
 export { BpfError, VerifierError } from './errors.js';
+export { RingBuffer } from './ring_buffer.js';
+export type { RingBufferOptions, RingBufferStats } from './ring_buffer.js';
+export { PerfBuffer } from './perf_buffer.js';
+export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost } from './perf_buffer.js';
+export type { EventStreamOptions, EventStreamCounters } from './internal/stream.js';
 export { openRawSocket } from './socket.js';
 export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
 export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';

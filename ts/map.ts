@@ -1,5 +1,7 @@
 // BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
 import { unlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BpfError } from './errors.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
@@ -34,6 +36,38 @@ export interface MapCreateOptions<T extends MapType = MapType> {
 /** The value type a lookup yields for a map type. */
 export type LookupResultOf<T extends MapType> = T extends PerCpuMapType ? Buffer[] : Buffer;
 
+export interface MapEntriesOptions {
+  /** Elements per bpf_map_lookup_batch call (default 4096). */
+  batchSize?: number;
+  /** false: always key by key, even where batches work. */
+  batch?: boolean;
+}
+
+/** What entries() returns: iterable with `for...of` and with `for await...of`. */
+export type MapEntries<V> = IterableIterator<[Buffer, V]> & AsyncIterable<[Buffer, V]>;
+
+export interface MapWatchOptions {
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** Yield only what changed since the previous tick. */
+  changes?: boolean;
+}
+
+/** What changed between two ticks of watch({changes: true}). */
+export interface MapChanges<V> {
+  /** Entries that appeared or whose value changed. */
+  updated: [Buffer, V][];
+  /** Keys that are gone. */
+  deleted: Buffer[];
+}
+
+function sameValue(a: Buffer | Buffer[], b: Buffer | Buffer[]): boolean {
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  return a.length === b.length && a.every((x, i) => x.equals(b[i]!));
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** What a map belongs to (its BpfObject). */
 export interface MapOwner {
   readonly state: string;
@@ -49,6 +83,8 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   #pinPath: string | undefined;
   // Kept for messages about a map whose object is gone.
   readonly #name: string;
+  // Consumers of this map (ring and perf buffers), closed with it.
+  #dependents = new Set<{ close(): void }>();
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner) {
@@ -220,19 +256,106 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
 
   /** The values (elements deleted while iterating are skipped). */
   *values(): IterableIterator<V> {
-    for (const [, v] of this.entries()) yield v;
+    for (const [, v] of this.#syncEntries()) yield v;
   }
 
-  /** [key, value] pairs (elements deleted while iterating are skipped). */
-  *entries(): IterableIterator<[Buffer, V]> {
+  *#syncEntries(): IterableIterator<[Buffer, V]> {
     for (const k of this.keys()) {
       const v = this.lookup(k);
       if (v !== undefined) yield [k, v];
     }
   }
 
+  /**
+   * [key, value] pairs (elements deleted while iterating are skipped). The
+   * result is iterable both ways: `for...of` walks key by key
+   * (bpf_map_get_next_key + lookup); `for await...of` reads in batches
+   * (bpf_map_lookup_batch) where the kernel and the map type allow it,
+   * yielding to the event loop between batches.
+   */
+  entries(opts: MapEntriesOptions = {}): MapEntries<V> {
+    const it = this.#syncEntries() as MapEntries<V>;
+    it[Symbol.asyncIterator] = () => this.#asyncEntries(opts);
+    return it;
+  }
+
   [Symbol.iterator](): IterableIterator<[Buffer, V]> {
-    return this.entries();
+    return this.#syncEntries();
+  }
+
+  async *#asyncEntries(opts: MapEntriesOptions): AsyncIterableIterator<[Buffer, V]> {
+    const native = this.#loaded();
+    const m = this.#meta();
+    let chunk = checkInt('opts.batchSize', opts.batchSize ?? 4096, 1, 1 << 24);
+    let batched = opts.batch ?? true;
+    let token: Buffer | null = null;
+    const out = Buffer.alloc(Math.max(m.keySize, 8));
+    while (batched) {
+      const keys = Buffer.allocUnsafe(chunk * m.keySize);
+      const values = Buffer.allocUnsafe(chunk * m.valueBytes);
+      let count: number;
+      let done: boolean;
+      try {
+        [count, done] = native.lookupBatch(token, out, keys, values, chunk);
+      } catch (e) {
+        const code = e instanceof BpfError ? e.code : '';
+        // A hash bucket holds more elements than a batch: retry with room.
+        if (code === 'ENOSPC' && chunk < 1 << 24) {
+          chunk *= 4;
+          continue;
+        }
+        // No batch operations for this map type or kernel: key by key.
+        if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
+          batched = false;
+          break;
+        }
+        throw e;
+      }
+      for (let i = 0; i < count; i++) {
+        const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize);
+        const v = values.subarray(i * m.valueBytes, (i + 1) * m.valueBytes);
+        yield [k, this.#result(v)];
+      }
+      if (done) return;
+      token = Buffer.from(out);
+      await yieldToLoop();
+    }
+    let n = 0;
+    for (const entry of this.#syncEntries()) {
+      yield entry;
+      if (++n % chunk === 0) await yieldToLoop();
+    }
+  }
+
+  /**
+   * A snapshot of the map now and then every `intervalMs` (default 1000);
+   * with `changes: true`, only what changed since the previous tick. Ends
+   * when `signal` aborts (rejecting with its reason, like Node's timers).
+   */
+  watch(opts: MapWatchOptions & { changes: true }): AsyncIterableIterator<MapChanges<V>>;
+  watch(opts?: MapWatchOptions & { changes?: false }): AsyncIterableIterator<[Buffer, V][]>;
+  async *watch(opts: MapWatchOptions = {}): AsyncIterableIterator<[Buffer, V][] | MapChanges<V>> {
+    const interval = checkInt('opts.intervalMs', opts.intervalMs ?? 1000, 1, 0x7fff_ffff);
+    const signal = opts.signal;
+    let previous = new Map<string, [Buffer, V]>();
+    for (let first = true; ; first = false) {
+      if (!first) await sleep(interval, undefined, { signal });
+      signal?.throwIfAborted();
+      const snapshot: [Buffer, V][] = [];
+      for await (const e of this.entries()) snapshot.push(e);
+      if (!opts.changes) {
+        yield snapshot;
+        continue;
+      }
+      const current = new Map(snapshot.map((e) => [e[0].toString('hex'), e] as const));
+      const updated = snapshot.filter(([k, v]) => {
+        const before = previous.get(k.toString('hex'));
+        return !before || !sameValue(before[1], v);
+      });
+      const deleted = [...previous.keys()].filter((k) => !current.has(k)).map((k) => previous.get(k)![0]);
+      previous = current;
+      yield { updated, deleted };
+    }
   }
 
   /** Pins the map in bpffs (bpf_obj_pin), so it outlives this process. */
@@ -248,11 +371,30 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     if (path === this.#pinPath) this.#pinPath = undefined;
   }
 
+  /** @internal Closes `d` when this map (or its object) closes; returns the undo. */
+  addDependent(d: { close(): void }): () => void {
+    this.#dependents.add(d);
+    return () => this.#dependents.delete(d);
+  }
+
+  /** @internal This map's consumers end first: their object is closing. */
+  closeDependents(): void {
+    for (const d of [...this.#dependents]) d.close();
+    this.#dependents.clear();
+  }
+
   /** Closes a standalone map's fd; a map of an object closes with the object. */
   close(): void {
     if (this.#closed) return;
+    this.closeDependents();
     this.#closed = true;
     if (!this.#owner) this.#native.close();
+  }
+
+  /** @internal The fd of a map that is in the kernel, for consumers. */
+  liveFd(): number {
+    this.#loaded();
+    return this.#meta().fd;
   }
 
   [Symbol.dispose](): void {

@@ -182,6 +182,7 @@ export class BpfObject {
   close(): void {
     if (this.#state === 'closed') return;
     for (const p of this.#programs.values()) p.detachAll();
+    for (const m of this.#maps.values()) m.closeDependents();
     this.#state = 'closed';
     this.#native.close();
   }

@@ -245,7 +245,10 @@ export class BpfProgram {
     if (opts.flags !== undefined) args.flags = checkInt('opts.flags', opts.flags, 0, 0xffff_ffff);
     if (opts.cpu !== undefined) args.cpu = checkInt('opts.cpu', opts.cpu, 0, 0xffff_ffff);
     try {
-      return native.testRun(args);
+      const result = native.testRun(args);
+      // A SYSCALL program's context is written back in place (it has no ctx_out).
+      if (args.ctx && args.ctxOutSize === undefined) result.ctxOut = args.ctx;
+      return result;
     } catch (e) {
       // The output did not fit: the kernel said how much room it needs.
       const need = (e as { dataSizeOut?: number }).dataSizeOut;

@@ -2,6 +2,7 @@
 // prebuilds/) and given the error factory. Only ts/ imports this module.
 import * as path from 'node:path';
 import { makeError, type FailureInfo } from '../errors.js';
+import type { NativeStream, OnBatch } from './stream.js';
 
 export interface NativeMapInfo {
   name: string;
@@ -29,6 +30,7 @@ export interface NativeMap {
   delete(key: Buffer | null): boolean;
   lookupAndDelete(key: Buffer | null, out: Buffer): boolean;
   nextKey(key: Buffer | null, out: Buffer): boolean;
+  lookupBatch(inToken: Buffer | null, outToken: Buffer, keys: Buffer, values: Buffer, count: number): [number, boolean];
   freeze(): void;
   pin(path: string): void;
   close(): void;
@@ -113,6 +115,11 @@ export interface NativeObject {
   close(): void;
 }
 
+export interface NativeRingBuffer extends NativeStream {
+  add(mapFd: number): number;
+  available(): number[];
+}
+
 export interface Addon {
   NativeObject: new (source: string | Buffer, opts: NativeObjectOptions) => NativeObject;
   NativeMap: {
@@ -128,6 +135,8 @@ export interface Addon {
   NativeLink: {
     fromPin(path: string): NativeLink;
   };
+  NativeRingBuffer: new (mapFd: number, onBatch: OnBatch, budgetRecords: number, budgetBytes: number) => NativeRingBuffer;
+  NativePerfBuffer: new (mapFd: number, pageCount: number, onBatch: OnBatch) => NativeStream;
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;
   openRawSocket(ifname: string): number;

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+// Producers for the streaming tests and benchmarks.
+// - produce (SEC("syscall"), run with BPF_PROG_TEST_RUN): writes `count`
+//   records {seq, ring} with consecutive sequence numbers into ring_a or
+//   ring_b, using bpf_loop; failed reserves are counted in drops[0].
+// - perf_getppid: a perf sample {cpu, tgid, seq} per getppid() call;
+//   failed outputs are counted in drops[1].
+// - ring_getppid: a 16-byte ring record {tgid, seq} per getppid() call of
+//   process `config[0]` (the tracepoint producer of the benchmark).
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ring_a SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} ring_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} perf_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 4);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 4);
+} config SEC(".maps");
+
+struct produce_args {
+	__u64 start;
+	__u32 count;
+	__u32 ring;
+};
+
+struct record {
+	__u64 seq;
+	__u64 ring;
+};
+
+static void count_drop(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops, &slot);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static long produce_one(__u32 i, void *ctx)
+{
+	struct produce_args *a = ctx;
+	struct record *r;
+
+	if (a->ring)
+		r = bpf_ringbuf_reserve(&ring_b, sizeof(*r), 0);
+	else
+		r = bpf_ringbuf_reserve(&ring_a, sizeof(*r), 0);
+	if (!r) {
+		count_drop(0);
+		return 0;
+	}
+	r->seq = a->start + i;
+	r->ring = a->ring;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("syscall")
+int produce(struct produce_args *args)
+{
+	struct produce_args a = *args;
+
+	return bpf_loop(a.count, produce_one, &a, 0);
+}
+
+struct perf_sample {
+	__u32 cpu;
+	__u32 tgid;
+	__u64 seq;
+};
+
+__u64 perf_seq = 0;
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int perf_getppid(void *ctx)
+{
+	struct perf_sample s = {
+		.cpu = bpf_get_smp_processor_id(),
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.seq = __sync_fetch_and_add(&perf_seq, 1),
+	};
+
+	if (bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &s, sizeof(s)))
+		count_drop(1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int ring_getppid(void *ctx)
+{
+	__u32 key = 0;
+	__u64 *target = bpf_map_lookup_elem(&config, &key);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct record *r;
+
+	if (!target || *target != tgid)
+		return 0;
+	r = bpf_ringbuf_reserve(&ring_a, sizeof(*r), 0);
+	if (!r) {
+		count_drop(2);
+		return 0;
+	}
+	r->seq = tgid;
+	r->ring = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,70 @@
+// An epoll fd (a ring or perf buffer's) watched by libuv. On each wakeup the
+// owner drains records into `batch` (copied out of the kernel's pages) and
+// the batch reaches JavaScript in one call. Shared by ring_buffer.cc and
+// perf_buffer.cc.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace glue {
+
+// Record framing in a batch: an 8-byte header, then the data, padded so the
+// next header (and every record's data) is 8-byte aligned.
+struct FrameHeader {
+  uint32_t len;     // bytes of data
+  uint16_t source;  // ring index (RingBuffer) or CPU (PerfBuffer)
+  uint16_t kind;    // 0: a record; 1: lost records (data: u64 count)
+};
+static_assert(sizeof(FrameHeader) == 8, "frame header is 8 bytes");
+
+class BatchPoller {
+ public:
+  // `drain` fills the batch; it returns a negative errno on failure.
+  using Drain = std::function<int(BatchPoller&)>;
+
+  BatchPoller(Napi::Env env, Napi::Object owner, Napi::Function onBatch, const char* name);
+  ~BatchPoller();
+
+  // Watches `fd` (not owned). Unref'd until Ref().
+  int Start(int fd, Drain drain);
+  int Resume();
+  void Pause();
+  void Ref();
+  void Unref();
+  // Stops watching; the uv handle is released asynchronously.
+  void Close();
+  // Drains now and delivers, as a wakeup would. Returns records delivered.
+  int64_t DrainNow();
+
+  void Append(uint16_t source, uint16_t kind, const void* data, uint32_t len);
+  size_t records() const { return records_; }
+  size_t bytes() const { return batch_.size(); }
+
+ private:
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnCheck(uv_check_t* handle);
+  int64_t Deliver(int err);
+
+  Napi::Env env_;
+  Napi::ObjectReference owner_;
+  // Weak: the JavaScript side keeps the callback alive while it wants
+  // batches, so a dropped (unconsumed) buffer can still be collected.
+  Napi::FunctionReference onBatch_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  uv_poll_t* poll_ = nullptr;
+  // One drain right after libuv's next poll phase, once it has registered
+  // the fd: what arrived before then may have no wakeup left (a perf fd's
+  // poll hands its readiness out once, and epoll polls a new fd twice).
+  uv_check_t* check_ = nullptr;
+  Drain drain_;
+  std::vector<uint8_t> batch_;
+  size_t records_ = 0;
+};
+
+}  // namespace glue

@@ -1,0 +1,85 @@
+// RingBuffer: records of one or several BPF_MAP_TYPE_RINGBUF maps, as an
+// async iterable. Records are copied out of the ring in native code and
+// arrive in batches; see internal/stream.ts for the queue.
+import { addon, type NativeRingBuffer } from './internal/addon.js';
+import { checkInt, fail, invalidArgType } from './internal/errors.js';
+import { EventStream, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { BpfMap } from './map.js';
+
+export interface RingBufferOptions<T> extends EventStreamOptions {
+  /** Turns a record (a copy, safe to keep) into the value yielded; default: the Buffer itself. */
+  decode?: (record: Buffer, map: BpfMap) => T;
+  /** At most this many records per wakeup (default 8192), so one ring cannot starve the event loop. */
+  batchSize?: number;
+  /** At most about this many bytes per wakeup (default 4 MiB). */
+  batchBytes?: number;
+}
+
+export interface RingBufferStats extends EventStreamCounters {
+  /** Bytes written by the BPF side and not yet consumed, summed over the rings. */
+  availableBytes: number;
+}
+
+function ringMaps(maps: BpfMap | readonly BpfMap[]): BpfMap[] {
+  const list = Array.isArray(maps) ? [...maps] : [maps];
+  if (list.length === 0) invalidArgType('maps', 'a BpfMap or a non-empty array of them', maps);
+  for (const m of list) {
+    if (!(m instanceof BpfMap)) invalidArgType('maps', 'a BpfMap or an array of them', m);
+    if (m.type !== 'ringbuf') {
+      fail(TypeError, 'ERR_INVALID_ARG_VALUE', `RingBuffer needs BPF_MAP_TYPE_RINGBUF maps; map '${m.name}' is a ${m.type} map`);
+    }
+  }
+  return list;
+}
+
+export class RingBuffer<T = Buffer> extends EventStream<T> {
+  #maps: BpfMap[];
+
+  constructor(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> = {}) {
+    const list = ringMaps(maps);
+    const batchSize = checkInt('opts.batchSize', opts.batchSize ?? 8192, 1, 0x7fff_ffff);
+    const batchBytes = checkInt('opts.batchBytes', opts.batchBytes ?? 4 << 20, 1, 0x7fff_ffff);
+    const decode = opts.decode;
+    if (decode !== undefined && typeof decode !== 'function') invalidArgType('opts.decode', 'a function', decode);
+    const fds = list.map((m) => m.liveFd());
+    const undo: (() => void)[] = [];
+    super('ring_buffer__consume', (onBatch) => {
+      const native = new addon.NativeRingBuffer(fds[0]!, onBatch, batchSize, batchBytes);
+      try {
+        for (const fd of fds.slice(1)) native.add(fd);
+      } catch (e) {
+        native.close();
+        throw e;
+      }
+      return native;
+    }, (batch, count) => {
+      // frames: u32 len, u16 ring, u16 kind, data padded to 8 bytes
+      const out = new Array<T>(count);
+      let off = 0;
+      for (let i = 0; i < count; i++) {
+        const len = batch.readUInt32LE(off);
+        const data = batch.subarray(off + 8, off + 8 + len);
+        out[i] = decode ? decode(data, list[batch.readUInt16LE(off + 4)]!) : (data as T);
+        off += 8 + ((len + 7) & ~7);
+      }
+      return out;
+    }, opts, () => undo.forEach((u) => u()));
+    this.#maps = list;
+    if (!this.closed) for (const m of list) undo.push(m.addDependent(this));
+  }
+
+  /** The rings this buffer consumes. */
+  get maps(): readonly BpfMap[] {
+    return this.#maps;
+  }
+
+  get stats(): RingBufferStats {
+    const native = this.native as NativeRingBuffer | undefined;
+    const availableBytes = native ? native.available().reduce((a, b) => a + b, 0) : 0;
+    return { ...this.counters, availableBytes };
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
