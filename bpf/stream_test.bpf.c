@@ -40,10 +40,13 @@ struct {
 	__uint(max_entries, 4);
 } config SEC(".maps");
 
+// All u64: clang passes a u32 count to bpf_loop in a 64-bit register whose
+// upper half is the next field, and the verifier's inlined bpf_loop
+// compares all 64 bits against its limit (E2BIG).
 struct produce_args {
 	__u64 start;
-	__u32 count;
-	__u32 ring;
+	__u64 count;
+	__u64 ring;
 };
 
 struct record {
