@@ -210,3 +210,42 @@ describe('RingBuffer', function () {
     assert.equal(openFds(), before);
   });
 });
+
+describe('examples/execsnoop', function () {
+  it('prints pid, ppid, comm and file name of each exec live, and exits cleanly on SIGINT', async function () {
+    const { spawn, execFileSync: run } = await import('node:child_process');
+    const { copyFileSync, rmSync } = await import('node:fs');
+    const exe = path.join(tmpdir(), `lbn-exec-${process.pid}`); // comm: the first 15 characters
+    copyFileSync('/bin/true', exe);
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'examples', 'execsnoop.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      let err = '';
+      let wanted: { re: RegExp; resolve: () => void } | undefined;
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (wanted?.re.test(out)) wanted.resolve();
+      });
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const waitFor = (re: RegExp): Promise<void> => new Promise((resolve, reject) => {
+        child.once('exit', () => reject(new Error(`execsnoop exited: ${out}${err}`)));
+        if (re.test(out)) resolve();
+        else wanted = { re, resolve };
+      });
+      await waitFor(/^PID\s+PPID\s+COMM\s+FILENAME$/m);
+      for (let i = 0; i < 3; i++) run(exe);
+      const mine = new RegExp(`^(\\d+)\\s+${process.pid}\\s+${path.basename(exe).slice(0, 15)}\\s+${exe}$`, 'gm');
+      await waitFor(new RegExp(`(${mine.source}[\\s\\S]*){3}`, 'm'));
+      const rows = [...out.matchAll(mine)];
+      assert.equal(rows.length, 3);
+      assert.equal(new Set(rows.map((r) => r[1])).size, 3, 'three different pids');
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+      assert.match(err, /execs, 0 dropped by the BPF side/);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(exe, { force: true });
+    }
+  });
+});
