@@ -47,6 +47,7 @@ struct produce_args {
 	__u64 start;
 	__u64 count;
 	__u64 ring;
+	__u64 wakeup_every;	/* 0: the kernel's adaptive wakeups; N: one wakeup per N records */
 };
 
 struct record {
@@ -77,7 +78,12 @@ static long produce_one(__u32 i, void *ctx)
 	}
 	r->seq = a->start + i;
 	r->ring = a->ring;
-	bpf_ringbuf_submit(r, 0);
+	if (!a->wakeup_every)
+		bpf_ringbuf_submit(r, 0);
+	else if ((a->start + i + 1) % a->wakeup_every == 0)
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

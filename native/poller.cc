@@ -28,6 +28,9 @@ int BatchPoller::Start(int fd, Drain drain) {
   uv_check_init(loop, check_);
   check_->data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
+  idle_ = new uv_idle_t;
+  uv_idle_init(loop, idle_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(idle_));
   drain_ = std::move(drain);
   return Resume();
 }
@@ -35,12 +38,14 @@ int BatchPoller::Start(int fd, Drain drain) {
 int BatchPoller::Resume() {
   if (poll_ == nullptr) return -EBADF;
   uv_check_start(check_, OnCheck);
+  uv_idle_start(idle_, [](uv_idle_t*) {});
   return uv_poll_start(poll_, UV_READABLE, OnPoll);
 }
 
 void BatchPoller::Pause() {
   if (poll_ != nullptr) uv_poll_stop(poll_);
   if (check_ != nullptr) uv_check_stop(check_);
+  if (idle_ != nullptr) uv_idle_stop(idle_);
 }
 
 void BatchPoller::Ref() {
@@ -61,6 +66,10 @@ void BatchPoller::Close() {
   uv_close(reinterpret_cast<uv_handle_t*>(check_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
   check_ = nullptr;
+  uv_idle_stop(idle_);
+  uv_close(reinterpret_cast<uv_handle_t*>(idle_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+  idle_ = nullptr;
 }
 
 void BatchPoller::Append(uint16_t source, uint16_t kind, const void* data, uint32_t len) {
@@ -73,11 +82,14 @@ void BatchPoller::Append(uint16_t source, uint16_t kind, const void* data, uint3
   records_++;
 }
 
+// Hands the batch to JavaScript. Called from libuv callbacks (through
+// FromLoop) and from consume(), inside a HandleScope.
 int64_t BatchPoller::Deliver(int err) {
-  Napi::HandleScope scope(env_);
   size_t n = records_;
-  Napi::Value buf = env_.Null();
-  if (n > 0) buf = Napi::Buffer<uint8_t>::Copy(env_, batch_.data(), batch_.size());
+  napi_value argv[3];
+  argv[0] = n > 0 ? Napi::Buffer<uint8_t>::Copy(env_, batch_.data(), batch_.size()) : env_.Null();
+  argv[1] = Napi::Number::New(env_, static_cast<double>(n));
+  argv[2] = Napi::Number::New(env_, err);
   batch_.clear();
   records_ = 0;
   if (n == 0 && err == 0) return 0;
@@ -85,8 +97,17 @@ int64_t BatchPoller::Deliver(int err) {
   if (fn.IsEmpty()) return 0;  // collected: nobody wants batches any more
   Napi::Object recv = owner_.Value();
   if (recv.IsEmpty()) recv = Napi::Object::New(env_);
-  fn.MakeCallback(recv, {buf, Napi::Number::New(env_, static_cast<double>(n)), Napi::Number::New(env_, err)},
-                        *context_);
+  napi_value result;
+  // Not Napi::Function::MakeCallback: while Node tears the environment
+  // down, a call can fail without an exception, and must then be dropped.
+  napi_status status = napi_make_callback(env_, *context_, recv, fn, 3, argv, &result);
+  if (status != napi_ok) {
+    napi_value exception = nullptr;
+    bool pending = false;
+    if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env_, &exception) == napi_ok)
+      napi_fatal_exception(env_, exception);
+  }
   return static_cast<int64_t>(n);
 }
 
@@ -96,29 +117,30 @@ int64_t BatchPoller::DrainNow() {
   return Deliver(err < 0 ? -err : 0);
 }
 
-// A throwing callback has no JavaScript caller in a libuv callback: it is
-// reported the way Node reports an exception from any other event.
-void BatchPoller::OnPoll(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<BatchPoller*>(handle->data);
+void BatchPoller::FromLoop(void (*fn)(BatchPoller*, int), int arg) {
+  Napi::HandleScope scope(env_);
   try {
-    if (status < 0) {
-      self->Deliver(-status);
-      return;
-    }
-    self->DrainNow();
+    fn(this, arg);
   } catch (const Napi::Error& e) {
-    napi_fatal_exception(self->env_, e.Value());
+    // No JavaScript caller to throw to: report it the way Node reports an
+    // exception from any other event.
+    napi_value v = e.Value();
+    if (v != nullptr) napi_fatal_exception(env_, v);
   }
+}
+
+void BatchPoller::OnPoll(uv_poll_t* handle, int status, int events) {
+  static_cast<BatchPoller*>(handle->data)->FromLoop([](BatchPoller* self, int status) {
+    if (status < 0) self->Deliver(-status);
+    else self->DrainNow();
+  }, status);
 }
 
 void BatchPoller::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<BatchPoller*>(handle->data);
   uv_check_stop(handle);
-  try {
-    self->DrainNow();
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(self->env_, e.Value());
-  }
+  uv_idle_stop(self->idle_);
+  self->FromLoop([](BatchPoller* self, int) { self->DrainNow(); }, 0);
 }
 
 }  // namespace glue

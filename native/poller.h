@@ -49,6 +49,8 @@ class BatchPoller {
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnCheck(uv_check_t* handle);
+  // Runs `fn` (which may call into JavaScript) from a libuv callback.
+  void FromLoop(void (*fn)(BatchPoller*, int), int arg);
   int64_t Deliver(int err);
 
   Napi::Env env_;
@@ -60,8 +62,10 @@ class BatchPoller {
   uv_poll_t* poll_ = nullptr;
   // One drain right after libuv's next poll phase, once it has registered
   // the fd: what arrived before then may have no wakeup left (a perf fd's
-  // poll hands its readiness out once, and epoll polls a new fd twice).
+  // poll hands its readiness out once, and epoll polls a new fd twice). The
+  // idle handle keeps that poll phase from blocking.
   uv_check_t* check_ = nullptr;
+  uv_idle_t* idle_ = nullptr;
   Drain drain_;
   std::vector<uint8_t> batch_;
   size_t records_ = 0;

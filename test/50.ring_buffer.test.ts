@@ -15,7 +15,7 @@ const RECORD = 16; // struct record { u64 seq; u64 ring; }
 function producer(o: BpfObject): (start: number, count: number, ring?: 0 | 1) => void {
   const prog = o.program('produce');
   return (start, count, ring = 0) => {
-    const ctx = Buffer.alloc(24); // struct produce_args { u64 start, count, ring; }
+    const ctx = Buffer.alloc(32); // struct produce_args { u64 start, count, ring, wakeup_every; }
     ctx.writeBigUInt64LE(BigInt(start), 0);
     ctx.writeBigUInt64LE(BigInt(count), 8);
     ctx.writeBigUInt64LE(BigInt(ring), 16);
@@ -183,7 +183,7 @@ describe('RingBuffer', function () {
     writeFileSync(script, `
       const { BpfObject, RingBuffer } = require(${JSON.stringify(path.join(ROOT, 'dist', 'ts', 'index.js'))});
       const o = new BpfObject(${JSON.stringify(obj('stream_test'))}).load();
-      const ctx = Buffer.alloc(24); ctx.writeUInt32LE(3, 8);
+      const ctx = Buffer.alloc(32); ctx.writeUInt32LE(3, 8);
       (async () => {
         const rb = new RingBuffer(o.map('ring_a'));
         o.program('produce').testRun({ ctx });

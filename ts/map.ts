@@ -113,15 +113,15 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   }
 
   #live(): NativeMap {
-    if (this.#closed) invalidState(`map '${this.#name}' is closed`);
-    if (this.#owner?.state === 'closed') invalidState(`map '${this.#name}' belongs to a closed BpfObject`);
+    if (this.#closed) invalidState(`map ${this.#label} is closed`);
+    if (this.#owner?.state === 'closed') invalidState(`map ${this.#label} belongs to a closed BpfObject`);
     return this.#native;
   }
 
   #loaded(): NativeMap {
     const native = this.#live();
     if (this.#owner && this.#owner.state !== 'loaded') {
-      invalidState(`map '${this.#name}' is not in the kernel yet: load() its BpfObject first`);
+      invalidState(`map ${this.#label} is not in the kernel yet: load() its BpfObject first`);
     }
     return native;
   }
@@ -135,6 +135,7 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   }
 
   get name(): string { return this.#name; }
+  get #label(): string { return this.#name ? `'${this.#name}'` : '(unnamed)'; }
   get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
   get keySize(): number { return this.#meta().keySize; }
   get valueSize(): number { return this.#meta().valueSize; }
@@ -274,6 +275,7 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
    * yielding to the event loop between batches.
    */
   entries(opts: MapEntriesOptions = {}): MapEntries<V> {
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const it = this.#syncEntries() as MapEntries<V>;
     it[Symbol.asyncIterator] = () => this.#asyncEntries(opts);
     return it;
@@ -284,6 +286,7 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   }
 
   async *#asyncEntries(opts: MapEntriesOptions): AsyncIterableIterator<[Buffer, V]> {
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const native = this.#loaded();
     const m = this.#meta();
     let chunk = checkInt('opts.batchSize', opts.batchSize ?? 4096, 1, 1 << 24);
@@ -335,11 +338,18 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   watch(opts: MapWatchOptions & { changes: true }): AsyncIterableIterator<MapChanges<V>>;
   watch(opts?: MapWatchOptions & { changes?: false }): AsyncIterableIterator<[Buffer, V][]>;
   async *watch(opts: MapWatchOptions = {}): AsyncIterableIterator<[Buffer, V][] | MapChanges<V>> {
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const interval = checkInt('opts.intervalMs', opts.intervalMs ?? 1000, 1, 0x7fff_ffff);
     const signal = opts.signal;
     let previous = new Map<string, [Buffer, V]>();
     for (let first = true; ; first = false) {
-      if (!first) await sleep(interval, undefined, { signal });
+      if (!first) {
+        try {
+          await sleep(interval, undefined, { signal });
+        } catch (e) {
+          throw signal?.aborted ? signal.reason : e; // the reason, not the timer's AbortError
+        }
+      }
       signal?.throwIfAborted();
       const snapshot: [Buffer, V][] = [];
       for await (const e of this.entries()) snapshot.push(e);

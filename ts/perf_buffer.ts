@@ -3,7 +3,7 @@
 // samples, {cpu, lost}: lost samples are never silent.
 import { addon } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { EventStream, frameData, frameKind, frameSource, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
 import { BpfMap } from './map.js';
 
 export interface PerfSample<T = Buffer> {
@@ -49,24 +49,15 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
     if (decode !== undefined && typeof decode !== 'function') invalidArgType('opts.decode', 'a function', decode);
     const fd = map.liveFd();
     let undo: (() => void) | undefined;
-    super('perf_buffer__consume', (onBatch) => new addon.NativePerfBuffer(fd, pages, onBatch), (batch, count) => {
-      // frames: u32 len, u16 cpu, u16 kind (1: lost, data = u64 count)
-      const out = new Array<PerfEvent<T>>(count);
-      let off = 0;
-      for (let i = 0; i < count; i++) {
-        const len = batch.readUInt32LE(off);
-        const cpu = batch.readUInt16LE(off + 4);
-        if (batch.readUInt16LE(off + 6) === 1) {
-          const lost = Number(batch.readBigUInt64LE(off + 8));
-          this.#lost += lost;
-          out[i] = { cpu, lost };
-        } else {
-          const data = batch.subarray(off + 8, off + 8 + len);
-          out[i] = { cpu, data: decode ? decode(data, cpu) : (data as T) };
-        }
-        off += 8 + ((len + 7) & ~7);
+    super('perf_buffer__consume', (onBatch) => new addon.NativePerfBuffer(fd, pages, onBatch), (b) => {
+      const cpu = frameSource(b);
+      if (frameKind(b) === 1) {
+        const lost = Number(frameData(b).readBigUInt64LE(0));
+        this.#lost += lost;
+        return { cpu, lost };
       }
-      return out;
+      const data = frameData(b);
+      return { cpu, data: decode ? decode(data, cpu) : (data as T) };
     }, opts, () => undo?.());
     this.#map = map;
     if (!this.closed) undo = map.addDependent(this);

@@ -3,7 +3,7 @@
 // arrive in batches; see internal/stream.ts for the queue.
 import { addon, type NativeRingBuffer } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { EventStream, frameData, frameSource, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
 import { BpfMap } from './map.js';
 
 export interface RingBufferOptions<T> extends EventStreamOptions {
@@ -52,17 +52,10 @@ export class RingBuffer<T = Buffer> extends EventStream<T> {
         throw e;
       }
       return native;
-    }, (batch, count) => {
-      // frames: u32 len, u16 ring, u16 kind, data padded to 8 bytes
-      const out = new Array<T>(count);
-      let off = 0;
-      for (let i = 0; i < count; i++) {
-        const len = batch.readUInt32LE(off);
-        const data = batch.subarray(off + 8, off + 8 + len);
-        out[i] = decode ? decode(data, list[batch.readUInt16LE(off + 4)]!) : (data as T);
-        off += 8 + ((len + 7) & ~7);
-      }
-      return out;
+    }, (b) => {
+      if (!decode) return frameData(b) as T;
+      const map = list[frameSource(b)]!;
+      return decode(frameData(b), map);
     }, opts, () => undo.forEach((u) => u()));
     this.#maps = list;
     if (!this.closed) for (const m of list) undo.push(m.addDependent(this));

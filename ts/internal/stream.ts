@@ -4,7 +4,7 @@
 // high-water mark so the kernel's buffer fills instead of Node's memory, and
 // the poll handle keeps the process alive only while someone waits.
 import { BpfError } from '../errors.js';
-import { invalidArgType } from './errors.js';
+import { checkInt, invalidArgType } from './errors.js';
 
 export interface NativeStream {
   resume(): void;
@@ -16,6 +16,45 @@ export interface NativeStream {
 }
 
 export type OnBatch = (batch: Buffer | null, count: number, errno: number) => void;
+
+/**
+ * A batch as the addon delivers it: `count` frames of an 8-byte header
+ * {u32 len; u16 source; u16 kind} and data padded to 8 bytes. Records are
+ * read from it one at a time, when a reader takes them.
+ */
+export interface RawBatch {
+  readonly buf: Buffer;
+  /** The batch as 32-bit words, for the headers. */
+  readonly words: Uint32Array;
+  /** Byte offset of the next frame. */
+  off: number;
+  /** Frames not read yet. */
+  left: number;
+}
+
+// A Buffer over part of a batch, made the way Node makes its own
+// (FastBuffer: a Uint8Array whose prototype is Buffer.prototype), which
+// costs a quarter of buf.subarray().
+class RecordBuffer extends Uint8Array {}
+Object.setPrototypeOf(RecordBuffer.prototype, Buffer.prototype);
+Object.defineProperty(RecordBuffer.prototype, 'constructor', { value: Buffer });
+
+/** The data of the frame at `b.off` (a view of the batch, which is a copy); advances past it. */
+export function frameData(b: RawBatch): Buffer {
+  const len = b.words[b.off >>> 2]!;
+  const data = new RecordBuffer(b.buf.buffer as ArrayBuffer, b.buf.byteOffset + b.off + 8, len) as Buffer;
+  b.off += 8 + ((len + 7) & ~7);
+  return data;
+}
+
+/** The header fields of the frame at `b.off`: source (ring index or CPU) and kind. */
+export function frameSource(b: RawBatch): number {
+  return b.words[(b.off >>> 2) + 1]! & 0xffff;
+}
+
+export function frameKind(b: RawBatch): number {
+  return b.words[(b.off >>> 2) + 1]! >>> 16;
+}
 
 /** Options every event stream takes. */
 export interface EventStreamOptions {
@@ -46,12 +85,27 @@ interface Waiter<T> {
 // only by the stream's own waiters.
 const reading = new Set<object>();
 
+// Open streams are closed when the process exits, before Node tears down
+// its handles (a poll firing during teardown has no JavaScript to call).
+const open = new Set<WeakRef<EventStream<unknown>>>();
+let exitHook = false;
+function closeAtExit(s: EventStream<unknown>): WeakRef<EventStream<unknown>> {
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const ref of open) ref.deref()?.close();
+    });
+  }
+  const ref = new WeakRef(s);
+  open.add(ref);
+  return ref;
+}
+
 export class EventStream<T> implements AsyncIterable<T> {
   #native: NativeStream | undefined;
-  #parse: (batch: Buffer, count: number) => T[];
-  #batches: (T[] | undefined)[] = [];
+  #read1: (batch: RawBatch) => T;
+  #batches: (RawBatch | undefined)[] = [];
   #head = 0;
-  #pos = 0;
   #waiters: Waiter<T>[] = [];
   #error: unknown;
   #paused = false;
@@ -59,19 +113,22 @@ export class EventStream<T> implements AsyncIterable<T> {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #onClose: (() => void) | undefined;
+  #openRef: WeakRef<EventStream<unknown>> | undefined;
   readonly counters: EventStreamCounters = { records: 0, bytes: 0, batches: 0, queued: 0 };
   // Held here so the addon's weak reference to it lives as long as the stream.
   readonly #onBatch: OnBatch;
   readonly #op: string;
 
-  constructor(op: string, open: (onBatch: OnBatch) => NativeStream,
-    parse: (batch: Buffer, count: number) => T[], opts: EventStreamOptions, onClose?: () => void) {
+  /**
+   * `read` turns the frame at the batch's offset into a value and advances
+   * past it (with frameData()).
+   */
+  constructor(op: string, start: (onBatch: OnBatch) => NativeStream,
+    read: (batch: RawBatch) => T, opts: EventStreamOptions, onClose?: () => void) {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
-    const hwm = opts.highWaterMark ?? 65536;
-    if (!Number.isInteger(hwm) || hwm < 1) invalidArgType('opts.highWaterMark', 'a positive integer', hwm);
-    this.#highWaterMark = hwm;
+    this.#highWaterMark = checkInt('opts.highWaterMark', opts.highWaterMark ?? 65536, 1, 0x7fff_ffff);
     this.#op = op;
-    this.#parse = parse;
+    this.#read1 = read;
     this.#onClose = onClose;
     this.#onBatch = (batch, count, errno) => this.#deliver(batch, count, errno);
     const signal = opts.signal;
@@ -80,7 +137,8 @@ export class EventStream<T> implements AsyncIterable<T> {
       this.#error = signal.reason;
       return;
     }
-    this.#native = open(this.#onBatch);
+    this.#native = start(this.#onBatch);
+    this.#openRef = closeAtExit(this as EventStream<unknown>);
     if (signal) {
       this.#signal = signal;
       this.#onAbort = () => this.#fail(signal.reason);
@@ -103,19 +161,14 @@ export class EventStream<T> implements AsyncIterable<T> {
       return;
     }
     if (batch === null || count === 0 || !this.#native) return;
-    let items: T[];
-    try {
-      items = this.#parse(batch, count);
-    } catch (e) {
-      this.#fail(e);
-      return;
-    }
+    // The addon's batches are fresh allocations, so 4-byte aligned.
+    const words = new Uint32Array(batch.buffer, batch.byteOffset, batch.length >>> 2);
+    this.#batches.push({ buf: batch, words, off: 0, left: count });
     const c = this.counters;
-    c.records += items.length;
+    c.records += count;
     c.batches++;
-    c.bytes += batch.length - 8 * count; // minus the frame headers (padding counts)
-    this.#batches.push(items);
-    c.queued += items.length;
+    c.bytes += batch.length - 8 * count; // data, with its padding to 8 bytes
+    c.queued += count;
     this.#serve();
     if (c.queued >= this.#highWaterMark && !this.#paused) {
       this.#paused = true;
@@ -124,11 +177,10 @@ export class EventStream<T> implements AsyncIterable<T> {
   }
 
   #take(): T {
-    const batch = this.#batches[this.#head]!;
-    const v = batch[this.#pos++]!;
-    if (this.#pos === batch.length) {
+    const b = this.#batches[this.#head]!;
+    this.counters.queued--;
+    if (--b.left === 0) {
       this.#batches[this.#head++] = undefined;
-      this.#pos = 0;
       if (this.#head === this.#batches.length) {
         this.#batches.length = 0;
         this.#head = 0;
@@ -137,18 +189,12 @@ export class EventStream<T> implements AsyncIterable<T> {
         this.#head = 0;
       }
     }
-    this.counters.queued--;
-    return v;
+    return this.#read1(b);
   }
 
   #takeAll(): T[] {
-    const first = this.#batches[this.#head]!;
-    let out = this.#pos === 0 ? first : first.slice(this.#pos);
-    for (let i = this.#head + 1; i < this.#batches.length; i++) out = out.concat(this.#batches[i]!);
-    this.#batches.length = 0;
-    this.#head = 0;
-    this.#pos = 0;
-    this.counters.queued = 0;
+    const out = new Array<T>(this.counters.queued);
+    for (let i = 0; i < out.length; i++) out[i] = this.#take();
     return out;
   }
 
@@ -159,10 +205,23 @@ export class EventStream<T> implements AsyncIterable<T> {
     }
   }
 
+  // A record that cannot be decoded ends the stream: the read that met it
+  // rejects with the decoder's error.
+  #takeOrFail(batch: boolean): { value: T | T[] } | { error: unknown } {
+    try {
+      return { value: batch ? this.#takeAll() : this.#take() };
+    } catch (error) {
+      this.#fail(error);
+      return { error };
+    }
+  }
+
   #serve(): void {
     while (this.#waiters.length > 0 && this.counters.queued > 0) {
       const w = this.#waiters.shift()!; // a handful of readers at most
-      w.resolve(w.batch ? { value: this.#takeAll(), done: false } : { value: this.#take(), done: false });
+      const r = this.#takeOrFail(w.batch);
+      if ('error' in r) w.reject(r.error);
+      else w.resolve({ value: r.value, done: false });
     }
     if (this.#waiters.length === 0) this.#idle();
     this.#afterTake();
@@ -174,9 +233,10 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   #read(batch: boolean): Promise<IteratorResult<T | T[]>> {
     if (this.counters.queued > 0) {
-      const value = batch ? this.#takeAll() : this.#take();
+      const r = this.#takeOrFail(batch);
+      if ('error' in r) return Promise.reject(r.error);
       this.#afterTake();
-      return Promise.resolve({ value, done: false });
+      return Promise.resolve({ value: r.value, done: false });
     }
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (!this.#native) return Promise.resolve({ value: undefined, done: true });
@@ -241,11 +301,11 @@ export class EventStream<T> implements AsyncIterable<T> {
   #release(): void {
     if (!this.#native) return;
     this.#idle();
+    if (this.#openRef) open.delete(this.#openRef);
     this.#native.close();
     this.#native = undefined;
     this.#batches = [];
     this.#head = 0;
-    this.#pos = 0;
     this.counters.queued = 0;
     if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#onClose?.();
