@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BpfError } from './errors.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
+import { view } from './internal/views.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
 
@@ -285,49 +286,73 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     return this.#syncEntries();
   }
 
-  async *#asyncEntries(opts: MapEntriesOptions): AsyncIterableIterator<[Buffer, V]> {
+  // Batches of bpf_map_lookup_batch, handed out one entry at a time without
+  // an async generator (whose per-entry cost is twice a resolved promise's).
+  #asyncEntries(opts: MapEntriesOptions): AsyncIterableIterator<[Buffer, V]> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const native = this.#loaded();
     const m = this.#meta();
     let chunk = checkInt('opts.batchSize', opts.batchSize ?? 4096, 1, 1 << 24);
-    let batched = opts.batch ?? true;
     let token: Buffer | null = null;
     const out = Buffer.alloc(Math.max(m.keySize, 8));
-    while (batched) {
-      const keys = Buffer.allocUnsafe(chunk * m.keySize);
-      const values = Buffer.allocUnsafe(chunk * m.valueBytes);
-      let count: number;
-      let done: boolean;
-      try {
-        [count, done] = native.lookupBatch(token, out, keys, values, chunk);
-      } catch (e) {
-        const code = e instanceof BpfError ? e.code : '';
-        // A hash bucket holds more elements than a batch: retry with room.
-        if (code === 'ENOSPC' && chunk < 1 << 24) {
-          chunk *= 4;
-          continue;
+    let entries: [Buffer, V][] = [];
+    let at = 0;
+    let state: 'batch' | 'done' | 'keys' = opts.batch === false ? 'keys' : 'batch';
+    let keyByKey: Iterator<[Buffer, V]> | undefined;
+
+    // The next batch, or false when there is none (or the map type has no
+    // batch operations: then key by key).
+    const fill = (): boolean => {
+      for (;;) {
+        const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
+        const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
+        let count: number;
+        let last: boolean;
+        try {
+          [count, last] = native.lookupBatch(token, out, keys, values, chunk);
+        } catch (e) {
+          const code = e instanceof BpfError ? e.code : '';
+          // A hash bucket holds more elements than a batch: retry with room.
+          if (code === 'ENOSPC' && chunk < 1 << 24) {
+            chunk *= 4;
+            continue;
+          }
+          if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
+            state = 'keys';
+            return false;
+          }
+          throw e;
         }
-        // No batch operations for this map type or kernel: key by key.
-        if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
-          batched = false;
-          break;
+        entries = new Array(count);
+        for (let i = 0; i < count; i++) {
+          entries[i] = [view(keys, i * m.keySize, m.keySize), this.#result(view(values, i * m.valueBytes, m.valueBytes))];
         }
-        throw e;
+        at = 0;
+        if (last) state = 'done';
+        else token = Buffer.from(out);
+        return count > 0 || !last;
       }
-      for (let i = 0; i < count; i++) {
-        const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize);
-        const v = values.subarray(i * m.valueBytes, (i + 1) * m.valueBytes);
-        yield [k, this.#result(v)];
+    };
+    const finished: IteratorResult<[Buffer, V]> = { value: undefined, done: true };
+    const refill = async (): Promise<IteratorResult<[Buffer, V]>> => {
+      if (state === 'batch') {
+        if (token !== null) await yieldToLoop(); // between batches, not before the first
+        while (state === 'batch' && at >= entries.length) fill();
+        if (at < entries.length) return { value: entries[at++]!, done: false };
       }
-      if (done) return;
-      token = Buffer.from(out);
-      await yieldToLoop();
-    }
-    let n = 0;
-    for (const entry of this.#syncEntries()) {
-      yield entry;
-      if (++n % chunk === 0) await yieldToLoop();
-    }
+      if (state === 'keys') {
+        keyByKey ??= this.#syncEntries();
+        const r = keyByKey.next();
+        if ((++at & 4095) === 0) await yieldToLoop();
+        return r;
+      }
+      return finished;
+    };
+    const it: AsyncIterableIterator<[Buffer, V]> = {
+      next: () => (at < entries.length ? Promise.resolve({ value: entries[at++]!, done: false }) : refill()),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
   }
 
   /**

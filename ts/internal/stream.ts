@@ -5,6 +5,7 @@
 // the poll handle keeps the process alive only while someone waits.
 import { BpfError } from '../errors.js';
 import { checkInt, invalidArgType } from './errors.js';
+import { view } from './views.js';
 
 export interface NativeStream {
   resume(): void;
@@ -32,17 +33,10 @@ export interface RawBatch {
   left: number;
 }
 
-// A Buffer over part of a batch, made the way Node makes its own
-// (FastBuffer: a Uint8Array whose prototype is Buffer.prototype), which
-// costs a quarter of buf.subarray().
-class RecordBuffer extends Uint8Array {}
-Object.setPrototypeOf(RecordBuffer.prototype, Buffer.prototype);
-Object.defineProperty(RecordBuffer.prototype, 'constructor', { value: Buffer });
-
 /** The data of the frame at `b.off` (a view of the batch, which is a copy); advances past it. */
 export function frameData(b: RawBatch): Buffer {
   const len = b.words[b.off >>> 2]!;
-  const data = new RecordBuffer(b.buf.buffer as ArrayBuffer, b.buf.byteOffset + b.off + 8, len) as Buffer;
+  const data = view(b.buf, b.off + 8, len);
   b.off += 8 + ((len + 7) & ~7);
   return data;
 }

@@ -1,0 +1,185 @@
+// The C baseline: libbpf's own consumers, doing what the Node side does.
+//   consumer OBJ ringbuf testrun|getppid TOTAL PRODUCER [WAKEUP_EVERY]
+//       ring_buffer__poll() on stream_test's ring_a (8 MiB), fed by PRODUCER
+//   consumer OBJ mapiter ENTRIES
+//       a hash map of ENTRIES u32 -> u64, read key by key and in batches
+// Prints one JSON line.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t received, bytes;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static long max_rss_kb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	received++;
+	bytes += len;
+	return 0;
+}
+
+static uint64_t drops(struct bpf_object *obj, uint32_t slot)
+{
+	uint64_t v = 0;
+	bpf_map__lookup_elem(bpf_object__find_map_by_name(obj, "drops"), &slot, sizeof(slot), &v, sizeof(v), 0);
+	return v;
+}
+
+// Starts PRODUCER with ARGS, stopped at its "go" line; returns its pid and
+// the fd to write "go" to.
+static pid_t spawn(char **args, int *go)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[0], 0);
+		close(p[1]);
+		execv(args[0], args);
+		_exit(127);
+	}
+	close(p[0]);
+	*go = p[1];
+	return pid;
+}
+
+static int ringbuf(const char *path, const char *mode, uint64_t total, char *producer, char *wakeup)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	char pin[64], count[32], *args[7];
+	struct ring_buffer *rb;
+	struct bpf_link *link = NULL;
+	int go, status, slot;
+	pid_t pid;
+	double t0, t1, c0;
+
+	if (!obj)
+		return 1;
+	bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "ring_a"), 8 << 20);
+	if (bpf_object__load(obj))
+		return 1;
+	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "ring_a")), on_sample, NULL, NULL);
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)total);
+	if (strcmp(mode, "testrun") == 0) {
+		snprintf(pin, sizeof(pin), "/sys/fs/bpf/lbn-bench-c-%d", getpid());
+		bpf_program__pin(bpf_object__find_program_by_name(obj, "produce"), pin);
+		char *a[] = { producer, "testrun", pin, count, "4096", wakeup, NULL };
+		memcpy(args, a, sizeof(a));
+		slot = 0;
+	} else {
+		char *a[] = { producer, "getppid", count, NULL };
+		memcpy(args, a, sizeof(a));
+		slot = 2;
+	}
+	pid = spawn(args, &go);
+	if (slot == 2) {
+		uint32_t key = 0;
+		uint64_t tgid = pid;
+		bpf_map__update_elem(bpf_object__find_map_by_name(obj, "config"), &key, sizeof(key), &tgid, sizeof(tgid), 0);
+		link = bpf_program__attach(bpf_object__find_program_by_name(obj, "ring_getppid"));
+	}
+	c0 = cpu_seconds();
+	t0 = now();
+	if (write(go, "go\n", 3) != 3)
+		return 1;
+	for (;;) {
+		ring_buffer__poll(rb, 100);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	while (ring_buffer__consume(rb) > 0)
+		;
+	t1 = now();
+	printf("{\"consumer\":\"c\",\"mode\":\"%s\",\"produced\":%llu,\"received\":%llu,\"drops\":%llu,"
+	       "\"seconds\":%.6f,\"cpuSeconds\":%.6f,\"maxRssKb\":%ld}\n",
+	       mode, (unsigned long long)total, (unsigned long long)received,
+	       (unsigned long long)drops(obj, slot), t1 - t0, cpu_seconds() - c0, max_rss_kb());
+	if (slot == 0)
+		unlink(pin);
+	bpf_link__destroy(link);
+	ring_buffer__free(rb);
+	bpf_object__close(obj);
+	return 0;
+}
+
+static int mapiter(uint32_t entries)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bench", 4, 8, entries, NULL);
+	uint32_t key, next, *keys = malloc(4096 * 4);
+	uint64_t value, sum = 0, n = 0, *values = malloc(4096 * 8);
+	double t0, t_keys, t_batch;
+
+	for (key = 0; key < entries; key++) {
+		value = key;
+		bpf_map_update_elem(fd, &key, &value, 0);
+	}
+	t0 = now();
+	for (int err = bpf_map_get_next_key(fd, NULL, &next); !err; err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		if (!bpf_map_lookup_elem(fd, &key, &value))
+			sum += value, n++;
+	}
+	t_keys = now() - t0;
+	if (n != entries)
+		return 1;
+	t0 = now();
+	n = 0;
+	uint32_t in = 0, out = 0;
+	void *inp = NULL;
+	for (;;) {
+		uint32_t count = 4096;
+		int err = bpf_map_lookup_batch(fd, inp, &out, keys, values, &count, NULL);
+		for (uint32_t i = 0; i < count; i++)
+			sum += values[i], n++;
+		if (err)
+			break;
+		in = out;
+		inp = &in;
+	}
+	t_batch = now() - t0;
+	printf("{\"consumer\":\"c\",\"mode\":\"mapiter\",\"entries\":%u,\"keyByKeySeconds\":%.6f,\"batchSeconds\":%.6f,\"checked\":%llu}\n",
+	       entries, t_keys, t_batch, (unsigned long long)n);
+	return n == entries ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 6 && strcmp(argv[2], "ringbuf") == 0)
+		return ringbuf(argv[1], argv[3], strtoull(argv[4], NULL, 10), argv[5], argc > 6 ? argv[6] : "0");
+	if (argc >= 4 && strcmp(argv[2], "mapiter") == 0)
+		return mapiter(strtoul(argv[3], NULL, 10));
+	fprintf(stderr, "usage: consumer OBJ ringbuf testrun|getppid TOTAL PRODUCER | consumer OBJ mapiter ENTRIES\n");
+	return 2;
+}

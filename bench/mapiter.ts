@@ -1,0 +1,28 @@
+// Map iteration in Node: a hash map of ENTRIES u32 -> u64 read key by key
+// (for...of: bpf_map_get_next_key + lookup) and in batches (for await:
+// bpf_map_lookup_batch), as bench/consumer.c mapiter does. One JSON line.
+import { performance } from 'node:perf_hooks';
+import { BpfMap } from '../ts/index.js';
+
+async function main(): Promise<void> {
+  const entries = Number(process.argv[2] ?? 1_000_000);
+  const map = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: entries });
+  for (let k = 0; k < entries; k++) map.update(k, BigInt(k));
+  let n = 0;
+  let t0 = performance.now();
+  for (const [, v] of map) if (v.length === 8) n++;
+  const keyByKey = (performance.now() - t0) / 1000;
+  if (n !== entries) throw new Error(`key by key saw ${n}`);
+  n = 0;
+  t0 = performance.now();
+  for await (const [, v] of map.entries()) if (v.length === 8) n++;
+  const batch = (performance.now() - t0) / 1000;
+  if (n !== entries) throw new Error(`batches saw ${n}`);
+  map.close();
+  console.log(JSON.stringify({ consumer: 'node', mode: 'mapiter', entries, keyByKeySeconds: keyByKey, batchSeconds: batch, checked: n }));
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

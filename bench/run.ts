@@ -1,0 +1,88 @@
+// npm run bench: builds the C baseline (bench/consumer.c, bench/producer.c,
+// against the system libbpf) and runs it and the Node consumers on the same
+// producers in this run, then prints ratios. Absolute numbers depend on the
+// machine; the ratios are what the README quotes.
+//   options: --quick (smaller counts), --json (raw results, one per line)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+const OUT = path.join(ROOT, 'bench', 'build');
+const OBJ = path.join(ROOT, 'bpf', 'stream_test.bpf.o');
+const quick = process.argv.includes('--quick');
+const json = process.argv.includes('--json');
+
+interface RingResult {
+  consumer: string; mode: string; produced: number; received: number; drops: number;
+  seconds: number; cpuSeconds: number; maxRssKb: number; loopDelayP99Ms?: number;
+  rssAt10MKb?: number; rssAtEndKb?: number;
+}
+interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number }
+
+function run<T>(cmd: string, args: string[]): T {
+  const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = out.trim().split('\n').pop()!;
+  if (json) console.log(line);
+  return JSON.parse(line) as T;
+}
+
+function build(): { consumer: string; producer: string } {
+  mkdirSync(OUT, { recursive: true });
+  const cc = (name: string): string => {
+    const exe = path.join(OUT, name);
+    execFileSync('gcc', ['-O2', '-Wall', '-o', exe, path.join(ROOT, 'bench', `${name}.c`), '-lbpf'], { stdio: 'inherit' });
+    return exe;
+  };
+  return { consumer: cc('consumer'), producer: cc('producer') };
+}
+
+const node = (script: string, args: string[]): string[] => [path.join(ROOT, 'dist', 'bench', script), ...args];
+const rate = (r: RingResult): number => r.received / r.seconds;
+const M = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
+const ns = (r: RingResult): string => `${((r.cpuSeconds * 1e9) / r.received).toFixed(0)} ns`;
+
+function ringRow(label: string, c: RingResult, n: RingResult): void {
+  console.log(`\n${label}`);
+  console.log(`  ${'consumer'.padEnd(10)}${'events/s'.padStart(12)}${'received'.padStart(12)}${'drops'.padStart(12)}${'CPU/event'.padStart(11)}${'peak RSS'.padStart(11)}${'loop p99'.padStart(10)}`);
+  for (const r of [c, n]) {
+    console.log(`  ${r.consumer.padEnd(10)}${M(rate(r)).padStart(12)}${String(r.received).padStart(12)}${String(r.drops).padStart(12)}` +
+      `${ns(r).padStart(11)}${`${(r.maxRssKb / 1024).toFixed(0)} MiB`.padStart(11)}` +
+      `${r.loopDelayP99Ms === undefined ? '' : `${r.loopDelayP99Ms.toFixed(1)} ms`.padStart(10)}`);
+  }
+  console.log(`  Node/C events/s: ${(rate(n) / rate(c)).toFixed(2)}   CPU per event Node/C: ${((n.cpuSeconds / n.received) / (c.cpuSeconds / c.received)).toFixed(2)}`);
+}
+
+function main(): void {
+  const { consumer, producer } = build();
+  const N = quick ? 5_000_000 : 20_000_000;
+  const T = quick ? 500_000 : 2_000_000;
+
+  console.log('Ring buffer, 16-byte records, 8 MiB ring, producer in another process');
+  const c1 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'testrun', String(N), producer, '256']);
+  const n1 = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256']));
+  ringRow(`BPF_PROG_TEST_RUN producer (bpf_loop, ${N / 1e6}M records, one wakeup per 256), flat out:`, c1, n1);
+
+  const c2 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'getppid', String(T), producer]);
+  const n2 = run<RingResult>('node', node('ringbuf.js', ['getppid', String(T), producer]));
+  ringRow(`Tracepoint producer (sys_enter_getppid, ${T / 1e6}M syscalls in a loop):`, c2, n2);
+
+  const R = quick ? 20_000_000 : 100_000_000;
+  const rss = run<RingResult>('node', node('ringbuf.js', ['testrun', String(R), producer, '256', '--rss']));
+  const grew = rss.rssAtEndKb! / rss.rssAt10MKb!;
+  console.log(`\nNode RSS over a long run (${(R / 1e6).toFixed(0)}M produced, ${(rss.received / 1e6).toFixed(1)}M received): ` +
+    `${(rss.rssAt10MKb! / 1024).toFixed(0)} MiB at 10M records, ${(rss.rssAtEndKb! / 1024).toFixed(0)} MiB at the end (x${grew.toFixed(2)})`);
+
+  const E = quick ? 200_000 : 1_000_000;
+  const cm = run<MapResult>(consumer, [OBJ, 'mapiter', String(E)]);
+  const nm = run<MapResult>('node', node('mapiter.js', [String(E)]));
+  console.log(`\nHash map iteration, ${E / 1e6}M entries (u32 -> u64):`);
+  console.log(`  ${''.padEnd(14)}${'key by key'.padStart(14)}${'batch'.padStart(14)}${'batch speedup'.padStart(15)}`);
+  for (const r of [cm, nm]) {
+    console.log(`  ${r.consumer.padEnd(14)}${M(E / r.keyByKeySeconds).padStart(14)}${M(E / r.batchSeconds).padStart(14)}` +
+      `${`x${(r.keyByKeySeconds / r.batchSeconds).toFixed(2)}`.padStart(15)}`);
+  }
+  console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}`);
+}
+
+main();
