@@ -11,22 +11,14 @@ namespace glue {
 
 namespace {
 
-class PerfBuffer : public Napi::ObjectWrap<PerfBuffer> {
+class PerfBuffer : public PolledWrap<PerfBuffer> {
  public:
-  static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "NativePerfBuffer",
-                       {
-                           InstanceMethod<&PerfBuffer::Resume>("resume"),
-                           InstanceMethod<&PerfBuffer::Pause>("pause"),
-                           InstanceMethod<&PerfBuffer::Ref>("ref"),
-                           InstanceMethod<&PerfBuffer::Unref>("unref"),
-                           InstanceMethod<&PerfBuffer::Consume>("consume"),
-                           InstanceMethod<&PerfBuffer::Close>("close"),
-                       });
-  }
+  static constexpr const char* kName = "PerfBuffer";
+
+  static Napi::Function Init(Napi::Env env) { return DefineClass(env, "NativePerfBuffer", PollerMethods({})); }
 
   // new NativePerfBuffer(mapFd, pageCount, onBatch(buf, count, errno))
-  explicit PerfBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PerfBuffer>(info) {
+  explicit PerfBuffer(const Napi::CallbackInfo& info) : PolledWrap<PerfBuffer>(info) {
     Napi::Env env = info.Env();
     int fd = info[0].As<Napi::Number>().Int32Value();
     size_t pages = info[1].As<Napi::Number>().Uint32Value();
@@ -43,6 +35,14 @@ class PerfBuffer : public Napi::ObjectWrap<PerfBuffer> {
   }
 
   ~PerfBuffer() override { Release(); }
+
+  bool IsOpen() const { return pb_ != nullptr; }
+
+  void Release() {
+    if (poller_) poller_->Close();
+    if (pb_ != nullptr) perf_buffer__free(pb_);
+    pb_ = nullptr;
+  }
 
  private:
   static void OnSample(void* ctx, int cpu, void* data, __u32 size) {
@@ -62,45 +62,7 @@ class PerfBuffer : public Napi::ObjectWrap<PerfBuffer> {
     return n < 0 ? n : 0;
   }
 
-  void Release() {
-    if (poller_) poller_->Close();
-    if (pb_ != nullptr) perf_buffer__free(pb_);
-    pb_ = nullptr;
-  }
-
-  void Live(Napi::Env env) {
-    if (pb_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "PerfBuffer is closed");
-  }
-
-  Napi::Value Resume(const Napi::CallbackInfo& info) {
-    Live(info.Env());
-    int err = poller_->Resume();
-    if (err != 0) ThrowErrno(info.Env(), err, "uv_poll_start");
-    return info.Env().Undefined();
-  }
-  Napi::Value Pause(const Napi::CallbackInfo& info) {
-    poller_->Pause();
-    return info.Env().Undefined();
-  }
-  Napi::Value Ref(const Napi::CallbackInfo& info) {
-    poller_->Ref();
-    return info.Env().Undefined();
-  }
-  Napi::Value Unref(const Napi::CallbackInfo& info) {
-    poller_->Unref();
-    return info.Env().Undefined();
-  }
-  Napi::Value Consume(const Napi::CallbackInfo& info) {
-    Live(info.Env());
-    return Napi::Number::New(info.Env(), static_cast<double>(poller_->DrainNow()));
-  }
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Release();
-    return info.Env().Undefined();
-  }
-
   perf_buffer* pb_ = nullptr;
-  std::unique_ptr<BatchPoller> poller_;
 };
 
 }  // namespace

@@ -71,4 +71,70 @@ class BatchPoller {
   size_t records_ = 0;
 };
 
+// The JavaScript-facing controls shared by the ring and perf buffer
+// wrappers: T provides IsOpen(), Release() and poller_.
+template <typename T>
+class PolledWrap : public Napi::ObjectWrap<T> {
+ public:
+  using Napi::ObjectWrap<T>::ObjectWrap;
+
+ protected:
+  using Methods = std::vector<typename Napi::ObjectWrap<T>::PropertyDescriptor>;
+  static Methods PollerMethods(Methods more) {
+    Methods m = {
+        Napi::ObjectWrap<T>::InstanceMethod("resume", &PolledWrap::Resume),
+        Napi::ObjectWrap<T>::InstanceMethod("pause", &PolledWrap::Pause),
+        Napi::ObjectWrap<T>::InstanceMethod("ref", &PolledWrap::Ref),
+        Napi::ObjectWrap<T>::InstanceMethod("unref", &PolledWrap::Unref),
+        Napi::ObjectWrap<T>::InstanceMethod("consume", &PolledWrap::Consume),
+        Napi::ObjectWrap<T>::InstanceMethod("close", &PolledWrap::Close),
+    };
+    m.insert(m.end(), more.begin(), more.end());
+    return m;
+  }
+
+  void Live(Napi::Env env, const char* what) {
+    if (!static_cast<T*>(this)->IsOpen()) {
+      Napi::Error e = Napi::TypeError::New(env, std::string(what) + " is closed");
+      e.Set("code", "ERR_INVALID_STATE");
+      throw e;
+    }
+  }
+
+  std::unique_ptr<BatchPoller> poller_;
+
+ private:
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    Live(info.Env(), T::kName);
+    int err = poller_->Resume();
+    if (err != 0) {
+      Napi::Error e = Napi::Error::New(info.Env(), std::string("uv_poll_start: ") + uv_strerror(err));
+      throw e;
+    }
+    return info.Env().Undefined();
+  }
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    poller_->Pause();
+    return info.Env().Undefined();
+  }
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    poller_->Ref();
+    return info.Env().Undefined();
+  }
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    poller_->Unref();
+    return info.Env().Undefined();
+  }
+  // Drains what the kernel holds now (one budget's worth), delivering it
+  // through the batch callback before returning the count.
+  Napi::Value Consume(const Napi::CallbackInfo& info) {
+    Live(info.Env(), T::kName);
+    return Napi::Number::New(info.Env(), static_cast<double>(poller_->DrainNow()));
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    static_cast<T*>(this)->Release();
+    return info.Env().Undefined();
+  }
+};
+
 }  // namespace glue

@@ -17,24 +17,20 @@ namespace {
 
 constexpr int kBudgetReached = -EXFULL;  // a sentinel no libbpf path returns
 
-class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
+class RingBuffer : public PolledWrap<RingBuffer> {
  public:
+  static constexpr const char* kName = "RingBuffer";
+
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "NativeRingBuffer",
-                       {
+                       PollerMethods({
                            InstanceMethod<&RingBuffer::Add>("add"),
-                           InstanceMethod<&RingBuffer::Resume>("resume"),
-                           InstanceMethod<&RingBuffer::Pause>("pause"),
-                           InstanceMethod<&RingBuffer::Ref>("ref"),
-                           InstanceMethod<&RingBuffer::Unref>("unref"),
-                           InstanceMethod<&RingBuffer::Consume>("consume"),
                            InstanceMethod<&RingBuffer::Available>("available"),
-                           InstanceMethod<&RingBuffer::Close>("close"),
-                       });
+                       }));
   }
 
   // new NativeRingBuffer(mapFd, onBatch(buf, count, errno), budgetRecords, budgetBytes)
-  explicit RingBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingBuffer>(info) {
+  explicit RingBuffer(const Napi::CallbackInfo& info) : PolledWrap<RingBuffer>(info) {
     Napi::Env env = info.Env();
     budgetRecords_ = info[2].As<Napi::Number>().Uint32Value();
     budgetBytes_ = info[3].As<Napi::Number>().Uint32Value();
@@ -54,6 +50,19 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
   }
 
   ~RingBuffer() override { Release(); }
+
+  bool IsOpen() const { return rb_ != nullptr; }
+
+  void Release() {
+    if (poller_) poller_->Close();
+    if (rb_ != nullptr) ring_buffer__free(rb_);
+    rb_ = nullptr;
+    for (Ring& r : rings_) {
+      if (r.consumer) munmap(const_cast<uint64_t*>(r.consumer), r.page);
+      if (r.producer) munmap(const_cast<uint64_t*>(r.producer), r.page);
+      r.consumer = r.producer = nullptr;
+    }
+  }
 
  private:
   struct Ring {
@@ -92,25 +101,10 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     r.producer = p == MAP_FAILED ? nullptr : static_cast<const uint64_t*>(p);
   }
 
-  void Release() {
-    if (poller_) poller_->Close();
-    if (rb_ != nullptr) ring_buffer__free(rb_);
-    rb_ = nullptr;
-    for (Ring& r : rings_) {
-      if (r.consumer) munmap(const_cast<uint64_t*>(r.consumer), r.page);
-      if (r.producer) munmap(const_cast<uint64_t*>(r.producer), r.page);
-      r.consumer = r.producer = nullptr;
-    }
-  }
-
-  ring_buffer* Live(Napi::Env env) {
-    if (rb_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "RingBuffer is closed");
-    return rb_;
-  }
-
   Napi::Value Add(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    ring_buffer* rb = Live(env);
+    Live(env, kName);
+    ring_buffer* rb = rb_;
     int fd = info[0].As<Napi::Number>().Int32Value();
     // libbpf keeps a pointer to each ring's ctx: a deque does not move its
     // elements when it grows.
@@ -123,32 +117,6 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     }
     MapPositions(env, rings_.back());
     return Napi::Number::New(env, rings_.back().index);
-  }
-
-  Napi::Value Resume(const Napi::CallbackInfo& info) {
-    Live(info.Env());
-    int err = poller_->Resume();
-    if (err != 0) ThrowErrno(info.Env(), err, "uv_poll_start");
-    return info.Env().Undefined();
-  }
-  Napi::Value Pause(const Napi::CallbackInfo& info) {
-    poller_->Pause();
-    return info.Env().Undefined();
-  }
-  Napi::Value Ref(const Napi::CallbackInfo& info) {
-    poller_->Ref();
-    return info.Env().Undefined();
-  }
-  Napi::Value Unref(const Napi::CallbackInfo& info) {
-    poller_->Unref();
-    return info.Env().Undefined();
-  }
-
-  // Drains what the rings hold now (one budget's worth), delivering it
-  // through the batch callback before returning the count.
-  Napi::Value Consume(const Napi::CallbackInfo& info) {
-    Live(info.Env());
-    return Napi::Number::New(info.Env(), static_cast<double>(poller_->DrainNow()));
   }
 
   // Bytes written by the producers and not yet consumed, per ring.
@@ -166,14 +134,8 @@ class RingBuffer : public Napi::ObjectWrap<RingBuffer> {
     return a;
   }
 
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Release();
-    return info.Env().Undefined();
-  }
-
   ring_buffer* rb_ = nullptr;
   std::deque<Ring> rings_;
-  std::unique_ptr<BatchPoller> poller_;
   uint32_t budgetRecords_ = 0, budgetBytes_ = 0;
 };
 

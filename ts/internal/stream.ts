@@ -254,22 +254,18 @@ export class EventStream<T> implements AsyncIterable<T> {
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    const it: AsyncIterableIterator<T> = {
-      next: () => this.next(),
-      // `break` out of a for await: stop and release everything.
-      return: async () => {
-        this.close();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return this.#iterator(() => this.next());
   }
 
   /** Yields arrays of records, one per arrival (or all that were waiting). */
   batches(): AsyncIterableIterator<T[]> {
-    const it: AsyncIterableIterator<T[]> = {
-      next: () => this.nextBatch(),
+    return this.#iterator(() => this.nextBatch());
+  }
+
+  #iterator<R>(next: () => Promise<IteratorResult<R>>): AsyncIterableIterator<R> {
+    const it: AsyncIterableIterator<R> = {
+      next,
+      // `break` out of a for await: stop and release everything.
       return: async () => {
         this.close();
         return { value: undefined, done: true };
