@@ -9,6 +9,8 @@
         "native/map.cc",
         "native/program.cc",
         "native/link.cc",
+        "native/attach.cc",
+        "native/perf_event.cc",
         "native/socket.cc",
         "native/poller.cc",
         "native/ring_buffer.cc",

@@ -170,8 +170,28 @@ class Program : public Napi::ObjectWrap<Program> {
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
   Napi::Value SetType(const Napi::CallbackInfo& info);
   Napi::Value SetExpectedAttachType(const Napi::CallbackInfo& info);
+  Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);
+  // attach.cc
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachSocket(const Napi::CallbackInfo& info);
+  Napi::Value AttachKprobe(const Napi::CallbackInfo& info);
+  Napi::Value AttachKsyscall(const Napi::CallbackInfo& info);
+  Napi::Value AttachKprobeMulti(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  Napi::Value AttachUsdt(const Napi::CallbackInfo& info);
+  Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
+  Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info);
+  Napi::Value AttachPerfEvent(const Napi::CallbackInfo& info);
+  Napi::Value AttachXdp(const Napi::CallbackInfo& info);
+  Napi::Value AttachTc(const Napi::CallbackInfo& info);
+  Napi::Value AttachLink(const Napi::CallbackInfo& info);
+  Napi::Value AttachCgroup(const Napi::CallbackInfo& info);
+  Napi::Value AttachNetns(const Napi::CallbackInfo& info);
+  Napi::Value AttachProg(const Napi::CallbackInfo& info);
+  Napi::Value AttachIter(const Napi::CallbackInfo& info);
+  Napi::Object Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target, LogCapture& cap);
+  int DupFd(Napi::Env env);
+  std::string Name();
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -188,14 +208,26 @@ class Program : public Napi::ObjectWrap<Program> {
 };
 
 // ------------------------------------------------------------------ link.cc
+// What one attachment is, and so how it is undone.
+struct Attachment {
+  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach } kind = kLibbpf;
+  bpf_link* link = nullptr;  // kLibbpf
+  int fd = -1;               // kFd: a kernel link; kSocket: a dup of the socket
+  int progFd = -1;           // a dup of the program's fd (kSocket: not owned)
+  int targetFd = -1;         // kProgAttach: a dup of the map or cgroup
+  uint32_t attachType = 0;   // kProgAttach
+  int ifindex = 0;           // kXdpNetlink, kTc
+  uint32_t flags = 0;        // kXdpNetlink
+  uint32_t tcParent = 0;     // kTc: BPF_TC_INGRESS or BPF_TC_EGRESS
+  uint32_t handle = 0, priority = 0;  // kTc
+};
+
 class Link : public Napi::ObjectWrap<Link> {
  public:
   static Napi::Function Init(Napi::Env env);
-  // Takes ownership of `link`.
+  // Takes ownership of what `a` holds.
+  static Napi::Object New(Napi::Env env, const Attachment& a);
   static Napi::Object FromLibbpf(Napi::Env env, bpf_link* link);
-  // SO_ATTACH_BPF attachments are not kernel links: the link keeps a dup of
-  // the socket so that detaching never touches a reused fd number.
-  static Napi::Object FromSocket(Napi::Env env, int sockDup, int progFd);
   explicit Link(const Napi::CallbackInfo& info);
   ~Link() override;
 
@@ -204,13 +236,18 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Unpin(const Napi::CallbackInfo& info);
+  Napi::Value Update(const Napi::CallbackInfo& info);
+  Napi::Value IterFd(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
+  int KernelFd(Napi::Env env, const char* op);
   void Release();
 
-  bpf_link* link_ = nullptr;
-  int sock_ = -1;
-  int progFd_ = -1;
+  Attachment a_;
+  bool live_ = false;
 };
+
+// -------------------------------------------------------------- perf_event.cc
+Napi::Value PerfEventOpen(const Napi::CallbackInfo& info);
 
 // ------------------------------------------------- ring_buffer.cc, perf_buffer.cc
 Napi::Function RingBufferInit(Napi::Env env);
@@ -218,6 +255,7 @@ Napi::Function PerfBufferInit(Napi::Env env);
 
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);
+Napi::Value IfNameToIndex(const Napi::CallbackInfo& info);
 
 // What kind of bpf object an fd refers to: "bpf-map", "bpf-prog",
 // "bpf_link" (the anon inode's name), or "" if it is none.

@@ -1,20 +1,15 @@
-// Attachments: a libbpf bpf_link, or a socket filter set with SO_ATTACH_BPF
-// (which the kernel does not model as a link).
+// Attachments. Most are kernel links (from libbpf, or made here with
+// bpf_link_create); some older hooks are not (SO_ATTACH_BPF, XDP through
+// netlink, tc filters, bpf_prog_attach), and the link records how to undo
+// each.
 #include "glue.h"
 
+#include <linux/if_link.h>
 #include <sys/socket.h>
 #include <cerrno>
 #include <unistd.h>
 
 namespace glue {
-
-namespace {
-struct LinkInit {
-  bpf_link* link = nullptr;
-  int sock = -1;
-  int progFd = -1;
-};
-}  // namespace
 
 Napi::Function Link::Init(Napi::Env env) {
   return DefineClass(env, "NativeLink",
@@ -23,6 +18,8 @@ Napi::Function Link::Init(Napi::Env env) {
                          InstanceMethod<&Link::Info>("info"),
                          InstanceMethod<&Link::Pin>("pin"),
                          InstanceMethod<&Link::Unpin>("unpin"),
+                         InstanceMethod<&Link::Update>("update"),
+                         InstanceMethod<&Link::IterFd>("iterFd"),
                          InstanceMethod<&Link::Detach>("detach"),
                      });
 }
@@ -30,10 +27,8 @@ Napi::Function Link::Init(Napi::Env env) {
 Link::Link(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link>(info) {
   if (!info[0].IsExternal())
     ThrowState(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR", "NativeLink is made by the library");
-  LinkInit* init = info[0].As<Napi::External<LinkInit>>().Data();
-  link_ = init->link;
-  sock_ = init->sock;
-  progFd_ = init->progFd;
+  a_ = *info[0].As<Napi::External<Attachment>>().Data();
+  live_ = true;
 }
 
 // A link that is garbage collected without detach() is released here; the
@@ -42,26 +37,51 @@ Link::Link(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link>(info) {
 Link::~Link() { Release(); }
 
 void Link::Release() {
-  if (link_ != nullptr) bpf_link__destroy(link_);
-  link_ = nullptr;
-  if (sock_ >= 0) {
-    setsockopt(sock_, SOL_SOCKET, SO_DETACH_BPF, &progFd_, sizeof(progFd_));
-    close(sock_);
+  if (!live_) return;
+  live_ = false;
+  switch (a_.kind) {
+    case Attachment::kLibbpf:
+      bpf_link__destroy(a_.link);
+      break;
+    case Attachment::kFd:
+      close(a_.fd);
+      break;
+    case Attachment::kSocket:
+      setsockopt(a_.fd, SOL_SOCKET, SO_DETACH_BPF, &a_.progFd, sizeof(a_.progFd));
+      close(a_.fd);
+      break;
+    case Attachment::kXdpNetlink: {
+      // Only if our program is still the one attached.
+      DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = a_.progFd);
+      bpf_xdp_detach(a_.ifindex, a_.flags | XDP_FLAGS_REPLACE, &o);
+      close(a_.progFd);
+      break;
+    }
+    case Attachment::kTc: {
+      DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a_.ifindex,
+                          .attach_point = static_cast<bpf_tc_attach_point>(a_.tcParent));
+      DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = a_.handle, .priority = a_.priority);
+      bpf_tc_detach(&hook, &o);
+      close(a_.progFd);
+      break;
+    }
+    case Attachment::kProgAttach:
+      bpf_prog_detach2(a_.progFd, a_.targetFd, static_cast<bpf_attach_type>(a_.attachType));
+      close(a_.progFd);
+      close(a_.targetFd);
+      break;
   }
-  sock_ = -1;
+}
+
+Napi::Object Link::New(Napi::Env env, const Attachment& a) {
+  Attachment copy = a;
+  return Data(env).linkCtor.New({Napi::External<Attachment>::New(env, &copy)});
 }
 
 Napi::Object Link::FromLibbpf(Napi::Env env, bpf_link* link) {
-  LinkInit init;
-  init.link = link;
-  return Data(env).linkCtor.New({Napi::External<LinkInit>::New(env, &init)});
-}
-
-Napi::Object Link::FromSocket(Napi::Env env, int sockDup, int progFd) {
-  LinkInit init;
-  init.sock = sockDup;
-  init.progFd = progFd;
-  return Data(env).linkCtor.New({Napi::External<LinkInit>::New(env, &init)});
+  Attachment a;
+  a.link = link;
+  return New(env, a);
 }
 
 Napi::Value Link::FromPin(const Napi::CallbackInfo& info) {
@@ -73,49 +93,73 @@ Napi::Value Link::FromPin(const Napi::CallbackInfo& info) {
   return FromLibbpf(env, link);
 }
 
+// The fd of the kernel link, for the operations only kernel links have.
+int Link::KernelFd(Napi::Env env, const char* op) {
+  if (!live_) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
+  if (a_.kind == Attachment::kLibbpf) return bpf_link__fd(a_.link);
+  if (a_.kind == Attachment::kFd) return a_.fd;
+  ThrowErrno(env, EOPNOTSUPP, op, "this attachment is not a kernel link (socket filter, netlink XDP, tc filter or prog_attach)");
+}
+
 Napi::Value Link::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!live_) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
+  static const char* kinds[] = {"link", "link", "socket", "xdp_netlink", "tc", "prog_attach"};
   Napi::Object o = Napi::Object::New(env);
-  if (sock_ >= 0) {
-    o.Set("kind", "socket");
-    o.Set("fd", -1);
-    bpf_prog_info pi;
-    if (InfoByFd(progFd_, pi) == 0) o.Set("progId", pi.id);
-    return o;
-  }
-  if (link_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
-  int fd = bpf_link__fd(link_);
-  o.Set("kind", "link");
+  o.Set("kind", kinds[a_.kind]);
+  int fd = a_.kind == Attachment::kLibbpf ? bpf_link__fd(a_.link) : a_.kind == Attachment::kFd ? a_.fd : -1;
   o.Set("fd", fd);
+  int progFd = a_.progFd;
   // Links made by perf_event_open (kprobes on old kernels) have no kernel
-  // link object; bpf_obj_get_info_by_fd then fails and only fd is known.
+  // link object: bpf_obj_get_info_by_fd then fails and only fd is known.
   bpf_link_info li;
   if (fd >= 0 && InfoByFd(fd, li) == 0) {
     o.Set("id", li.id);
     o.Set("type", li.type);
     o.Set("progId", li.prog_id);
+  } else if (progFd >= 0) {
+    bpf_prog_info pi;
+    if (InfoByFd(progFd, pi) == 0) o.Set("progId", pi.id);
   }
+  if (a_.ifindex) o.Set("ifindex", a_.ifindex);
   return o;
 }
 
 Napi::Value Link::Pin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (sock_ >= 0)
-    ThrowErrno(env, EOPNOTSUPP, "bpf_link__pin", "a socket filter attachment is not a kernel link");
-  if (link_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
+  int fd = KernelFd(env, "bpf_link__pin");
   LogCapture cap;
-  int err = bpf_link__pin(link_, path.c_str());
+  int err = a_.kind == Attachment::kLibbpf ? bpf_link__pin(a_.link, path.c_str())
+                                           : (bpf_obj_pin(fd, path.c_str()) ? -errno : 0);
   if (err) ThrowErrno(env, err, "bpf_link__pin", path, cap.take());
   return env.Undefined();
 }
 
 Napi::Value Link::Unpin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (link_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
-  int err = bpf_link__unpin(link_);
+  KernelFd(env, "bpf_link__unpin");
+  if (a_.kind != Attachment::kLibbpf) ThrowErrno(env, EINVAL, "bpf_link__unpin", "unlink the pin's path instead");
+  int err = bpf_link__unpin(a_.link);
   if (err) ThrowErrno(env, err, "bpf_link__unpin");
   return env.Undefined();
+}
+
+// update(newProgFd): the link runs another program (BPF_LINK_UPDATE).
+Napi::Value Link::Update(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = KernelFd(env, "bpf_link_update");
+  int prog = info[0].As<Napi::Number>().Int32Value();
+  if (bpf_link_update(fd, prog, nullptr) != 0) ThrowErrno(env, errno, "bpf_link_update");
+  return env.Undefined();
+}
+
+// A new fd whose reads run the iterator (bpf_iter_create); the caller owns it.
+Napi::Value Link::IterFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = bpf_iter_create(KernelFd(env, "bpf_iter_create"));
+  if (fd < 0) ThrowErrno(env, errno, "bpf_iter_create");
+  return Napi::Number::New(env, fd);
 }
 
 Napi::Value Link::Detach(const Napi::CallbackInfo& info) {

@@ -52,8 +52,24 @@ Napi::Function Program::Init(Napi::Env env) {
                          InstanceMethod<&Program::SetAutoload>("setAutoload"),
                          InstanceMethod<&Program::SetType>("setType"),
                          InstanceMethod<&Program::SetExpectedAttachType>("setExpectedAttachType"),
+                         InstanceMethod<&Program::SetAttachTarget>("setAttachTarget"),
                          InstanceMethod<&Program::Attach>("attach"),
                          InstanceMethod<&Program::AttachSocket>("attachSocket"),
+                         InstanceMethod<&Program::AttachKprobe>("attachKprobe"),
+                         InstanceMethod<&Program::AttachKsyscall>("attachKsyscall"),
+                         InstanceMethod<&Program::AttachKprobeMulti>("attachKprobeMulti"),
+                         InstanceMethod<&Program::AttachUprobe>("attachUprobe"),
+                         InstanceMethod<&Program::AttachUsdt>("attachUsdt"),
+                         InstanceMethod<&Program::AttachTracepoint>("attachTracepoint"),
+                         InstanceMethod<&Program::AttachRawTracepoint>("attachRawTracepoint"),
+                         InstanceMethod<&Program::AttachPerfEvent>("attachPerfEvent"),
+                         InstanceMethod<&Program::AttachXdp>("attachXdp"),
+                         InstanceMethod<&Program::AttachTc>("attachTc"),
+                         InstanceMethod<&Program::AttachLink>("attachLink"),
+                         InstanceMethod<&Program::AttachCgroup>("attachCgroup"),
+                         InstanceMethod<&Program::AttachNetns>("attachNetns"),
+                         InstanceMethod<&Program::AttachProg>("attachProg"),
+                         InstanceMethod<&Program::AttachIter>("attachIter"),
                          InstanceMethod<&Program::TestRun>("testRun"),
                          InstanceMethod<&Program::Pin>("pin"),
                          InstanceMethod<&Program::Close>("close"),
@@ -248,36 +264,6 @@ Napi::Value Program::SetExpectedAttachType(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value Program::Attach(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "only a program of an object attaches by its section");
-  bpf_program* p = Owned(env, true);
-  Fd(env);
-  LogCapture cap;
-  bpf_link* link = bpf_program__attach(p);
-  if (link == nullptr) {
-    int err = errno;
-    ThrowErrno(env, err, "bpf_program__attach",
-               std::string(bpf_program__name(p)) + " (" + bpf_program__section_name(p) + ")",
-               cap.take());
-  }
-  return Link::FromLibbpf(env, link);
-}
-
-Napi::Value Program::AttachSocket(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int progFd = Fd(env);
-  int sock = info[0].As<Napi::Number>().Int32Value();
-  int dup = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) ThrowErrno(env, errno, "fcntl(F_DUPFD)", "socket fd " + std::to_string(sock));
-  if (setsockopt(dup, SOL_SOCKET, SO_ATTACH_BPF, &progFd, sizeof(progFd)) != 0) {
-    int err = errno;
-    close(dup);
-    ThrowErrno(env, err, "setsockopt(SO_ATTACH_BPF)", "socket fd " + std::to_string(sock));
-  }
-  return Link::FromSocket(env, dup, progFd);
-}
-
 // testRun({data?, dataOutSize?, ctx?, ctxOutSize?, repeat?, flags?, cpu?}):
 // only what the caller gave reaches the kernel (SYSCALL programs, for one,
 // reject data and repeat).
@@ -328,6 +314,19 @@ Napi::Value Program::TestRun(const Napi::CallbackInfo& info) {
   if (o.ctx_out != nullptr)
     r.Set("ctxOut", Napi::Buffer<uint8_t>::Copy(env, ctxOut.data(), o.ctx_size_out));
   return r;
+}
+
+// setAttachTarget(name): the BTF target of fentry/fexit/LSM/freplace-style
+// programs, instead of the one in the section (before load).
+Napi::Value Program::SetAttachTarget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "the attach target applies to programs of an object");
+  bpf_program* p = Owned(env, false, true);
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  LogCapture cap;
+  int err = bpf_program__set_attach_target(p, 0, name.c_str());
+  if (err) ThrowErrno(env, err, "bpf_program__set_attach_target", name, cap.take());
+  return env.Undefined();
 }
 
 Napi::Value Program::Pin(const Napi::CallbackInfo& info) {

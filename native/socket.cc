@@ -33,4 +33,12 @@ Napi::Value OpenRawSocket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sock);
 }
 
+Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = info[0].As<Napi::String>().Utf8Value();
+  unsigned int ifindex = if_nametoindex(ifname.c_str());
+  if (ifindex == 0) ThrowErrno(env, errno, "if_nametoindex", ifname);
+  return Napi::Number::New(env, ifindex);
+}
+
 }  // namespace glue

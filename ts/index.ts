@@ -9,6 +9,11 @@ export type {
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';
 export { BpfLink } from './link.js';
+export { PERF_TYPES, PERF_CONFIGS } from './attach_options.js';
+export type {
+  KprobeOptions, KsyscallOptions, KprobeMultiOptions, UprobeOptions, UsdtOptions, PerfEventOptions, XdpOptions,
+  TcOptions, CgroupOptions, SockmapOptions, IterOptions,
+} from './attach_options.js';
 export type { LinkType } from './link.js';
 export { BpfError, VerifierError } from './errors.js';
 export { RingBuffer } from './ring_buffer.js';

@@ -8,7 +8,7 @@ const LINK_TYPES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
   'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
 ] as const;
-export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy';
+export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach';
 
 const attached = new Set<BpfLink>();
 
@@ -49,6 +49,7 @@ export class BpfLink {
   get type(): LinkType {
     const m = this.#meta();
     if (m.kind === 'socket') return 'socket_filter';
+    if (m.kind !== 'link') return m.kind;
     if (m.type === undefined) return 'perf_event_legacy';
     return LINK_TYPES[m.type] ?? (`unknown(${m.type})` as LinkType);
   }
@@ -56,6 +57,23 @@ export class BpfLink {
   /** Pins the link in bpffs: it stays attached after this process exits, until unpinned. */
   pin(path: string): void {
     this.#live().pin(checkString('path', path));
+  }
+
+  /** The interface of an XDP or tc attachment. */
+  get ifindex(): number | undefined { return this.#meta().ifindex; }
+
+  /** Makes the link run another program (BPF_LINK_UPDATE), where the kernel allows it. */
+  update(program: { readonly fd: number }): void {
+    const native = this.#live();
+    const fd = program?.fd;
+    if (typeof fd !== 'number' || fd < 0) invalidState('update() needs a loaded BpfProgram');
+    native.update(fd);
+    this.#info = undefined;
+  }
+
+  /** @internal A new fd that runs the iterator when read. */
+  iterFd(): number {
+    return this.#live().iterFd();
   }
 
   /** Removes the pin that pin() made. */

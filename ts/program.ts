@@ -1,13 +1,19 @@
 // BpfProgram: a program of a BpfObject, or a standalone one loaded from
 // instructions (BpfProgram.load) or opened from a pin.
 import { Socket as DgramSocket } from 'node:dgram';
-import { unlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, openSync, readFileSync, unlinkSync, type ReadStream } from 'node:fs';
 import { Socket as NetSocket } from 'node:net';
 import { Insn, assemble } from './asm.js';
 import { BpfError } from './errors.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
 import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { BpfLink } from './link.js';
+import { BpfMap } from './map.js';
+import {
+  PERF_CONFIGS, PERF_TYPES, type CgroupOptions, type IterOptions, type KprobeMultiOptions, type KprobeOptions,
+  type KsyscallOptions, type PerfEventOptions, type SockmapOptions, type TcOptions, type UprobeOptions, type UsdtOptions,
+  type XdpOptions,
+} from './attach_options.js';
 import { ATTACH_TYPES, PROG_TYPES, typeName, type AttachType, type ProgramType } from './types.js';
 
 export interface ProgramLoadOptions {
@@ -77,6 +83,41 @@ function socketFd(sock: SocketLike): number {
   }
   return invalidArgValue('socket', sock, 'has no open fd yet (bind or connect it first)');
 }
+
+/** An interface by name or index. */
+function ifindexOf(iface: string | number): number {
+  if (typeof iface === 'number') return checkInt('interface', iface, 1, 0x7fff_ffff);
+  return addon.ifNameToIndex(checkString('interface', iface));
+}
+
+function attachTypeOf(name: string, t: unknown): number {
+  const v = ATTACH_TYPES.indexOf(t as AttachType);
+  if (v < 0) invalidArgValue(name, t, 'is not an attach type');
+  return v;
+}
+
+function onlineCpus(): number[] {
+  const cpus: number[] = [];
+  for (const range of readFileSync('/sys/devices/system/cpu/online', 'utf8').trim().split(',')) {
+    const [a, b] = range.split('-').map(Number) as [number, number?];
+    for (let c = a; c <= (b ?? a); c++) cpus.push(c);
+  }
+  return cpus;
+}
+
+function withFd<T>(path: string, flags: number, fn: (fd: number) => T): T {
+  const fd = openSync(path, flags);
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// XDP_FLAGS_* of linux/if_link.h
+const XDP_MODES = { generic: 1 << 1, native: 1 << 2, offload: 1 << 3 } as const;
+// enum bpf_tc_attach_point
+const TC_POINTS = { ingress: 1, egress: 2 } as const;
 
 function bytes(name: string, v: Buffer | Uint8Array): Buffer {
   if (Buffer.isBuffer(v)) return v;
@@ -214,6 +255,196 @@ export class BpfProgram {
     const native = this.#loaded();
     if (!this.#owner) invalidState('a standalone program has no section to attach by');
     return this.#link(native.attach());
+  }
+
+  #options<T extends object>(opts: T): T {
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
+    return opts;
+  }
+
+  /** A kprobe (or kretprobe) on a kernel function. */
+  attachKprobe(func: string, opts: KprobeOptions = {}): BpfLink {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    const offset = o.offset === undefined ? 0 : checkInt('opts.offset', o.offset, 0, 0x7fff_ffff);
+    return this.#link(native.attachKprobe(checkString('func', func), o.retprobe === true, offset));
+  }
+
+  /** A kprobe on a system call by its name ('getpid'), whatever the architecture calls its function. */
+  attachKsyscall(name: string, opts: KsyscallOptions = {}): BpfLink {
+    const o = this.#options(opts);
+    return this.#link(this.#loaded().attachKsyscall(checkString('name', name), o.retprobe === true));
+  }
+
+  /** One kprobe.multi link over many kernel functions (a glob or a list). */
+  attachKprobeMulti(opts: KprobeMultiOptions): BpfLink {
+    const o = this.#options(opts);
+    if ((o.pattern === undefined) === (o.symbols === undefined)) {
+      invalidArgValue('opts', o, 'needs exactly one of pattern and symbols');
+    }
+    const pattern = o.pattern === undefined ? null : checkString('opts.pattern', o.pattern);
+    const symbols = o.symbols === undefined ? null : [...o.symbols].map((x, i) => checkString(`opts.symbols[${i}]`, x));
+    return this.#link(this.#loaded().attachKprobeMulti(pattern, symbols, o.retprobe === true));
+  }
+
+  /** A uprobe (or uretprobe) on a function of a binary or library; libbpf resolves the symbol. */
+  attachUprobe(opts: UprobeOptions): BpfLink {
+    const o = this.#options(opts);
+    const binary = checkString('opts.binary', o.binary);
+    const symbol = o.symbol === undefined ? null : checkString('opts.symbol', o.symbol);
+    const offset = o.offset === undefined ? 0 : checkInt('opts.offset', o.offset, 0, Number.MAX_SAFE_INTEGER);
+    if (symbol === null && o.offset === undefined) invalidArgValue('opts', o, 'needs a symbol or an offset');
+    const pid = o.pid === undefined ? -1 : checkInt('opts.pid', o.pid, -1, 0x7fff_ffff);
+    return this.#link(this.#loaded().attachUprobe(binary, symbol, offset, pid, o.retprobe === true));
+  }
+
+  /** A USDT probe (a static tracepoint compiled into a binary, <sys/sdt.h>). */
+  attachUsdt(opts: UsdtOptions): BpfLink {
+    const o = this.#options(opts);
+    const pid = o.pid === undefined ? -1 : checkInt('opts.pid', o.pid, -1, 0x7fff_ffff);
+    if (o.cookie !== undefined && typeof o.cookie !== 'bigint') invalidArgType('opts.cookie', 'of type bigint', o.cookie);
+    return this.#link(this.#loaded().attachUsdt(checkString('opts.binary', o.binary),
+      checkString('opts.provider', o.provider), checkString('opts.name', o.name), pid, o.cookie ?? 0n));
+  }
+
+  /** A tracepoint of tracefs (events/CATEGORY/NAME). */
+  attachTracepoint(category: string, name: string): BpfLink {
+    return this.#link(this.#loaded().attachTracepoint(checkString('category', category), checkString('name', name)));
+  }
+
+  attachRawTracepoint(name: string): BpfLink {
+    return this.#link(this.#loaded().attachRawTracepoint(checkString('name', name)));
+  }
+
+  /**
+   * Opens a perf event and attaches to it: one link for one CPU (or a
+   * process), or one per online CPU with `cpu: 'all'` (the default).
+   */
+  attachPerfEvent(opts: PerfEventOptions & { cpu: number }): BpfLink;
+  attachPerfEvent(opts: PerfEventOptions): BpfLink[];
+  attachPerfEvent(opts: PerfEventOptions): BpfLink | BpfLink[] {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    const type = typeof o.type === 'number' ? checkInt('opts.type', o.type, 0, 0xffff_ffff)
+      : Object.hasOwn(PERF_TYPES, o.type) ? PERF_TYPES[o.type] : invalidArgValue('opts.type', o.type, `must be one of ${Object.keys(PERF_TYPES).join(', ')}`);
+    let config: number | bigint;
+    if (typeof o.config === 'string') {
+      const names: Readonly<Record<string, number>> | undefined = type === 0 ? PERF_CONFIGS.hardware : type === 1 ? PERF_CONFIGS.software : undefined;
+      if (!names || !Object.hasOwn(names, o.config)) invalidArgValue('opts.config', o.config, 'is not a known hardware or software event name');
+      config = names[o.config]!;
+    } else if (typeof o.config === 'bigint') {
+      config = o.config;
+    } else {
+      config = checkInt('opts.config', o.config, 0, Number.MAX_SAFE_INTEGER);
+    }
+    if ((o.sampleFreq === undefined) === (o.samplePeriod === undefined)) {
+      invalidArgValue('opts', o, 'needs exactly one of sampleFreq and samplePeriod');
+    }
+    const isFreq = o.sampleFreq !== undefined;
+    const sample = checkInt(isFreq ? 'opts.sampleFreq' : 'opts.samplePeriod', isFreq ? o.sampleFreq : o.samplePeriod, 1, Number.MAX_SAFE_INTEGER);
+    const pid = o.pid === undefined ? -1 : checkInt('opts.pid', o.pid, -1, 0x7fff_ffff);
+    const one = (cpu: number): BpfLink =>
+      this.#link(native.attachPerfEvent(addon.perfEventOpen(type, config, sample, isFreq, pid, cpu)));
+    if (typeof o.cpu === 'number') return one(checkInt('opts.cpu', o.cpu, -1, 0xffff));
+    if (o.cpu !== undefined && o.cpu !== 'all') invalidArgValue('opts.cpu', o.cpu, "must be a CPU number or 'all'");
+    const links: BpfLink[] = [];
+    try {
+      for (const cpu of onlineCpus()) links.push(one(cpu));
+    } catch (e) {
+      for (const l of links) l.detach();
+      throw e;
+    }
+    return links;
+  }
+
+  /**
+   * XDP on an interface: a kernel link by default; with `replace`, through
+   * netlink, replacing the program the interface runs.
+   */
+  attachXdp(iface: string | number, opts: XdpOptions = {}): BpfLink {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    const ifindex = ifindexOf(iface);
+    let flags = 0;
+    if (o.mode !== undefined) {
+      if (!Object.hasOwn(XDP_MODES, o.mode)) invalidArgValue('opts.mode', o.mode, "must be 'native', 'generic' or 'offload'");
+      flags = XDP_MODES[o.mode];
+    }
+    if (o.replace) return this.#link(native.attachXdp(ifindex, flags));
+    return this.#link(native.attachLink(ifindex, ATTACH_TYPES.indexOf('xdp'), flags));
+  }
+
+  /** tc on an interface: tcx where the kernel has it, else a filter on its clsact qdisc. */
+  attachTc(iface: string | number, opts: TcOptions): BpfLink {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    const ifindex = ifindexOf(iface);
+    if (!Object.hasOwn(TC_POINTS, o.direction)) invalidArgValue('opts.direction', o.direction, "must be 'ingress' or 'egress'");
+    const priority = o.priority === undefined ? 0 : checkInt('opts.priority', o.priority, 1, 0xffff);
+    const handle = o.handle === undefined ? 0 : checkInt('opts.handle', o.handle, 1, 0xffff_ffff);
+    const classic = o.tcx === false || priority !== 0 || handle !== 0;
+    if (o.tcx === true && classic) invalidArgValue('opts', o, 'tcx has no priority or handle');
+    if (!classic) {
+      try {
+        return this.#link(native.attachLink(ifindex, ATTACH_TYPES.indexOf(o.direction === 'ingress' ? 'tcx_ingress' : 'tcx_egress'), 0));
+      } catch (e) {
+        // A kernel without tcx (before 6.6) refuses the attach type.
+        if (o.tcx === true || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
+      }
+    }
+    return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle));
+  }
+
+  /** A cgroup (v2 directory) hook; `type` where the section does not name one. */
+  attachCgroup(path: string, opts: CgroupOptions = {}): BpfLink {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    checkString('path', path);
+    return withFd(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY, (fd) => this.#link(o.type === undefined
+      ? native.attachCgroup(fd, path)
+      : native.attachLink(fd, attachTypeOf('opts.type', o.type), 0)));
+  }
+
+  /** A network namespace hook (sk_lookup, flow_dissector); default: this process's namespace. */
+  attachNetns(path = '/proc/self/ns/net'): BpfLink {
+    const native = this.#loaded();
+    return withFd(checkString('path', path), fsConstants.O_RDONLY, (fd) => this.#link(native.attachNetns(fd, path)));
+  }
+
+  /** sk_msg / sk_skb programs on a sockmap or sockhash (bpf_prog_attach). */
+  attachSockmap(map: BpfMap, opts: SockmapOptions = {}): BpfLink {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    if (!(map instanceof BpfMap)) invalidArgType('map', 'a BpfMap', map);
+    const type = o.type ?? this.expectedAttachType;
+    if (type === undefined) invalidArgValue('opts.type', type, 'is needed: the program has no expected attach type');
+    return this.#link(native.attachProg(map.liveFd(), attachTypeOf('opts.type', type)));
+  }
+
+  /**
+   * Runs a bpf_iter program and streams what it prints (BPF_SEQ_PRINTF) as
+   * a Readable; the iterator's link is detached when the stream closes.
+   */
+  iter(opts: IterOptions = {}): ReadStream {
+    const o = this.#options(opts);
+    const native = this.#loaded();
+    if (o.map !== undefined && !(o.map instanceof BpfMap)) invalidArgType('opts.map', 'a BpfMap', o.map);
+    const link = this.#link(native.attachIter(o.map ? o.map.liveFd() : -1));
+    let fd: number;
+    try {
+      fd = link.iterFd();
+    } catch (e) {
+      link.detach();
+      throw e;
+    }
+    const stream = createReadStream('', { fd, autoClose: true });
+    stream.once('close', () => link.detach());
+    return stream;
+  }
+
+  /** The BTF target of fentry/fexit/fmod_ret/LSM-style programs, before load(). */
+  set attachTarget(name: string) {
+    this.#preLoad('attachTarget').setAttachTarget(checkString('attachTarget', name));
   }
 
   /**

@@ -74,8 +74,24 @@ export interface NativeProgram {
   setAutoload(on: boolean): void;
   setType(type: number): void;
   setExpectedAttachType(type: number): void;
+  setAttachTarget(name: string): void;
   attach(): NativeLink;
   attachSocket(fd: number): NativeLink;
+  attachKprobe(func: string, retprobe: boolean, offset: number): NativeLink;
+  attachKsyscall(name: string, retprobe: boolean): NativeLink;
+  attachKprobeMulti(pattern: string | null, symbols: string[] | null, retprobe: boolean): NativeLink;
+  attachUprobe(binary: string, func: string | null, offset: number, pid: number, retprobe: boolean): NativeLink;
+  attachUsdt(binary: string, provider: string, name: string, pid: number, cookie: bigint): NativeLink;
+  attachTracepoint(category: string, name: string): NativeLink;
+  attachRawTracepoint(name: string): NativeLink;
+  attachPerfEvent(perfFd: number): NativeLink;
+  attachXdp(ifindex: number, flags: number): NativeLink;
+  attachTc(ifindex: number, attachPoint: number, priority: number, handle: number): NativeLink;
+  attachLink(targetFd: number, attachType: number, flags: number): NativeLink;
+  attachCgroup(cgroupFd: number, path: string): NativeLink;
+  attachNetns(netnsFd: number, path: string): NativeLink;
+  attachProg(targetFd: number, attachType: number): NativeLink;
+  attachIter(mapFd: number): NativeLink;
   testRun(args: NativeTestRunArgs): NativeTestRunResult;
   pin(path: string): void;
   close(): void;
@@ -84,7 +100,8 @@ export interface NativeProgram {
 }
 
 export interface NativeLinkInfo {
-  kind: 'link' | 'socket';
+  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach';
+  ifindex?: number;
   fd: number;
   id?: number;
   type?: number;
@@ -95,6 +112,8 @@ export interface NativeLink {
   info(): NativeLinkInfo;
   pin(path: string): void;
   unpin(): void;
+  update(progFd: number): void;
+  iterFd(): number;
   detach(): void;
 }
 
@@ -140,6 +159,8 @@ export interface Addon {
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;
   openRawSocket(ifname: string): number;
+  ifNameToIndex(ifname: string): number;
+  perfEventOpen(type: number, config: number | bigint, sample: number, isFreq: boolean, pid: number, cpu: number): number;
   mapTypes: Record<string, number>;
   progTypes: Record<string, number>;
   attachTypes: Record<string, number>;
