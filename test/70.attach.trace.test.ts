@@ -237,3 +237,14 @@ describe('attach: tracing programs on this kernel', function () {
     });
   });
 });
+
+describe('examples/uprobe-node', function () {
+  it('counts the uv_fs_stat calls of its own node process, per second, exactly', function () {
+    this.timeout(20_000);
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'examples', 'uprobe-node.js'), '--seconds', '2'], { encoding: 'utf8' });
+    assert.deepEqual(out.trim().split('\n'), [
+      'uv_fs_stat calls/s: 100 (fs.statSync calls made: 100)',
+      'uv_fs_stat calls/s: 200 (fs.statSync calls made: 200)',
+    ]);
+  });
+});
