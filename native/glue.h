@@ -102,6 +102,7 @@ class Object : public Napi::ObjectWrap<Object> {
   Napi::Value LoadAsync(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Btf(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   ObjectState& Live(Napi::Env env);
 

@@ -3,6 +3,7 @@
 // program through bpf_program__set_log_buf().
 #include "glue.h"
 
+#include <bpf/btf.h>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -170,6 +171,7 @@ Napi::Function Object::Init(Napi::Env env) {
                          InstanceMethod<&Object::LoadAsync>("loadAsync"),
                          InstanceMethod<&Object::Maps>("maps"),
                          InstanceMethod<&Object::Programs>("programs"),
+                         InstanceMethod<&Object::Btf>("btf"),
                          InstanceMethod<&Object::Close>("close"),
                      });
 }
@@ -282,6 +284,18 @@ Napi::Value Object::Programs(const Napi::CallbackInfo& info) {
   Napi::Array a = Napi::Array::New(env, s.progs.size());
   for (size_t i = 0; i < s.progs.size(); i++) a.Set(i, Program::FromObject(env, state_, i));
   return a;
+}
+
+// The object's BTF as libbpf holds it (with its fixups: data section sizes
+// and variable offsets), raw, for ts/btf.ts to parse; null without BTF.
+Napi::Value Object::Btf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct btf* btf = bpf_object__btf(Live(env).obj);
+  if (btf == nullptr) return env.Null();
+  __u32 size = 0;
+  const void* raw = btf__raw_data(btf, &size);
+  if (raw == nullptr) ThrowErrno(env, errno, "btf__raw_data", bpf_object__name(state_->obj));
+  return Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(raw), size);
 }
 
 Napi::Value Object::Close(const Napi::CallbackInfo& info) {

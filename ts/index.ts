@@ -25,6 +25,8 @@ export { openRawSocket } from './socket.js';
 export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
 export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';
 export * as asm from './asm.js';
+export { Btf, BTF_KINDS } from './btf.js';
+export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 
 import { addon } from './internal/addon.js';
 /** The version of the system libbpf the addon is linked with, e.g. '1.1'. */

@@ -1,5 +1,6 @@
 // BpfObject: a compiled BPF ELF object (bpf_object), opened, configured,
 // loaded, and the owner of its maps, programs and their links.
+import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { addon, type NativeObject, type NativeObjectOptions } from './internal/addon.js';
 import { checkInt, checkString, invalidArgType, invalidState, unknownName } from './internal/errors.js';
@@ -48,6 +49,7 @@ export class BpfObject {
   #name: string;
   #maps: Map<string, BpfMap>;
   #programs: Map<string, BpfProgram>;
+  #btf: Btf | null | undefined;
 
   /**
    * Opens an object file (bpf_object__open_file) or an in-memory image
@@ -77,6 +79,16 @@ export class BpfObject {
   }
 
   get name(): string { return this.#name; }
+
+  /** The object's BTF (as libbpf fixed it up at open), or null without BTF. */
+  get btf(): Btf | null {
+    this.#open('read BTF');
+    if (this.#btf === undefined) {
+      const raw = this.#native.btf();
+      this.#btf = raw ? Btf.parse(raw) : null;
+    }
+    return this.#btf;
+  }
   get state(): BpfObjectState { return this.#state; }
   get loaded(): boolean { return this.#state === 'loaded'; }
 

@@ -131,6 +131,7 @@ export interface NativeObject {
   loadAsync(): Promise<void>;
   maps(): NativeMap[];
   programs(): NativeProgram[];
+  btf(): Buffer | null;
   close(): void;
 }
 

@@ -1,0 +1,282 @@
+// BTF, the kernel's type format: parsed here from its raw form (the
+// object's, as libbpf fixed it up, or the kernel's /sys/kernel/btf/vmlinux)
+// so that types can be described and turned into codecs in JavaScript.
+import { readFileSync } from 'node:fs';
+import { fail, invalidArgType } from './internal/errors.js';
+
+export const BTF_KINDS = [
+  'unknown', 'int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const',
+  'restrict', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64',
+] as const;
+export type BtfKind = (typeof BTF_KINDS)[number];
+
+export interface BtfMember {
+  name: string;
+  type: number;
+  /** Offset from the start of the struct, in bits. */
+  bitOffset: number;
+  /** Width of a bitfield in bits; 0 for an ordinary member. */
+  bitfieldSize: number;
+}
+
+export interface BtfEnumValue {
+  name: string;
+  value: number | bigint;
+}
+
+export interface BtfParam {
+  name: string;
+  type: number;
+}
+
+export interface BtfVarInfo {
+  type: number;
+  offset: number;
+  size: number;
+}
+
+interface Base {
+  id: number;
+  name: string;
+}
+
+export type BtfType = Base & (
+  | { kind: 'void' }
+  | { kind: 'int'; size: number; bits: number; bitOffset: number; signed: boolean; char: boolean; bool: boolean }
+  | { kind: 'ptr' | 'typedef' | 'volatile' | 'const' | 'restrict' | 'type_tag'; type: number }
+  | { kind: 'array'; type: number; indexType: number; nelems: number }
+  | { kind: 'struct' | 'union'; size: number; members: BtfMember[] }
+  | { kind: 'enum' | 'enum64'; size: number; signed: boolean; values: BtfEnumValue[] }
+  | { kind: 'fwd'; union: boolean }
+  | { kind: 'func'; type: number; linkage: number }
+  | { kind: 'func_proto'; type: number; params: BtfParam[] }
+  | { kind: 'var'; type: number; linkage: number }
+  | { kind: 'datasec'; size: number; vars: BtfVarInfo[] }
+  | { kind: 'float'; size: number }
+  | { kind: 'decl_tag'; type: number; componentIdx: number }
+  | { kind: 'unknown' }
+);
+
+const MODIFIERS = new Set(['typedef', 'volatile', 'const', 'restrict', 'type_tag']);
+const TAGGED = new Set(['struct', 'union', 'enum', 'enum64', 'fwd']);
+
+let kernelBtf: Btf | undefined;
+
+export class Btf {
+  readonly #types: BtfType[];
+  readonly #byName = new Map<string, BtfType[]>();
+
+  private constructor(types: BtfType[]) {
+    this.#types = types;
+    for (const t of types) {
+      if (!t.name) continue;
+      const list = this.#byName.get(t.name);
+      if (list) list.push(t);
+      else this.#byName.set(t.name, [t]);
+    }
+  }
+
+  /** Parses raw BTF (a .BTF section, /sys/kernel/btf/vmlinux). */
+  static parse(raw: Buffer | Uint8Array): Btf {
+    if (!(raw instanceof Uint8Array)) invalidArgType('raw', 'a Buffer', raw);
+    return new Btf(parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)));
+  }
+
+  /** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once. */
+  static kernel(): Btf {
+    kernelBtf ??= Btf.parse(readFileSync('/sys/kernel/btf/vmlinux'));
+    return kernelBtf;
+  }
+
+  /** Type ids run from 0 (void) to length - 1. */
+  get length(): number {
+    return this.#types.length;
+  }
+
+  types(): IterableIterator<BtfType> {
+    return this.#types.values();
+  }
+
+  type(id: number): BtfType {
+    const t = Number.isInteger(id) ? this.#types[id] : undefined;
+    if (!t) fail(RangeError, 'ERR_OUT_OF_RANGE', `no BTF type with id ${String(id)} (there are ${this.#types.length})`);
+    return t;
+  }
+
+  /**
+   * A type by name: 'u32', 'struct event', 'union x', 'enum state' (C's
+   * tags), or a bare name with `kind`.
+   */
+  find(name: string, kind?: BtfKind): BtfType | undefined {
+    if (typeof name !== 'string') invalidArgType('name', 'of type string', name);
+    const m = /^(struct|union|enum)\s+(\S+)$/.exec(name.trim());
+    const bare = m ? m[2]! : name.trim();
+    const kinds = m ? (m[1] === 'enum' ? ['enum', 'enum64'] : [m[1]!]) : kind ? [kind] : undefined;
+    const list = this.#byName.get(bare) ?? [];
+    // a definition wins over a forward declaration
+    return list.find((t) => (kinds ? kinds.includes(t.kind) : true) && t.kind !== 'fwd')
+      ?? list.find((t) => (kinds ? kinds.includes(t.kind) || t.kind === 'fwd' : true));
+  }
+
+  /** The type behind typedefs and qualifiers. */
+  resolve(id: number): BtfType {
+    let t = this.type(id);
+    for (let depth = 0; MODIFIERS.has(t.kind); depth++) {
+      if (depth > 64) fail(RangeError, 'ERR_OUT_OF_RANGE', `BTF type ${id}: modifier loop`);
+      t = this.type((t as { type: number }).type);
+    }
+    return t;
+  }
+
+  /** The size of a type in bytes. */
+  sizeof(id: number): number {
+    const t = this.resolve(id);
+    switch (t.kind) {
+      case 'int': case 'struct': case 'union': case 'enum': case 'enum64': case 'float': case 'datasec':
+        return t.size;
+      case 'ptr':
+        return 8;
+      case 'array':
+        return t.nelems * this.sizeof(t.type);
+      default:
+        return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `BTF type ${id} (${t.kind}) has no size`);
+    }
+  }
+
+  /** A C-like name for a type: 'struct event', 'char[16]', 'u64 *'. */
+  typeName(id: number): string {
+    const t = this.type(id);
+    switch (t.kind) {
+      case 'void': return 'void';
+      case 'ptr': return `${this.typeName(t.type)} *`;
+      case 'array': return `${this.typeName(t.type)}[${t.nelems}]`;
+      case 'const': case 'volatile': case 'restrict': return `${t.kind} ${this.typeName(t.type)}`;
+      case 'type_tag': return this.typeName(t.type);
+      case 'func_proto': return `${this.typeName(t.type)} (*)(${t.params.map((p) => this.typeName(p.type)).join(', ')})`;
+      default:
+        if (TAGGED.has(t.kind)) return `${t.kind === 'enum64' ? 'enum' : t.kind === 'fwd' ? (t as { union: boolean }).union ? 'union' : 'struct' : t.kind} ${t.name || '(anon)'}`;
+        return t.name || `(anon ${t.kind})`;
+    }
+  }
+}
+
+// The BTF wire format (include/uapi/linux/btf.h).
+function parse(raw: Buffer): BtfType[] {
+  if (raw.length < 24 || raw.readUInt16LE(0) !== 0xeb9f) {
+    fail(TypeError, 'ERR_INVALID_ARG_VALUE', 'not BTF: no 0xeB9F magic (big-endian BTF is not supported)');
+  }
+  const hdrLen = raw.readUInt32LE(4);
+  const typeOff = hdrLen + raw.readUInt32LE(8);
+  const typeLen = raw.readUInt32LE(12);
+  const strOff = hdrLen + raw.readUInt32LE(16);
+  const strLen = raw.readUInt32LE(20);
+  if (typeOff + typeLen > raw.length || strOff + strLen > raw.length) {
+    fail(RangeError, 'ERR_OUT_OF_RANGE', 'BTF is truncated');
+  }
+  const str = (off: number): string => {
+    if (off === 0) return '';
+    const start = strOff + off;
+    const end = raw.indexOf(0, start);
+    return raw.toString('latin1', start, end < 0 || end > strOff + strLen ? strOff + strLen : end);
+  };
+  const types: BtfType[] = [{ id: 0, kind: 'void', name: '' }];
+  let p = typeOff;
+  const end = typeOff + typeLen;
+  const u32 = (): number => {
+    const v = raw.readUInt32LE(p);
+    p += 4;
+    return v;
+  };
+  while (p < end) {
+    const id = types.length;
+    const name = str(u32());
+    const info = u32();
+    const sizeOrType = u32();
+    const vlen = info & 0xffff;
+    const kind = BTF_KINDS[(info >>> 24) & 0x1f] ?? 'unknown';
+    const kflag = (info >>> 31) === 1;
+    switch (kind) {
+      case 'int': {
+        const enc = u32();
+        const e = enc >>> 24;
+        types.push({ id, name, kind, size: sizeOrType, bits: enc & 0xff, bitOffset: (enc >>> 16) & 0xff,
+          signed: (e & 1) !== 0, char: (e & 2) !== 0, bool: (e & 4) !== 0 });
+        break;
+      }
+      case 'ptr': case 'typedef': case 'volatile': case 'const': case 'restrict': case 'type_tag':
+        types.push({ id, name, kind, type: sizeOrType });
+        break;
+      case 'array': {
+        const type = u32();
+        const indexType = u32();
+        types.push({ id, name, kind, type, indexType, nelems: u32() });
+        break;
+      }
+      case 'struct': case 'union': {
+        const members: BtfMember[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const mname = str(u32());
+          const type = u32();
+          const off = u32();
+          members.push(kflag
+            ? { name: mname, type, bitOffset: off & 0xffffff, bitfieldSize: off >>> 24 }
+            : { name: mname, type, bitOffset: off, bitfieldSize: 0 });
+        }
+        types.push({ id, name, kind, size: sizeOrType, members });
+        break;
+      }
+      case 'enum': {
+        const values: BtfEnumValue[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const vname = str(u32());
+          const v = u32();
+          values.push({ name: vname, value: kflag ? v | 0 : v });
+        }
+        types.push({ id, name, kind, size: sizeOrType, signed: kflag, values });
+        break;
+      }
+      case 'enum64': {
+        const values: BtfEnumValue[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const vname = str(u32());
+          const lo = BigInt(u32());
+          const hi = BigInt(u32());
+          const v = (hi << 32n) | lo;
+          values.push({ name: vname, value: kflag ? BigInt.asIntN(64, v) : v });
+        }
+        types.push({ id, name, kind, size: sizeOrType, signed: kflag, values });
+        break;
+      }
+      case 'fwd':
+        types.push({ id, name, kind, union: kflag });
+        break;
+      case 'func':
+        types.push({ id, name, kind, type: sizeOrType, linkage: vlen });
+        break;
+      case 'func_proto': {
+        const params: BtfParam[] = [];
+        for (let i = 0; i < vlen; i++) params.push({ name: str(u32()), type: u32() });
+        types.push({ id, name, kind, type: sizeOrType, params });
+        break;
+      }
+      case 'var':
+        types.push({ id, name, kind, type: sizeOrType, linkage: u32() });
+        break;
+      case 'datasec': {
+        const vars: BtfVarInfo[] = [];
+        for (let i = 0; i < vlen; i++) vars.push({ type: u32(), offset: u32(), size: u32() });
+        types.push({ id, name, kind, size: sizeOrType, vars });
+        break;
+      }
+      case 'float':
+        types.push({ id, name, kind, size: sizeOrType });
+        break;
+      case 'decl_tag':
+        types.push({ id, name, kind, type: sizeOrType, componentIdx: raw.readInt32LE((p += 4) - 4) });
+        break;
+      default:
+        fail(TypeError, 'ERR_INVALID_ARG_VALUE', `BTF type ${id}: unknown kind ${(info >>> 24) & 0x1f}`);
+    }
+  }
+  return types;
+}
