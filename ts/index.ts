@@ -26,6 +26,8 @@ export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
 export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';
 export * as asm from './asm.js';
 export { Btf, BTF_KINDS } from './btf.js';
+export { codecFor } from './codec.js';
+export type { Codec } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 
 import { addon } from './internal/addon.js';

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+// Values of every BTF kind the codecs handle, written by the kernel side:
+// fill() writes samples[0]; check() reads samples[1] (written from
+// JavaScript) and returns a checksum of its fields.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+enum color { RED = 1, GREEN = 2, BLUE = 4 };
+
+struct inner {
+	__u16 a;
+	__s8 b;
+};
+
+struct sample {
+	__u8 u8v;
+	__s16 s16v;
+	__u32 u32v;
+	__s64 s64v;
+	__u64 u64v;
+	_Bool flag;
+	char name[16];
+	__u16 arr[4];
+	enum color color;
+	struct inner nested;
+	union {
+		__u32 as_u32;
+		__u8 bytes[4];
+	} un;
+	__u32 bf_a : 3, bf_b : 5;
+	__s32 bf_c : 7;
+	void *ptr;
+	struct inner inners[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sample);
+	__uint(max_entries, 2);
+} samples SEC(".maps");
+
+SEC("syscall")
+int fill(void *ctx)
+{
+	__u32 key = 0;
+	struct sample *s = bpf_map_lookup_elem(&samples, &key);
+
+	if (!s)
+		return -1;
+	s->u8v = 200;
+	s->s16v = -1234;
+	s->u32v = 4000000000u;
+	s->s64v = -5000000000ll;
+	s->u64v = 18000000000000000000ull;
+	s->flag = 1;
+	__builtin_memcpy(s->name, "kernel-side", 12);
+	s->arr[0] = 1;
+	s->arr[1] = 2;
+	s->arr[2] = 65535;
+	s->arr[3] = 4;
+	s->color = BLUE;
+	s->nested.a = 7;
+	s->nested.b = -8;
+	s->un.as_u32 = 0x04030201;
+	s->bf_a = 5;
+	s->bf_b = 17;
+	s->bf_c = -33;
+	s->ptr = (void *)0xffff888012345678ull;
+	s->inners[1].a = 11;
+	s->inners[1].b = -12;
+	return 0;
+}
+
+SEC("syscall")
+int check(void *ctx)
+{
+	__u32 key = 1;
+	struct sample *s = bpf_map_lookup_elem(&samples, &key);
+
+	if (!s)
+		return -1;
+	/* every field contributes, each scaled so that mistakes show (no
+	 * signed division: BPF before v4 has none) */
+	return s->u8v + s->s16v * 3 + (int)(s->u32v & 0x3ff) * 5 + (int)((__u64)s->s64v & 0x3ff) * 7 + s->flag * 11 +
+	       s->name[0] * 13 + s->name[4] * 17 + s->arr[3] * 19 + s->color * 23 + s->nested.b * 29 +
+	       s->un.bytes[2] * 31 + s->bf_a * 37 + s->bf_b * 41 + s->bf_c * 43 + s->inners[0].a * 47 +
+	       (int)((__u64)s->ptr & 0xff) * 53;
+}
+
+char LICENSE[] SEC("license") = "GPL";

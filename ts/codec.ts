@@ -1,0 +1,291 @@
+// Codecs from BTF: for one type, a decode and an encode function generated
+// once (straight-line DataView accesses for each member), not a walk over
+// the type tree for every value.
+//   int 1-8 bytes (64-bit as bigint), bool, char arrays as strings, other
+//   arrays as typed arrays (numbers) or arrays, enums as numbers (names in
+//   `enums`), structs and unions as plain objects, bitfields, pointers as
+//   bigint; padding is skipped. encode() is the inverse and rejects what
+//   does not fit.
+import { Btf, type BtfMember, type BtfType } from './btf.js';
+import { fail } from './internal/errors.js';
+
+export interface Codec<T = unknown> {
+  /** The C name of the type, e.g. 'struct event'. */
+  readonly typeName: string;
+  readonly size: number;
+  /** Reads a value at `offset` of `bytes` (which must hold `size` bytes from there). */
+  decode(bytes: Uint8Array, offset?: number): T;
+  /** A new Buffer of `size` bytes holding `value`; throws, writing nothing, if it does not fit. */
+  encode(value: T): Buffer;
+  /** Each enum type's names by value, for the enums the type contains. */
+  readonly enums: ReadonlyMap<string, ReadonlyMap<number | bigint, string>>;
+}
+
+// The generated code calls these.
+const helpers = {
+  str(u8: Uint8Array, at: number, n: number): string {
+    let end = at;
+    while (end < at + n && u8[end] !== 0) end++;
+    return Buffer.from(u8.buffer, u8.byteOffset + at, end - at).toString('utf8');
+  },
+  // A bitfield of `width` bits at bit `shift` of the `bytes` bytes at `at`.
+  bits(u8: Uint8Array, at: number, bytes: number, shift: number, width: number, signed: boolean, big: boolean): number | bigint {
+    let v = 0n;
+    for (let i = bytes - 1; i >= 0; i--) v = (v << 8n) | BigInt(u8[at + i]!);
+    v = (v >> BigInt(shift)) & ((1n << BigInt(width)) - 1n);
+    if (signed) v = BigInt.asIntN(width, v);
+    return big ? v : Number(v);
+  },
+  setBits(u8: Uint8Array, at: number, bytes: number, shift: number, width: number, value: bigint): void {
+    let v = 0n;
+    for (let i = bytes - 1; i >= 0; i--) v = (v << 8n) | BigInt(u8[at + i]!);
+    const mask = ((1n << BigInt(width)) - 1n) << BigInt(shift);
+    v = (v & ~mask) | ((BigInt.asUintN(width, value) << BigInt(shift)) & mask);
+    for (let i = 0; i < bytes; i++) {
+      u8[at + i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+  },
+  fail(Ctor: TypeErrorConstructor | RangeErrorConstructor, code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE', msg: string): never {
+    return fail(Ctor, code, msg);
+  },
+  int(path: string, v: unknown, min: bigint, max: bigint): bigint {
+    if (typeof v !== 'number' && typeof v !== 'bigint') helpers.fail(TypeError, 'ERR_INVALID_ARG_TYPE', `${path} must be a number or bigint, got ${typeof v}`);
+    if (typeof v === 'number' && !Number.isSafeInteger(v)) helpers.fail(RangeError, 'ERR_OUT_OF_RANGE', `${path} must be an integer, got ${v}`);
+    const b = BigInt(v as number | bigint);
+    if (b < min || b > max) helpers.fail(RangeError, 'ERR_OUT_OF_RANGE', `${path} must be >= ${min} and <= ${max}, got ${b}`);
+    return b;
+  },
+  object(path: string, v: unknown, known: ReadonlySet<string>): Record<string, unknown> {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) helpers.fail(TypeError, 'ERR_INVALID_ARG_TYPE', `${path} must be an object`);
+    for (const k of Object.keys(v as object)) {
+      if (!known.has(k)) helpers.fail(TypeError, 'ERR_INVALID_ARG_VALUE', `${path} has no member '${k}' (it has: ${[...known].join(', ')})`);
+    }
+    return v as Record<string, unknown>;
+  },
+};
+type Helpers = typeof helpers;
+
+interface Field {
+  name: string;
+  type: number;
+  byteOffset: number;
+  bitOffset: number; // within the struct, for bitfields
+  bitfieldSize: number;
+}
+
+class Generator {
+  readonly enums = new Map<string, Map<number | bigint, string>>();
+  readonly consts: unknown[] = [];
+  #fn = 0;
+  readonly fns: string[] = [];
+
+  constructor(readonly btf: Btf) {}
+
+  konst(v: unknown): string {
+    this.consts.push(v);
+    return `K[${this.consts.length - 1}]`;
+  }
+
+  // Members of a struct or union, anonymous ones flattened into their parent
+  // as C does.
+  fields(t: BtfType & { members: BtfMember[] }, base: number): Field[] {
+    const out: Field[] = [];
+    for (const m of t.members) {
+      const r = this.btf.resolve(m.type);
+      if (!m.name && (r.kind === 'struct' || r.kind === 'union')) {
+        out.push(...this.fields(r, base + m.bitOffset));
+      } else if (m.name) {
+        const bit = base + m.bitOffset;
+        out.push({ name: m.name, type: m.type, byteOffset: Math.floor(bit / 8), bitOffset: bit, bitfieldSize: m.bitfieldSize });
+      }
+    }
+    return out;
+  }
+
+  charLike(t: BtfType): boolean {
+    // plain char only: unsigned char and signed char (u8, s8) arrays are bytes
+    return t.kind === 'int' && t.size === 1 && (t.char || t.name === 'char');
+  }
+
+  // An expression for the value of type `id` at byte `o + off`.
+  dec(id: number, off: string): string {
+    const t = this.btf.resolve(id);
+    const at = `o + ${off}`;
+    switch (t.kind) {
+      case 'int':
+      case 'enum':
+      case 'enum64': {
+        if (t.kind === 'enum' || t.kind === 'enum64') this.enumNames(t);
+        if (t.kind === 'int' && t.bool) return `(dv.getUint8(${at}) !== 0)`;
+        const signed = t.signed;
+        switch (t.size) {
+          case 1: return `dv.${signed ? 'getInt8' : 'getUint8'}(${at})`;
+          case 2: return `dv.${signed ? 'getInt16' : 'getUint16'}(${at}, true)`;
+          case 4: return `dv.${signed ? 'getInt32' : 'getUint32'}(${at}, true)`;
+          case 8: return `dv.${signed ? 'getBigInt64' : 'getBigUint64'}(${at}, true)`;
+          case 16: return `BigInt.as${signed ? 'Int' : 'Uint'}N(128, (dv.getBigUint64(${at} + 8, true) << 64n) | dv.getBigUint64(${at}, true))`;
+          default: return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `no codec for a ${t.size}-byte integer`);
+        }
+      }
+      case 'ptr': return `dv.getBigUint64(${at}, true)`;
+      case 'float': return t.size === 4 ? `dv.getFloat32(${at}, true)` : `dv.getFloat64(${at}, true)`;
+      case 'array': {
+        const elem = this.btf.resolve(t.type);
+        if (this.charLike(elem)) return `H.str(u8, ${at}, ${t.nelems})`;
+        const typed = this.typedArray(elem);
+        const esize = this.btf.sizeof(t.type);
+        if (typed) return `new ${typed}(u8.buffer.slice(u8.byteOffset + ${at}, u8.byteOffset + ${at} + ${t.nelems * esize}))`;
+        const f = this.fn(`const a = new Array(${t.nelems}); for (let i = 0; i < ${t.nelems}; i++) a[i] = ${this.dec(t.type, `i * ${esize}`)}; return a;`);
+        return `${f}(dv, u8, ${at})`;
+      }
+      case 'struct':
+      case 'union': {
+        const fields = this.fields(t, 0);
+        const body = fields.map((f) => `${JSON.stringify(f.name)}: ${f.bitfieldSize ? this.decBits(f) : this.dec(f.type, String(f.byteOffset))}`);
+        return `${this.fn(`return { ${body.join(', ')} };`)}(dv, u8, ${at})`;
+      }
+      default:
+        return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `no codec for BTF kind ${t.kind} (${this.btf.typeName(id)})`);
+    }
+  }
+
+  decBits(f: Field): string {
+    const t = this.btf.resolve(f.type);
+    const signed = (t.kind === 'int' || t.kind === 'enum') && t.signed;
+    const byte = Math.floor(f.bitOffset / 8);
+    const shift = f.bitOffset % 8;
+    const bytes = Math.ceil((shift + f.bitfieldSize) / 8);
+    return `H.bits(u8, o + ${byte}, ${bytes}, ${shift}, ${f.bitfieldSize}, ${signed}, ${f.bitfieldSize > 32})`;
+  }
+
+  typedArray(elem: BtfType): string | undefined {
+    if (elem.kind === 'float') return elem.size === 4 ? 'Float32Array' : 'Float64Array';
+    if (elem.kind !== 'int' || elem.bool) return undefined;
+    const s = elem.signed;
+    return ({ 1: s ? 'Int8Array' : 'Uint8Array', 2: s ? 'Int16Array' : 'Uint16Array', 4: s ? 'Int32Array' : 'Uint32Array', 8: s ? 'BigInt64Array' : 'BigUint64Array' } as Record<number, string>)[elem.size];
+  }
+
+  enumNames(t: BtfType & { kind: 'enum' | 'enum64' }): void {
+    this.enums.set(this.btf.typeName(t.id), new Map(t.values.map((v) => [v.value, v.name])));
+  }
+
+  // Statements writing `v` (an expression) as type `id` at byte `o + off`.
+  enc(id: number, off: string, v: string, path: string): string {
+    const t = this.btf.resolve(id);
+    const at = `o + ${off}`;
+    const p = JSON.stringify(path);
+    switch (t.kind) {
+      case 'int':
+      case 'enum':
+      case 'enum64': {
+        if (t.kind === 'int' && t.bool) return `dv.setUint8(${at}, ${v} ? 1 : 0);`;
+        let value = v;
+        if (t.kind !== 'int') {
+          // an enum also takes its value's name
+          const byName = this.konst(new Map(t.values.map((x) => [x.name, x.value])));
+          value = `(typeof ${v} === 'string' ? (${byName}.has(${v}) ? ${byName}.get(${v}) : H.fail(TypeError, 'ERR_INVALID_ARG_VALUE', ${p} + ': no enumerator ' + ${v})) : ${v})`;
+        }
+        const bits = BigInt(t.size * 8);
+        const [min, max] = t.signed ? [-(1n << (bits - 1n)), (1n << (bits - 1n)) - 1n] : [0n, (1n << bits) - 1n];
+        const big = `H.int(${p}, ${value}, ${this.konst(min)}, ${this.konst(max)})`;
+        switch (t.size) {
+          case 1: return `dv.setUint8(${at}, Number(BigInt.asUintN(8, ${big})));`;
+          case 2: return `dv.setUint16(${at}, Number(BigInt.asUintN(16, ${big})), true);`;
+          case 4: return `dv.setUint32(${at}, Number(BigInt.asUintN(32, ${big})), true);`;
+          case 8: return `dv.setBigUint64(${at}, BigInt.asUintN(64, ${big}), true);`;
+          default: { const b = `b${this.#fn++}`; return `{ const ${b} = BigInt.asUintN(128, ${big}); dv.setBigUint64(${at}, BigInt.asUintN(64, ${b}), true); dv.setBigUint64(${at} + 8, ${b} >> 64n, true); }`; }
+        }
+      }
+      case 'ptr': return `dv.setBigUint64(${at}, BigInt.asUintN(64, H.int(${p}, ${v}, 0n, ${this.konst((1n << 64n) - 1n)})), true);`;
+      case 'float': return `if (typeof ${v} !== 'number') H.fail(TypeError, 'ERR_INVALID_ARG_TYPE', ${p} + ' must be a number'); dv.${t.size === 4 ? 'setFloat32' : 'setFloat64'}(${at}, ${v}, true);`;
+      case 'array': {
+        const elem = this.btf.resolve(t.type);
+        const esize = this.btf.sizeof(t.type);
+        if (this.charLike(elem)) {
+          return `{ if (typeof ${v} !== 'string') H.fail(TypeError, 'ERR_INVALID_ARG_TYPE', ${p} + ' must be a string'); ` +
+            `const utf8 = Buffer.from(${v}, 'utf8'); if (utf8.length > ${t.nelems}) H.fail(RangeError, 'ERR_OUT_OF_RANGE', ${p} + ' is ' + utf8.length + ' bytes, longer than its char[${t.nelems}]'); u8.set(utf8, ${at}); }`;
+        }
+        const f = this.fn(`if (v === null || typeof v !== 'object' || typeof v.length !== 'number') H.fail(TypeError, 'ERR_INVALID_ARG_TYPE', ${p} + ' must be an array'); ` +
+          `if (v.length > ${t.nelems}) H.fail(RangeError, 'ERR_OUT_OF_RANGE', ${p} + ' has ' + v.length + ' elements, more than ${t.nelems}'); ` +
+          `for (let i = 0; i < v.length; i++) { ${this.enc(t.type, `i * ${esize}`, 'v[i]', `${path}[]`)} }`, true);
+        return `${f}(dv, u8, ${at}, ${v});`;
+      }
+      case 'struct':
+      case 'union': {
+        const fields = this.fields(t, 0);
+        const known = this.konst(new Set(fields.map((f) => f.name)));
+        const body = fields.map((f) => {
+          const fv = `s[${JSON.stringify(f.name)}]`;
+          const fpath = `${path}.${f.name}`;
+          if (f.bitfieldSize) {
+            const r = this.btf.resolve(f.type);
+            const signed = (r.kind === 'int' || r.kind === 'enum') && r.signed;
+            const w = BigInt(f.bitfieldSize);
+            const [min, max] = signed ? [-(1n << (w - 1n)), (1n << (w - 1n)) - 1n] : [0n, (1n << w) - 1n];
+            const byte = Math.floor(f.bitOffset / 8);
+            const shift = f.bitOffset % 8;
+            return `if (${fv} !== undefined) H.setBits(u8, o + ${byte}, ${Math.ceil((shift + f.bitfieldSize) / 8)}, ${shift}, ${f.bitfieldSize}, H.int(${JSON.stringify(fpath)}, ${fv}, ${this.konst(min)}, ${this.konst(max)}));`;
+          }
+          return `if (${fv} !== undefined) { ${this.enc(f.type, String(f.byteOffset), fv, fpath)} }`;
+        });
+        const f = this.fn(`const s = H.object(${p}, v, ${known}); ${body.join(' ')}`, true);
+        return `${f}(dv, u8, ${at}, ${v});`;
+      }
+      default:
+        return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `no codec for BTF kind ${t.kind} (${this.btf.typeName(id)})`);
+    }
+  }
+
+  fn(body: string, withValue = false): string {
+    const name = `f${this.#fn++}`;
+    this.fns.push(`function ${name}(dv, u8, o${withValue ? ', v' : ''}) { ${body} }`);
+    return name;
+  }
+}
+
+const cache = new WeakMap<Btf, Map<number, Codec>>();
+
+/** The codec of a BTF type (by id or C name), compiled once per Btf and type. */
+export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T> {
+  let id: number;
+  if (typeof type === 'string') {
+    const t = btf.find(type);
+    if (!t) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `no BTF type named '${type}'`);
+    id = t.id;
+  } else {
+    id = btf.type(type).id;
+  }
+  let perBtf = cache.get(btf);
+  if (!perBtf) cache.set(btf, (perBtf = new Map()));
+  const hit = perBtf.get(id);
+  if (hit) return hit as Codec<T>;
+
+  const g = new Generator(btf);
+  const size = btf.sizeof(id);
+  const typeName = btf.typeName(id);
+  const decodeExpr = g.dec(id, '0');
+  const encodeStmts = g.enc(id, '0', 'v', 'value');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const make = new Function('H', 'K', `'use strict';
+    ${g.fns.join('\n')}
+    return {
+      decode(bytes, offset = 0) {
+        if (bytes.length - offset < ${size}) H.fail(RangeError, 'ERR_OUT_OF_RANGE', ${JSON.stringify(typeName)} + ' needs ${size} bytes, got ' + (bytes.length - offset));
+        const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const u8 = bytes, o = offset;
+        return ${decodeExpr};
+      },
+      encode(v) {
+        const u8 = Buffer.alloc(${size});
+        const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+        const o = 0;
+        ${encodeStmts}
+        return u8;
+      },
+    };`) as (h: Helpers, k: unknown[]) => Pick<Codec<T>, 'decode' | 'encode'>;
+  const fns = make(helpers, g.consts);
+  const codec: Codec<T> = { typeName, size, enums: g.enums, decode: fns.decode, encode: fns.encode };
+  perBtf.set(id, codec as Codec);
+  return codec;
+}
