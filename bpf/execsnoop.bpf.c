@@ -13,6 +13,10 @@ struct event {
 	char filename[128];
 };
 
+// Puts struct event into the object's BTF (a ring buffer map has no value
+// type), so user space can decode records by its name.
+struct event *unused_event __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);

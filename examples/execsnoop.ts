@@ -17,21 +17,6 @@ interface ExecEvent {
   filename: string;
 }
 
-// struct event { u32 pid; u32 ppid; char comm[16]; char filename[128]; }
-function cString(b: Buffer): string {
-  const end = b.indexOf(0);
-  return b.toString('utf8', 0, end < 0 ? b.length : end);
-}
-
-function decode(r: Buffer): ExecEvent {
-  return {
-    pid: r.readUInt32LE(0),
-    ppid: r.readUInt32LE(4),
-    comm: cString(r.subarray(8, 24)),
-    filename: cString(r.subarray(24, 152)),
-  };
-}
-
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const i = args.indexOf('--count');
@@ -41,7 +26,8 @@ async function main(): Promise<void> {
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   process.once('SIGTERM', () => ac.abort());
-  const events = new RingBuffer(obj.map('events'), { decode, signal: ac.signal });
+  // Records decode as the program's struct event, from the object's BTF.
+  const events = new RingBuffer<ExecEvent>(obj.map('events'), { type: 'struct event', signal: ac.signal });
   obj.attach();
   console.log(`${'PID'.padEnd(8)}${'PPID'.padEnd(8)}${'COMM'.padEnd(17)}FILENAME`);
   let seen = 0;

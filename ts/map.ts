@@ -1,6 +1,7 @@
 // BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
 import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
@@ -72,6 +73,7 @@ const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(r
 /** What a map belongs to (its BpfObject). */
 export interface MapOwner {
   readonly state: string;
+  readonly btf: Btf | null;
 }
 
 const PER_CPU = new Set<string>(PER_CPU_MAP_TYPES);
@@ -404,6 +406,11 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     if (path === undefined) invalidState(`map '${this.name}' has no pin to remove`);
     unlinkSync(checkString('path', path));
     if (path === this.#pinPath) this.#pinPath = undefined;
+  }
+
+  /** The BTF of the map's object (null for a map without one). */
+  get btf(): Btf | null {
+    return this.#owner?.btf ?? null;
   }
 
   /** @internal Closes `d` when this map (or its object) closes; returns the undo. */

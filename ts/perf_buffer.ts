@@ -3,7 +3,7 @@
 // samples, {cpu, lost}: lost samples are never silent.
 import { addon } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameKind, frameSource, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { EventStream, frameData, frameKind, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
 import { BpfMap } from './map.js';
 
 export interface PerfSample<T = Buffer> {
@@ -26,6 +26,8 @@ export interface PerfBufferOptions<T> extends EventStreamOptions {
   /** Pages per CPU buffer, a power of two (default 64). */
   pageCount?: number;
   decode?: (sample: Buffer, cpu: number) => T;
+  /** Or decode each sample as this BTF type of the map's object, e.g. 'struct event'. */
+  type?: string;
 }
 
 export interface PerfBufferStats extends EventStreamCounters {
@@ -45,8 +47,8 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
     }
     const pages = checkInt('opts.pageCount', opts.pageCount ?? 64, 1, 1 << 20);
     if ((pages & (pages - 1)) !== 0) fail(RangeError, 'ERR_OUT_OF_RANGE', `opts.pageCount must be a power of two, got ${pages}`);
-    const decode = opts.decode;
-    if (decode !== undefined && typeof decode !== 'function') invalidArgType('opts.decode', 'a function', decode);
+    if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
+    const decode = opts.decode ?? (opts.type === undefined ? undefined : typeDecoder([map], opts.type) as (s: Buffer) => T);
     const fd = map.liveFd();
     let undo: (() => void) | undefined;
     super('perf_buffer__consume', (onBatch) => new addon.NativePerfBuffer(fd, pages, onBatch), (b) => {

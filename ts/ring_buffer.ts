@@ -3,12 +3,14 @@
 // arrive in batches; see internal/stream.ts for the queue.
 import { addon, type NativeRingBuffer } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameSource, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
 import { BpfMap } from './map.js';
 
 export interface RingBufferOptions<T> extends EventStreamOptions {
   /** Turns a record (a copy, safe to keep) into the value yielded; default: the Buffer itself. */
   decode?: (record: Buffer, map: BpfMap) => T;
+  /** Or decode each record as this BTF type of the map's object, e.g. 'struct event'. */
+  type?: string;
   /** At most this many records per wakeup (default 8192), so one ring cannot starve the event loop. */
   batchSize?: number;
   /** At most about this many bytes per wakeup (default 4 MiB). */
@@ -39,8 +41,8 @@ export class RingBuffer<T = Buffer> extends EventStream<T> {
     const list = ringMaps(maps);
     const batchSize = checkInt('opts.batchSize', opts.batchSize ?? 8192, 1, 0x7fff_ffff);
     const batchBytes = checkInt('opts.batchBytes', opts.batchBytes ?? 4 << 20, 1, 0x7fff_ffff);
-    const decode = opts.decode;
-    if (decode !== undefined && typeof decode !== 'function') invalidArgType('opts.decode', 'a function', decode);
+    if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
+    const decode = opts.decode ?? (opts.type === undefined ? undefined : typeDecoder(list, opts.type) as (r: Buffer) => T);
     const fds = list.map((m) => m.liveFd());
     const undo: (() => void)[] = [];
     super('ring_buffer__consume', (onBatch) => {

@@ -4,7 +4,9 @@
 // high-water mark so the kernel's buffer fills instead of Node's memory, and
 // the poll handle keeps the process alive only while someone waits.
 import { BpfError } from '../errors.js';
-import { checkInt, invalidArgType } from './errors.js';
+import { codecFor } from '../codec.js';
+import type { BpfMap } from '../map.js';
+import { checkInt, fail, invalidArgType } from './errors.js';
 import { view } from './views.js';
 
 export interface NativeStream {
@@ -56,6 +58,18 @@ export interface EventStreamOptions {
   signal?: AbortSignal;
   /** Records queued in JavaScript before polling pauses (default 65536). */
   highWaterMark?: number;
+}
+
+/**
+ * A record decoder by BTF type name (e.g. 'struct event'), from the BTF of
+ * the map's object.
+ */
+export function typeDecoder(maps: readonly BpfMap[], type: unknown): (record: Buffer) => unknown {
+  if (typeof type !== 'string') invalidArgType('opts.type', 'a BTF type name such as \'struct event\'', type);
+  const btf = maps[0]!.btf;
+  if (!btf) return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `map '${maps[0]!.name}' has no BTF to find '${type}' in`);
+  const codec = codecFor(btf, type);
+  return (record) => codec.decode(record);
 }
 
 export interface EventStreamCounters {
