@@ -191,8 +191,9 @@ Napi::Value Program::AttachTc(const Napi::CallbackInfo& info) {
   return Link::New(env, a);
 }
 
-// attachLink(targetFd, attachType, flags): a kernel link made with
-// bpf_link_create (XDP, tcx, cgroup with an explicit type, ...).
+// attachLink(targetFd, attachType, flags, ifindex, target): a kernel link
+// made with bpf_link_create (XDP, tcx, cgroup with an explicit type, ...);
+// `target` names it in errors, `ifindex` is kept for interface hooks.
 Napi::Value Program::AttachLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int target = I32(info[0], -1);
@@ -202,14 +203,12 @@ Napi::Value Program::AttachLink(const Napi::CallbackInfo& info) {
   int fd = bpf_link_create(Fd(env), target, static_cast<bpf_attach_type>(type), &o);
   if (fd < 0) {
     int err = errno;
-    const char* t = libbpf_bpf_attach_type_str(static_cast<bpf_attach_type>(type));
-    ThrowErrno(env, err, "bpf_link_create",
-               std::string(t ? t : "?") + " on fd/ifindex " + std::to_string(target) + " (program " + Name() + ")",
-               cap.take());
+    ThrowErrno(env, err, "bpf_link_create", Str(info[4]) + " (program " + Name() + ")", cap.take());
   }
   Attachment a;
   a.kind = Attachment::kFd;
   a.fd = fd;
+  a.ifindex = I32(info[3], 0);
   return Link::New(env, a);
 }
 
@@ -225,8 +224,8 @@ Napi::Value Program::AttachNetns(const Napi::CallbackInfo& info) {
   return Libbpf(env, bpf_program__attach_netns(p, I32(info[0], -1)), "bpf_program__attach_netns", Str(info[1]), cap);
 }
 
-// attachProg(targetFd, attachType): bpf_prog_attach, for hooks without links
-// (sk_msg/sk_skb on a sockmap).
+// attachProg(targetFd, attachType, target): bpf_prog_attach, for hooks
+// without links (sk_msg/sk_skb on a sockmap); `target` names it in errors.
 Napi::Value Program::AttachProg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment a;
@@ -239,8 +238,7 @@ Napi::Value Program::AttachProg(const Napi::CallbackInfo& info) {
     int err = errno;
     close(a.progFd);
     close(a.targetFd);
-    const char* t = libbpf_bpf_attach_type_str(static_cast<bpf_attach_type>(a.attachType));
-    ThrowErrno(env, err, "bpf_prog_attach", std::string(t ? t : "?") + " (program " + Name() + ")");
+    ThrowErrno(env, err, "bpf_prog_attach", Str(info[2]) + " (program " + Name() + ")");
   }
   return Link::New(env, a);
 }

@@ -145,12 +145,14 @@ Napi::Value Link::Unpin(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// update(newProgFd): the link runs another program (BPF_LINK_UPDATE).
+// update(newProgFd, target): the link runs another program
+// (BPF_LINK_UPDATE); `target` names link and program in errors.
 Napi::Value Link::Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = KernelFd(env, "bpf_link_update");
   int prog = info[0].As<Napi::Number>().Int32Value();
-  if (bpf_link_update(fd, prog, nullptr) != 0) ThrowErrno(env, errno, "bpf_link_update");
+  if (bpf_link_update(fd, prog, nullptr) != 0)
+    ThrowErrno(env, errno, "bpf_link_update", info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "");
   return env.Undefined();
 }
 

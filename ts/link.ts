@@ -63,11 +63,11 @@ export class BpfLink {
   get ifindex(): number | undefined { return this.#meta().ifindex; }
 
   /** Makes the link run another program (BPF_LINK_UPDATE), where the kernel allows it. */
-  update(program: { readonly fd: number }): void {
+  update(program: { readonly fd: number; readonly name: string }): void {
     const native = this.#live();
     const fd = program?.fd;
     if (typeof fd !== 'number' || fd < 0) invalidState('update() needs a loaded BpfProgram');
-    native.update(fd);
+    native.update(fd, `link ${this.#meta().id ?? '?'} to program ${program.name}`);
     this.#info = undefined;
   }
 

@@ -90,6 +90,11 @@ function ifindexOf(iface: string | number): number {
   return addon.ifNameToIndex(checkString('interface', iface));
 }
 
+/** How errors name an interface: 'veth0 (ifindex 3)' or 'ifindex 3'. */
+function ifaceLabel(iface: string | number, ifindex: number): string {
+  return typeof iface === 'string' ? `${iface} (ifindex ${ifindex})` : `ifindex ${ifindex}`;
+}
+
 function attachTypeOf(name: string, t: unknown): number {
   const v = ATTACH_TYPES.indexOf(t as AttachType);
   if (v < 0) invalidArgValue(name, t, 'is not an attach type');
@@ -363,33 +368,36 @@ export class BpfProgram {
    */
   attachXdp(iface: string | number, opts: XdpOptions = {}): BpfLink {
     const o = this.#options(opts);
-    const native = this.#loaded();
-    const ifindex = ifindexOf(iface);
     let flags = 0;
     if (o.mode !== undefined) {
       if (!Object.hasOwn(XDP_MODES, o.mode)) invalidArgValue('opts.mode', o.mode, "must be 'native', 'generic' or 'offload'");
       flags = XDP_MODES[o.mode];
     }
+    const native = this.#loaded();
+    const ifindex = ifindexOf(iface);
     if (o.replace) return this.#link(native.attachXdp(ifindex, flags));
-    return this.#link(native.attachLink(ifindex, ATTACH_TYPES.indexOf('xdp'), flags));
+    return this.#link(native.attachLink(ifindex, ATTACH_TYPES.indexOf('xdp'), flags, ifindex, `xdp on ${ifaceLabel(iface, ifindex)}`));
   }
 
   /** tc on an interface: tcx where the kernel has it, else a filter on its clsact qdisc. */
   attachTc(iface: string | number, opts: TcOptions): BpfLink {
     const o = this.#options(opts);
-    const native = this.#loaded();
-    const ifindex = ifindexOf(iface);
     if (!Object.hasOwn(TC_POINTS, o.direction)) invalidArgValue('opts.direction', o.direction, "must be 'ingress' or 'egress'");
     const priority = o.priority === undefined ? 0 : checkInt('opts.priority', o.priority, 1, 0xffff);
     const handle = o.handle === undefined ? 0 : checkInt('opts.handle', o.handle, 1, 0xffff_ffff);
     const classic = o.tcx === false || priority !== 0 || handle !== 0;
     if (o.tcx === true && classic) invalidArgValue('opts', o, 'tcx has no priority or handle');
+    const native = this.#loaded();
+    const ifindex = ifindexOf(iface);
     if (!classic) {
+      const type = o.direction === 'ingress' ? 'tcx_ingress' : 'tcx_egress';
       try {
-        return this.#link(native.attachLink(ifindex, ATTACH_TYPES.indexOf(o.direction === 'ingress' ? 'tcx_ingress' : 'tcx_egress'), 0));
+        return this.#link(native.attachLink(ifindex, ATTACH_TYPES.indexOf(type), 0, ifindex, `${type} on ${ifaceLabel(iface, ifindex)}`));
       } catch (e) {
-        // A kernel without tcx (before 6.6) refuses the attach type.
-        if (o.tcx === true || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
+        // A kernel without tcx (before 6.6) refuses the attach type; any
+        // other refusal (a program that is not sched_cls, ...) is the answer.
+        const tcProgram = this.type === 'sched_cls' || this.type === 'sched_act';
+        if (o.tcx === true || !tcProgram || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
       }
     }
     return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle));
@@ -400,9 +408,10 @@ export class BpfProgram {
     const o = this.#options(opts);
     const native = this.#loaded();
     checkString('path', path);
-    return withFd(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY, (fd) => this.#link(o.type === undefined
+    const type = o.type === undefined ? undefined : attachTypeOf('opts.type', o.type);
+    return withFd(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY, (fd) => this.#link(type === undefined
       ? native.attachCgroup(fd, path)
-      : native.attachLink(fd, attachTypeOf('opts.type', o.type), 0)));
+      : native.attachLink(fd, type, 0, 0, `${o.type!} on ${path}`)));
   }
 
   /** A network namespace hook (sk_lookup, flow_dissector); default: this process's namespace. */
@@ -418,7 +427,7 @@ export class BpfProgram {
     if (!(map instanceof BpfMap)) invalidArgType('map', 'a BpfMap', map);
     const type = o.type ?? this.expectedAttachType;
     if (type === undefined) invalidArgValue('opts.type', type, 'is needed: the program has no expected attach type');
-    return this.#link(native.attachProg(map.liveFd(), attachTypeOf('opts.type', type)));
+    return this.#link(native.attachProg(map.liveFd(), attachTypeOf('opts.type', type), `${type} on map '${map.name}'`));
   }
 
   /**

@@ -87,10 +87,10 @@ export interface NativeProgram {
   attachPerfEvent(perfFd: number): NativeLink;
   attachXdp(ifindex: number, flags: number): NativeLink;
   attachTc(ifindex: number, attachPoint: number, priority: number, handle: number): NativeLink;
-  attachLink(targetFd: number, attachType: number, flags: number): NativeLink;
+  attachLink(targetFd: number, attachType: number, flags: number, ifindex: number, target: string): NativeLink;
   attachCgroup(cgroupFd: number, path: string): NativeLink;
   attachNetns(netnsFd: number, path: string): NativeLink;
-  attachProg(targetFd: number, attachType: number): NativeLink;
+  attachProg(targetFd: number, attachType: number, target: string): NativeLink;
   attachIter(mapFd: number): NativeLink;
   testRun(args: NativeTestRunArgs): NativeTestRunResult;
   pin(path: string): void;
@@ -112,7 +112,7 @@ export interface NativeLink {
   info(): NativeLinkInfo;
   pin(path: string): void;
   unpin(): void;
-  update(progFd: number): void;
+  update(progFd: number, target: string): void;
   iterFd(): number;
   detach(): void;
 }
