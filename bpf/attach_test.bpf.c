@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 // Tracing programs for the attach tests, each counting in its own slot of
-// `hits` what process `settings[0]` does (every process when it is 0).
+// `hits` (hits.h).
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -8,21 +8,10 @@
 
 #define NR_GETPPID 110 /* x86_64 */
 
-enum slot { TP, RAW_TP, TP_BTF, UPROBE, URETPROBE, USDT, PERF, NSLOTS };
+enum slot { TP, RAW_TP, TP_BTF, UPROBE, URETPROBE, USDT, PERF, NSLOTS_ };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, NSLOTS);
-} hits SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 1);
-} settings SEC(".maps");
+#define NSLOTS NSLOTS_
+#include "hits.h"
 
 // Perf event samples per CPU.
 struct {
@@ -40,23 +29,6 @@ struct {
 	__type(value, __s64);
 	__uint(max_entries, 4);
 } seen SEC(".maps");
-
-static bool mine(void)
-{
-	__u32 key = 0;
-	__u64 *target = bpf_map_lookup_elem(&settings, &key);
-
-	return target && (!*target || *target == bpf_get_current_pid_tgid() >> 32);
-}
-
-static void hit(enum slot s)
-{
-	__u32 key = s;
-	__u64 *v = bpf_map_lookup_elem(&hits, &key);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
 
 static void see(__u32 key, __s64 value)
 {

@@ -7,60 +7,42 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-enum slot { KPROBE, KRETPROBE, KSYSCALL, KPROBE_MULTI, FENTRY, FEXIT, LSM, NSLOTS };
+enum slot { KPROBE, KRETPROBE, KSYSCALL, KPROBE_MULTI, FENTRY, FEXIT, LSM, NSLOTS_ };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, NSLOTS);
-} hits SEC(".maps");
+#define NSLOTS NSLOTS_
+#include "hits.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 1);
-} settings SEC(".maps");
-
-static void hit(enum slot s)
+static void count(enum slot s)
 {
-	__u32 key = 0;
-	__u64 *target = bpf_map_lookup_elem(&settings, &key);
-
-	if (!target || *target != bpf_get_current_pid_tgid() >> 32)
-		return;
-	key = s;
-	__u64 *v = bpf_map_lookup_elem(&hits, &key);
-	if (v)
-		__sync_fetch_and_add(v, 1);
+	if (mine())
+		hit(s);
 }
 
 SEC("kprobe")
 int on_kprobe(void *ctx)
 {
-	hit(KPROBE);
+	count(KPROBE);
 	return 0;
 }
 
 SEC("kretprobe")
 int on_kretprobe(void *ctx)
 {
-	hit(KRETPROBE);
+	count(KRETPROBE);
 	return 0;
 }
 
 SEC("ksyscall")
 int on_ksyscall(void *ctx)
 {
-	hit(KSYSCALL);
+	count(KSYSCALL);
 	return 0;
 }
 
 SEC("kprobe.multi")
 int on_kprobe_multi(void *ctx)
 {
-	hit(KPROBE_MULTI);
+	count(KPROBE_MULTI);
 	return 0;
 }
 
@@ -69,21 +51,21 @@ int on_kprobe_multi(void *ctx)
 SEC("fentry")
 int on_fentry(void *ctx)
 {
-	hit(FENTRY);
+	count(FENTRY);
 	return 0;
 }
 
 SEC("fexit/do_sys_openat2")
 int on_fexit(void *ctx)
 {
-	hit(FEXIT);
+	count(FEXIT);
 	return 0;
 }
 
 SEC("lsm/file_open")
 int BPF_PROG(on_file_open, struct file *file)
 {
-	hit(LSM);
+	count(LSM);
 	return 0;
 }
 
