@@ -77,6 +77,8 @@ struct ObjectState {
   std::vector<bpf_map*> maps;
   std::vector<bpf_program*> progs;
   std::vector<std::string> progLogs;  // kept after a load with kernelLogLevel > 0
+  // Data sections mapped after load (index: map), shared with the programs.
+  std::vector<std::pair<void*, size_t>> globals;
   std::string path;            // source: file path ...
   std::vector<uint8_t> image;  // ... or an in-memory ELF image (kept: libbpf reads it until load)
   OpenOptions opts;
@@ -133,6 +135,9 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value LookupAndDelete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
+  Napi::Value ReadGlobal(const Napi::CallbackInfo& info);
+  Napi::Value WriteGlobal(const Napi::CallbackInfo& info);
+  uint8_t* GlobalBytes(Napi::Env env, size_t offset, size_t size, bool write);
   Napi::Value Freeze(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

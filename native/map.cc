@@ -4,8 +4,10 @@
 // the checks here only keep a wrong size from reading past a buffer.
 #include "glue.h"
 
+#include <sys/mman.h>
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <climits>
 #include <unistd.h>
 
@@ -57,6 +59,8 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::LookupAndDelete>("lookupAndDelete"),
                          InstanceMethod<&Map::NextKey>("nextKey"),
                          InstanceMethod<&Map::LookupBatch>("lookupBatch"),
+                         InstanceMethod<&Map::ReadGlobal>("readGlobal"),
+                         InstanceMethod<&Map::WriteGlobal>("writeGlobal"),
                          InstanceMethod<&Map::Freeze>("freeze"),
                          InstanceMethod<&Map::Pin>("pin"),
                          InstanceMethod<&Map::Close>("close"),
@@ -329,6 +333,56 @@ Napi::Value Map::LookupBatch(const Napi::CallbackInfo& info) {
   r.Set(0u, count);
   r.Set(1u, done);
   return r;
+}
+
+// Global variables (.data, .bss, .rodata, .data.*): before load, libbpf's
+// initial value; after load, the map's memory mapping, shared with the
+// programs, so reads and writes are plain memory accesses. A loaded
+// .rodata is mapped read-only: writing it is refused here, not faulted.
+uint8_t* Map::GlobalBytes(Napi::Env env, size_t offset, size_t size, bool write) {
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "global variables belong to a map of an object");
+  bpf_map* m = Owned(env, false);
+  ObjectState& s = *owner_;
+  bool rodata = (bpf_map__map_flags(m) & BPF_F_RDONLY_PROG) != 0;
+  size_t total = 0;
+  uint8_t* p = nullptr;
+  if (!s.loaded) {
+    p = static_cast<uint8_t*>(const_cast<void*>(bpf_map__initial_value(m, &total)));
+  } else {
+    // libbpf before 1.4 keeps its own copy after load (only skeletons remap
+    // it), so the map is mapped here: the memory the programs use.
+    if (s.globals.size() < s.maps.size()) s.globals.resize(s.maps.size(), {nullptr, 0});
+    auto& g = s.globals[index_];
+    if (g.first == nullptr && (bpf_map__map_flags(m) & BPF_F_MMAPABLE) && bpf_map__fd(m) >= 0) {
+      size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      size_t len = (static_cast<size_t>(bpf_map__value_size(m)) + page - 1) / page * page;
+      void* addr = mmap(nullptr, len, PROT_READ | (rodata ? 0 : PROT_WRITE), MAP_SHARED, bpf_map__fd(m), 0);
+      if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap", bpf_map__name(m));
+      g = {addr, len};
+    }
+    p = static_cast<uint8_t*>(g.first);
+    total = bpf_map__value_size(m);
+  }
+  if (p == nullptr) ThrowState(env, "ERR_INVALID_STATE", std::string("map '") + bpf_map__name(m) + "' has no memory of its own (not a global data section, or not mmapable)");
+  if (offset > total || size > total - offset) ThrowState(env, "ERR_OUT_OF_RANGE", "global variable outside its section");
+  if (write && s.loaded && rodata)
+    ThrowState(env, "ERR_INVALID_STATE", std::string("map '") + bpf_map__name(m) + "' is read-only once loaded");
+  return p + offset;
+}
+
+// readGlobal(offset, size) -> Buffer (a copy)
+Napi::Value Map::ReadGlobal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t off = info[0].As<Napi::Number>().Uint32Value(), size = info[1].As<Napi::Number>().Uint32Value();
+  return Napi::Buffer<uint8_t>::Copy(env, GlobalBytes(env, off, size, false), size);
+}
+
+// writeGlobal(offset, bytes)
+Napi::Value Map::WriteGlobal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto b = BufferArg(info, 1, "bytes");
+  memcpy(GlobalBytes(env, info[0].As<Napi::Number>().Uint32Value(), b.Length(), true), b.Data(), b.Length());
+  return env.Undefined();
 }
 
 Napi::Value Map::Freeze(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 #include "glue.h"
 
 #include <bpf/btf.h>
+#include <sys/mman.h>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -83,6 +84,9 @@ struct LogBuf {
 ObjectState::~ObjectState() { Close(); }
 
 void ObjectState::Close() {
+  for (auto& g : globals)
+    if (g.first != nullptr) munmap(g.first, g.second);
+  globals.clear();
   if (obj != nullptr) bpf_object__close(obj);
   obj = nullptr;
   maps.clear();

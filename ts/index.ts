@@ -27,6 +27,7 @@ export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js
 export * as asm from './asm.js';
 export { Btf, BTF_KINDS } from './btf.js';
 export { codecFor } from './codec.js';
+export type { Globals } from './globals.js';
 export type { Codec } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 

@@ -433,6 +433,16 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     if (!this.#owner) this.#native.close();
   }
 
+  /** @internal The bytes of a global variable (data sections only). */
+  readGlobal(offset: number, size: number): Buffer {
+    return this.#live().readGlobal(offset, size);
+  }
+
+  /** @internal */
+  writeGlobal(offset: number, bytes: Buffer): void {
+    this.#live().writeGlobal(offset, bytes);
+  }
+
   /** @internal The fd of a map that is in the kernel, for consumers. */
   liveFd(): number {
     this.#loaded();

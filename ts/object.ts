@@ -2,6 +2,7 @@
 // loaded, and the owner of its maps, programs and their links.
 import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
+import { globalsOf, type Globals } from './globals.js';
 import { addon, type NativeObject, type NativeObjectOptions } from './internal/addon.js';
 import { checkInt, checkString, invalidArgType, invalidState, unknownName } from './internal/errors.js';
 import type { BpfLink } from './link.js';
@@ -50,6 +51,7 @@ export class BpfObject {
   #maps: Map<string, BpfMap>;
   #programs: Map<string, BpfProgram>;
   #btf: Btf | null | undefined;
+  #globals = new Map<string, Globals>();
 
   /**
    * Opens an object file (bpf_object__open_file) or an in-memory image
@@ -90,6 +92,30 @@ export class BpfObject {
     return this.#btf;
   }
   get state(): BpfObjectState { return this.#state; }
+
+  /**
+   * The global variables of a data section ('.rodata', '.data', '.bss',
+   * '.data.custom', ...), typed from BTF: set `const volatile` configuration
+   * before load(); read and write .data/.bss live after it.
+   */
+  globals(section: string): Globals {
+    this.#open('read globals');
+    let g = this.#globals.get(section);
+    if (!g) {
+      const map = [...this.#maps.values()].find((m) => m.internal && m.name.endsWith(section));
+      if (!map) {
+        const sections = [...this.#maps.values()].filter((m) => m.internal).map((m) => m.name.slice(m.name.indexOf('.')));
+        unknownName(`data section in BpfObject '${this.#name}'`, section, sections);
+      }
+      g = globalsOf(map, section);
+      this.#globals.set(section, g);
+    }
+    return g;
+  }
+
+  get rodata(): Globals { return this.globals('.rodata'); }
+  get data(): Globals { return this.globals('.data'); }
+  get bss(): Globals { return this.globals('.bss'); }
   get loaded(): boolean { return this.#state === 'loaded'; }
 
   #open(what: string): void {

@@ -33,6 +33,8 @@ export interface NativeMap {
   lookupBatch(inToken: Buffer | null, outToken: Buffer, keys: Buffer, values: Buffer, count: number): [number, boolean];
   freeze(): void;
   pin(path: string): void;
+  readGlobal(offset: number, size: number): Buffer;
+  writeGlobal(offset: number, bytes: Buffer): void;
   close(): void;
 }
 
