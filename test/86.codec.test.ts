@@ -75,4 +75,44 @@ describe('codecs from BTF', function () {
     const task = codecFor<Record<string, unknown>>(k, 'struct task_struct');
     assert.ok(Object.keys(task.decode(Buffer.alloc(task.size))).length > 100);
   });
+
+  it('map.typed: keys and values of a BTF-defined map as JavaScript values, per-CPU as arrays', function () {
+    o.program('fill').testRun();
+    const t = o.map('samples').typed;
+    assert.equal(t.keyType, '__u32');
+    assert.equal(t.valueType, 'struct sample');
+    const s = t.lookup(0) as Sample;
+    assert.equal(s.name, 'kernel-side');
+    assert.equal(s.bf_c, -33);
+    t.update(1, { name: 'typed', color: 'RED' });
+    assert.equal((t.lookup(1) as Sample).color, 1);
+    assert.deepEqual([...t.keys()], [0, 1]);
+    assert.throws(() => t.update(1, { name: 'x'.repeat(20) }), { code: 'ERR_OUT_OF_RANGE' });
+    const p = new BpfObject(obj('test_progs')).load();
+    try {
+      const pc = p.map('percpu_hash_map').typed; // u64 -> u32 per CPU
+      pc.update(5n, 9);
+      const v = pc.lookup(5n) as number[];
+      assert.ok(Array.isArray(v) && v.length >= 1 && v.every((x) => x === 9));
+      assert.deepEqual([...pc.entries()].map(([k]) => k), [5n]);
+      assert.equal(pc.lookup(6n), undefined);
+      assert.equal(pc.delete(5n), true);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('ring buffer records decode by type name (execsnoop: struct event)', function () {
+    const e = new BpfObject(obj('execsnoop'));
+    try {
+      const codec = codecFor<{ pid: number; comm: string }>(e.btf!, 'struct event');
+      assert.equal(codec.size, 152);
+      const raw = Buffer.alloc(152);
+      raw.writeUInt32LE(42, 0);
+      raw.write('bash', 8);
+      assert.deepEqual([codec.decode(raw).pid, codec.decode(raw).comm], [42, 'bash']);
+    } finally {
+      e.close();
+    }
+  });
 });

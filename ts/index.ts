@@ -28,6 +28,7 @@ export * as asm from './asm.js';
 export { Btf, BTF_KINDS } from './btf.js';
 export { codecFor } from './codec.js';
 export type { Globals } from './globals.js';
+export { TypedMap } from './typed_map.js';
 export type { Codec } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 

@@ -3,6 +3,7 @@ import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Btf } from './btf.js';
 import { BpfError } from './errors.js';
+import { TypedMap } from './typed_map.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -86,6 +87,7 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   #pinPath: string | undefined;
   // Kept for messages about a map whose object is gone.
   readonly #name: string;
+  #typed: TypedMap | undefined;
   // Consumers of this map (ring and perf buffers), closed with it.
   #dependents = new Set<{ close(): void }>();
 
@@ -406,6 +408,15 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     if (path === undefined) invalidState(`map '${this.name}' has no pin to remove`);
     unlinkSync(checkString('path', path));
     if (path === this.#pinPath) this.#pinPath = undefined;
+  }
+
+  /**
+   * Keys and values as JavaScript values, from the map's BTF types:
+   * `map.typed.lookup({pid: 1})` gives `{count: 3n, comm: 'bash'}`.
+   */
+  get typed(): TypedMap {
+    this.#typed ??= new TypedMap(this);
+    return this.#typed;
   }
 
   /** The BTF of the map's object (null for a map without one). */
