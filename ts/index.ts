@@ -29,6 +29,7 @@ export { Btf, BTF_KINDS } from './btf.js';
 export { codecFor } from './codec.js';
 export type { Globals } from './globals.js';
 export { TypedMap } from './typed_map.js';
+export { formatLog2Hist } from './histogram.js';
 export type { Codec } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 

@@ -1,0 +1,31 @@
+// Terminal histograms of log2 buckets, in the format of bcc's and
+// libbpf-tools' print_log2_hist(), so output reads like runqlat's or
+// biolatency's. Bucket i counts values v with 2^i <= v + 1 < 2^(i+1) (as the
+// BPF side's log2l() files them).
+
+function stars(val: number, max: number, width: number): string {
+  const n = Math.floor((Math.min(val, max) * width) / max);
+  return '*'.repeat(n) + ' '.repeat(width - n) + (val > max ? '+' : '');
+}
+
+/** The histogram of `buckets` (counts per log2 slot) as text, one line per slot up to the last non-empty one. */
+export function formatLog2Hist(buckets: ArrayLike<number | bigint>, unit = 'usecs'): string {
+  const vals = Array.from(buckets, Number);
+  let idxMax = -1;
+  let valMax = 0;
+  vals.forEach((v, i) => {
+    if (v > 0) idxMax = i;
+    if (v > valMax) valMax = v;
+  });
+  if (idxMax < 0) return '';
+  const wide = idxMax > 32;
+  const lines = [`${' '.repeat(wide ? 15 : 5)}${unit.padEnd(wide ? 29 : 19)} : count    distribution`];
+  const width = wide ? 20 : 10;
+  for (let i = 0; i <= idxMax; i++) {
+    let low = (2n ** BigInt(i + 1)) >> 1n;
+    const high = 2n ** BigInt(i + 1) - 1n;
+    if (low === high) low -= 1n;
+    lines.push(`${String(low).padStart(width)} -> ${String(high).padEnd(width)} : ${String(vals[i]).padEnd(8)} |${stars(vals[i]!, valMax, wide ? 20 : 40)}|`);
+  }
+  return `${lines.join('\n')}\n`;
+}
