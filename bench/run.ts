@@ -19,6 +19,7 @@ interface RingResult {
   rssAt10MKb?: number; rssAtEndKb?: number;
 }
 interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number }
+interface DecodeResult { rawPerSecond: number; decodedPerSecond: number; decodeNsPerRecord: number; decodedOverRaw: number }
 
 function run<T>(cmd: string, args: string[]): T {
   const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -83,6 +84,11 @@ function main(): void {
       `${`x${(r.keyByKeySeconds / r.batchSeconds).toFixed(2)}`.padStart(15)}`);
   }
   console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}`);
+
+  const d = run<DecodeResult>('node', node('decode.js', [quick ? '10' : '40']));
+  console.log('\nDecoding 64-byte records from BTF (struct event64) through for await:');
+  console.log(`  raw ${M(d.rawPerSecond)}, decoded ${M(d.decodedPerSecond)}: decoding costs ${d.decodeNsPerRecord.toFixed(0)} ns/record, ` +
+    `decoded/raw ${d.decodedOverRaw.toFixed(2)}`);
 }
 
 main();

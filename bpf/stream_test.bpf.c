@@ -95,6 +95,52 @@ int produce(struct produce_args *args)
 	return bpf_loop(a.count, produce_one, &a, 0);
 }
 
+// A typical 64-byte event, for the decoding benchmark (in BTF through the
+// produce64 program's use of it as a map value type below).
+struct event64 {
+	__u64 ts;
+	__u32 pid;
+	__u32 tid;
+	__u32 cpu;
+	__s32 ret;
+	char comm[16];
+	__u64 a, b, c;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct event64);
+	__uint(max_entries, 1);
+} event64_template SEC(".maps");
+
+static long produce64_one(__u32 i, void *ctx)
+{
+	__u32 zero = 0;
+	struct event64 *t = bpf_map_lookup_elem(&event64_template, &zero);
+	struct event64 *e;
+
+	if (!t)
+		return 1;
+	e = bpf_ringbuf_reserve(&ring_a, sizeof(*e), 0);
+	if (!e) {
+		count_drop(0);
+		return 0;
+	}
+	__builtin_memcpy(e, t, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->a = i;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+// Writes `count` struct event64 records (a copy of event64_template) into ring_a.
+SEC("syscall")
+int produce64(struct produce_args *args)
+{
+	return bpf_loop(args->count, produce64_one, 0, 0);
+}
+
 struct perf_sample {
 	__u32 cpu;
 	__u32 tgid;

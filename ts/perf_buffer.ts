@@ -48,7 +48,8 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
     const pages = checkInt('opts.pageCount', opts.pageCount ?? 64, 1, 1 << 20);
     if ((pages & (pages - 1)) !== 0) fail(RangeError, 'ERR_OUT_OF_RANGE', `opts.pageCount must be a power of two, got ${pages}`);
     if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
-    const decode = opts.decode ?? (opts.type === undefined ? undefined : typeDecoder([map], opts.type) as (s: Buffer) => T);
+    const typed = opts.decode || opts.type === undefined ? undefined : typeDecoder([map], opts.type);
+    const decode = opts.decode;
     const fd = map.liveFd();
     let undo: (() => void) | undefined;
     super('perf_buffer__consume', (onBatch) => new addon.NativePerfBuffer(fd, pages, onBatch), (b) => {
@@ -58,6 +59,7 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
         this.#lost += lost;
         return { cpu, lost };
       }
+      if (typed) return { cpu, data: typed(b) as T };
       const data = frameData(b);
       return { cpu, data: decode ? decode(data, cpu) : (data as T) };
     }, opts, () => undo?.());

@@ -3,7 +3,7 @@
 // arrive in batches; see internal/stream.ts for the queue.
 import { addon, type NativeRingBuffer } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch } from './internal/stream.js';
 import { BpfMap } from './map.js';
 
 export interface RingBufferOptions<T> extends EventStreamOptions {
@@ -42,7 +42,8 @@ export class RingBuffer<T = Buffer> extends EventStream<T> {
     const batchSize = checkInt('opts.batchSize', opts.batchSize ?? 8192, 1, 0x7fff_ffff);
     const batchBytes = checkInt('opts.batchBytes', opts.batchBytes ?? 4 << 20, 1, 0x7fff_ffff);
     if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
-    const decode = opts.decode ?? (opts.type === undefined ? undefined : typeDecoder(list, opts.type) as (r: Buffer) => T);
+    const decode = opts.decode;
+    const typed = decode || opts.type === undefined ? undefined : typeDecoder(list, opts.type) as (b: RawBatch) => T;
     const fds = list.map((m) => m.liveFd());
     const undo: (() => void)[] = [];
     super('ring_buffer__consume', (onBatch) => {
@@ -54,11 +55,12 @@ export class RingBuffer<T = Buffer> extends EventStream<T> {
         throw e;
       }
       return native;
-    }, (b) => {
+    }, typed ?? ((b) => {
       if (!decode) return frameData(b) as T;
       const map = list[frameSource(b)]!;
       return decode(frameData(b), map);
-    }, opts, () => undo.forEach((u) => u()));
+    }),
+    opts, () => undo.forEach((u) => u()));
     this.#maps = list;
     if (!this.closed) for (const m of list) undo.push(m.addDependent(this));
   }

@@ -29,6 +29,8 @@ export interface RawBatch {
   readonly buf: Buffer;
   /** The batch as 32-bit words, for the headers. */
   readonly words: Uint32Array;
+  /** The batch as a DataView, made once, for decoders. */
+  readonly view: DataView;
   /** Byte offset of the next frame. */
   off: number;
   /** Frames not read yet. */
@@ -64,12 +66,19 @@ export interface EventStreamOptions {
  * A record decoder by BTF type name (e.g. 'struct event'), from the BTF of
  * the map's object.
  */
-export function typeDecoder(maps: readonly BpfMap[], type: unknown): (record: Buffer) => unknown {
+export function typeDecoder(maps: readonly BpfMap[], type: unknown): (batch: RawBatch) => unknown {
   if (typeof type !== 'string') invalidArgType('opts.type', 'a BTF type name such as \'struct event\'', type);
   const btf = maps[0]!.btf;
   if (!btf) return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `map '${maps[0]!.name}' has no BTF to find '${type}' in`);
   const codec = codecFor(btf, type);
-  return (record) => codec.decode(record);
+  // Straight from the batch: no Buffer and no DataView per record.
+  return (b) => {
+    const len = b.words[b.off >>> 2]!;
+    if (len < codec.size) fail(RangeError, 'ERR_OUT_OF_RANGE', `a ${len}-byte record is too small for ${codec.typeName} (${codec.size} bytes)`);
+    const value = codec.decodeAt(b.view, b.buf, b.off + 8);
+    b.off += 8 + ((len + 7) & ~7);
+    return value;
+  };
 }
 
 export interface EventStreamCounters {
@@ -171,7 +180,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     if (batch === null || count === 0 || !this.#native) return;
     // The addon's batches are fresh allocations, so 4-byte aligned.
     const words = new Uint32Array(batch.buffer, batch.byteOffset, batch.length >>> 2);
-    this.#batches.push({ buf: batch, words, off: 0, left: count });
+    this.#batches.push({ buf: batch, words, view: new DataView(batch.buffer, batch.byteOffset, batch.length), off: 0, left: count });
     const c = this.counters;
     c.records += count;
     c.batches++;
