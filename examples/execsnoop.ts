@@ -7,28 +7,22 @@
 // A ring buffer has no lost-record notice: the BPF program counts the
 // records it had no room for (`dropped`, in .bss), and this prints the
 // count at exit. Outside this repository, import from 'libbpf-node'.
-import * as path from 'node:path';
-import { BpfObject, RingBuffer } from '../ts/index.js';
-
-interface ExecEvent {
-  pid: number;
-  ppid: number;
-  comm: string;
-  filename: string;
-}
+import { RingBuffer } from '../ts/index.js';
+import { ExecsnoopSkeleton, type Event } from './execsnoop.skel.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const i = args.indexOf('--count');
   const count = i >= 0 ? Number(args[i + 1]) : Infinity;
 
-  const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'execsnoop.bpf.o')).load();
+  const skel = new ExecsnoopSkeleton().load();
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   process.once('SIGTERM', () => ac.abort());
-  // Records decode as the program's struct event, from the object's BTF.
-  const events = new RingBuffer<ExecEvent>(obj.map('events'), { type: 'struct event', signal: ac.signal });
-  obj.attach();
+  // Records decode as the program's struct event (its interface comes from
+  // the generated skeleton, execsnoop.skel.ts).
+  const events = new RingBuffer<Event>(skel.maps.events, { type: 'struct event', signal: ac.signal });
+  skel.attach();
   console.log(`${'PID'.padEnd(8)}${'PPID'.padEnd(8)}${'COMM'.padEnd(17)}FILENAME`);
   let seen = 0;
   try {
@@ -39,9 +33,8 @@ async function main(): Promise<void> {
   } catch (e) {
     if (!ac.signal.aborted) throw e;
   } finally {
-    const bss = obj.map<Buffer>('execsnoo.bss').lookup(0);
-    console.error(`${seen} execs, ${bss ? bss.readBigUInt64LE(0) : 0n} dropped by the BPF side`);
-    obj.close();
+    console.error(`${seen} execs, ${skel.bss.dropped} dropped by the BPF side`);
+    skel.close();
   }
 }
 

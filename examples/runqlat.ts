@@ -1,14 +1,15 @@
 // runqlat: how long tasks wait on the run queue, as a log2 histogram of
-// microseconds printed every interval (like bcc's runqlat). The histogram
-// map's value is a struct hist from the object's BTF, read with map.typed.
+// microseconds printed every interval (like bcc's runqlat). It uses the
+// generated skeleton (runqlat.skel.ts, `npm run gen:skeletons`): the
+// histogram map's value is typed as the program's struct hist.
 //
 //   npm run runqlat                        # 1-second intervals, until Ctrl-C
 //   npm run runqlat -- --interval 2 --count 3
 //
 // Outside this repository, import from 'libbpf-node'.
-import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BpfObject, formatLog2Hist } from '../ts/index.js';
+import { formatLog2Hist } from '../ts/index.js';
+import { RunqlatSkeleton } from './runqlat.skel.js';
 
 async function main(): Promise<void> {
   const arg = (name: string, dflt: number): number => {
@@ -17,23 +18,23 @@ async function main(): Promise<void> {
   };
   const interval = arg('--interval', 1);
   const count = arg('--count', Infinity);
-  const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'runqlat.bpf.o')).load();
-  obj.attach();
+  const skel = new RunqlatSkeleton().load();
+  skel.attach();
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
-  const hists = obj.map('hists').typed;
+  const hists = skel.typedMaps.hists;
   console.log('Tracing run queue latency... Hit Ctrl-C to end.');
   try {
     for (let n = 0; n < count; n++) {
       await sleep(interval * 1000, undefined, { signal: ac.signal });
-      const { slots } = hists.lookup(0) as { slots: Uint32Array };
+      const { slots } = hists.lookup(0)!;
       hists.update(0, { slots: new Uint32Array(slots.length) });
       console.log(`\n${formatLog2Hist(slots, 'usecs')}`);
     }
   } catch (e) {
     if (!ac.signal.aborted) throw e;
   } finally {
-    obj.close();
+    skel.close();
   }
 }
 

@@ -30,6 +30,8 @@ export { codecFor } from './codec.js';
 export type { Globals } from './globals.js';
 export { TypedMap } from './typed_map.js';
 export { formatLog2Hist } from './histogram.js';
+export { generateSkeleton } from './skeleton.js';
+export type { SkeletonOptions } from './skeleton.js';
 export type { Codec } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 

@@ -5,10 +5,17 @@ import { codecFor, type Codec } from './codec.js';
 import { fail } from './internal/errors.js';
 import type { BpfMap, MapUpdateOptions } from './map.js';
 
+/** One CPU's value of a per-CPU map's value type (an array), else the type itself. */
+export type PerCpuElement<V> = V extends readonly (infer E)[] ? E : V;
+
+/**
+ * K and V are what lookup() takes and gives: for a per-CPU map, V is an
+ * array (one value per possible CPU).
+ */
 export class TypedMap<K = unknown, V = unknown> {
   readonly #map: BpfMap;
   readonly #key: Codec<K> | undefined;
-  readonly #value: Codec<V>;
+  readonly #value: Codec<unknown>;
 
   /** @internal */
   constructor(map: BpfMap) {
@@ -18,7 +25,7 @@ export class TypedMap<K = unknown, V = unknown> {
     }
     this.#map = map;
     this.#key = map.btfKeyTypeId ? codecFor<K>(btf, map.btfKeyTypeId) : undefined;
-    this.#value = codecFor<V>(btf, map.btfValueTypeId);
+    this.#value = codecFor(btf, map.btfValueTypeId);
   }
 
   /** The raw map underneath. */
@@ -34,18 +41,18 @@ export class TypedMap<K = unknown, V = unknown> {
     return this.#key ? this.#key.encode(key) : null;
   }
 
-  #v(raw: Buffer | Buffer[]): V | V[] {
-    return Array.isArray(raw) ? raw.map((b) => this.#value.decode(b)) : this.#value.decode(raw);
+  #v(raw: Buffer | Buffer[]): V {
+    return (Array.isArray(raw) ? raw.map((b) => this.#value.decode(b)) : this.#value.decode(raw)) as V;
   }
 
-  lookup(key: K): V | V[] | undefined {
+  lookup(key: K): V | undefined {
     const raw = this.#map.lookup(this.#k(key) as Buffer);
     return raw === undefined ? undefined : this.#v(raw);
   }
 
   /** Per-CPU maps take one value per CPU, or one value for all of them. */
-  update(key: K, value: V | readonly V[], opts?: MapUpdateOptions): void {
-    const bytes = Array.isArray(value) ? value.map((v) => this.#value.encode(v as V)) : this.#value.encode(value as V);
+  update(key: K, value: V | PerCpuElement<V>, opts?: MapUpdateOptions): void {
+    const bytes = Array.isArray(value) ? value.map((v: unknown) => this.#value.encode(v)) : this.#value.encode(value);
     this.#map.update(this.#k(key) as Buffer, bytes, opts);
   }
 
@@ -53,7 +60,7 @@ export class TypedMap<K = unknown, V = unknown> {
     return this.#map.delete(this.#k(key) as Buffer);
   }
 
-  *entries(): IterableIterator<[K, V | V[]]> {
+  *entries(): IterableIterator<[K, V]> {
     for (const [k, v] of this.#map.entries()) yield [this.#key ? this.#key.decode(k) : (undefined as K), this.#v(v)];
   }
 
@@ -61,11 +68,11 @@ export class TypedMap<K = unknown, V = unknown> {
     for (const k of this.#map.keys()) yield this.#key ? this.#key.decode(k) : (undefined as K);
   }
 
-  *values(): IterableIterator<V | V[]> {
+  *values(): IterableIterator<V> {
     for (const [, v] of this.entries()) yield v;
   }
 
-  [Symbol.iterator](): IterableIterator<[K, V | V[]]> {
+  [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
   }
 }

@@ -1,0 +1,179 @@
+// `libbpf-node gen skeleton`: TypeScript for one BPF object, the way
+// `bpftool gen skeleton` writes C and libbpf-cargo writes Rust: a class
+// that opens the object (embedded, or by path) with typed maps, programs and
+// global variables, and the object's types as interfaces.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Btf, BtfMember, BtfType } from './btf.js';
+import { BpfObject } from './object.js';
+
+export interface SkeletonOptions {
+  /** The class name (default: from the file name, e.g. RunqlatSkeleton). */
+  name?: string;
+  /** Put the object in the skeleton (base64) instead of opening it by path. */
+  embed?: boolean;
+  /** The module to import the library from (default 'libbpf-node'). */
+  importFrom?: string;
+  /** Where the object is, relative to the compiled skeleton (default: next to it). */
+  objectPath?: string;
+}
+
+const pascal = (s: string): string =>
+  s.replace(/^[^A-Za-z_]+/, '').split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('') || 'X';
+const ident = (s: string): string => (/^[A-Za-z_$][\w$]*$/.test(s) ? s : JSON.stringify(s));
+
+class Types {
+  readonly decls = new Map<number, string>(); // type id -> interface source
+  readonly names = new Map<number, string>();
+  readonly #used = new Set<string>();
+
+  constructor(readonly btf: Btf) {}
+
+  #name(t: BtfType): string {
+    let n = this.names.get(t.id);
+    if (n) return n;
+    const base = pascal(t.name);
+    n = base;
+    for (let i = 2; this.#used.has(n); i++) n = `${base}${i}`;
+    this.#used.add(n);
+    this.names.set(t.id, n);
+    return n;
+  }
+
+  #members(t: BtfType & { members: BtfMember[] }, indent: string): string[] {
+    const out: string[] = [];
+    for (const m of t.members) {
+      const r = this.btf.resolve(m.type);
+      if (!m.name && (r.kind === 'struct' || r.kind === 'union')) out.push(...this.#members(r, indent));
+      else if (m.name) out.push(`${indent}${ident(m.name)}: ${m.bitfieldSize > 32 ? 'bigint' : m.bitfieldSize ? 'number' : this.ts(m.type, indent)};`);
+    }
+    return out;
+  }
+
+  /** The TypeScript type a codec decodes `id` to. */
+  ts(id: number, indent = '  '): string {
+    const t = this.btf.resolve(id);
+    switch (t.kind) {
+      case 'int': return t.bool ? 'boolean' : t.size > 4 ? 'bigint' : 'number';
+      case 'enum': return 'number';
+      case 'enum64': case 'ptr': return 'bigint';
+      case 'float': return 'number';
+      case 'array': {
+        const e = this.btf.resolve(t.type);
+        if (e.kind === 'int' && e.size === 1 && (e.char || e.name === 'char')) return 'string';
+        if (e.kind === 'float') return e.size === 4 ? 'Float32Array' : 'Float64Array';
+        if (e.kind === 'int' && !e.bool) {
+          const typed = { 1: 'Int8Array', 2: 'Int16Array', 4: 'Int32Array', 8: 'BigInt64Array' }[e.size];
+          if (typed) return e.signed ? typed : typed.replace('Int', 'Uint');
+        }
+        return `${this.ts(t.type, indent)}[]`;
+      }
+      case 'struct':
+      case 'union': {
+        if (!t.name) return `{\n${this.#members(t, `${indent}  `).join('\n')}\n${indent}}`;
+        const name = this.#name(t);
+        if (!this.decls.has(t.id)) {
+          this.decls.set(t.id, ''); // recursion guard
+          this.decls.set(t.id, `/** ${t.kind} ${t.name} (${t.size} bytes) */\nexport interface ${name} {\n${this.#members(t, '  ').join('\n')}\n}\n`);
+        }
+        return name;
+      }
+      default: return 'unknown';
+    }
+  }
+}
+
+/** The TypeScript source of a skeleton for `objectFile`. */
+export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {}): string {
+  const base = path.basename(objectFile).replace(/\.bpf\.o$|\.o$/, '');
+  const cls = opts.name ?? `${pascal(base)}Skeleton`;
+  const from = opts.importFrom ?? 'libbpf-node';
+  const o = new BpfObject(objectFile);
+  try {
+    const btf = o.btf;
+    const types = btf ? new Types(btf) : undefined;
+    const maps = [...o.maps.values()].filter((m) => !m.internal);
+    const progs = [...o.programs.values()];
+    const typed: [string, string][] = []; // map name, TypedMap<K, V>
+    for (const m of maps) {
+      if (!types || !m.btfValueTypeId) continue;
+      const k = m.btfKeyTypeId ? types.ts(m.btfKeyTypeId) : 'undefined';
+      const v = types.ts(m.btfValueTypeId);
+      typed.push([m.name, `TypedMap<${k}, ${m.perCpu ? `(${v})[]` : v}>`]);
+    }
+    // Global variables per data section; a pointer variable names a type to
+    // export (struct event *unused_event), as libbpf-tools do.
+    const sections: { section: string; iface: string; vars: string[] }[] = [];
+    for (const m of o.maps.values()) {
+      if (!m.internal || !types || !btf || !m.btfValueTypeId) continue;
+      const sec = btf.type(m.btfValueTypeId);
+      if (sec.kind !== 'datasec') continue;
+      const section = m.name.slice(m.name.indexOf('.'));
+      if (section === '.kconfig' || section === '.ksyms') continue;
+      const vars: string[] = [];
+      for (const v of sec.vars) {
+        const t = btf.type(v.type);
+        if (t.kind !== 'var') continue;
+        vars.push(`  ${ident(t.name)}: ${types.ts(t.type)};`);
+        const r = btf.resolve(t.type);
+        if (r.kind === 'ptr') {
+          const target = btf.resolve(r.type);
+          if ((target.kind === 'struct' || target.kind === 'union') && target.name) types.ts(target.id);
+        }
+      }
+      sections.push({ section, iface: `${cls}${pascal(section)}`, vars });
+    }
+    const image = opts.embed ? readFileSync(objectFile).toString('base64') : undefined;
+    const ref = opts.objectPath ?? path.basename(objectFile);
+    const lines: string[] = [];
+    lines.push(`// Generated by \`libbpf-node gen skeleton\` from ${path.basename(objectFile)}: do not edit.`);
+    lines.push(`// Regenerate it when the object changes (a test compares them).`);
+    if (!image) lines.push(`import * as path from 'node:path';`);
+    const imports = ['BpfObject', 'type BpfLink', maps.length ? 'type BpfMap' : '', 'type BpfObjectOptions',
+      progs.length ? 'type BpfProgram' : '', typed.length ? 'type TypedMap' : ''].filter(Boolean);
+    lines.push(`import { ${imports.join(', ')} } from ${JSON.stringify(from)};`);
+    lines.push('');
+    if (types) for (const d of types.decls.values()) lines.push(d);
+    for (const s of sections) lines.push(`/** Global variables in ${s.section}. */\nexport interface ${s.iface} {\n${s.vars.join('\n')}\n}\n`);
+    if (image) lines.push(`const IMAGE = ${JSON.stringify(image)};\n`);
+    lines.push(`/** ${path.basename(objectFile)}: its maps, programs and globals, typed. */`);
+    lines.push(`export class ${cls} {`);
+    lines.push(`  readonly object: BpfObject;`);
+    const block = (entries: string[]): string => (entries.length ? `{\n${entries.join('\n')}\n  }` : 'Record<string, never>');
+    lines.push(`  readonly maps: ${block(maps.map((m) => `    readonly ${ident(m.name)}: BpfMap;`))};`);
+    lines.push(`  readonly programs: ${block(progs.map((p) => `    readonly ${ident(p.name)}: BpfProgram;`))};`);
+    lines.push('');
+    lines.push(`  constructor(opts: BpfObjectOptions = {}) {`);
+    lines.push(image
+      ? `    this.object = BpfObject.fromBuffer(Buffer.from(IMAGE, 'base64'), { name: ${JSON.stringify(o.name)}, ...opts });`
+      : `    this.object = new BpfObject(path.join(__dirname, ${JSON.stringify(ref)}), opts);`);
+    lines.push(`    this.maps = {\n${maps.map((m) => `      ${ident(m.name)}: this.object.map(${JSON.stringify(m.name)}),`).join('\n')}\n    };`);
+    lines.push(`    this.programs = {\n${progs.map((p) => `      ${ident(p.name)}: this.object.program(${JSON.stringify(p.name)}),`).join('\n')}\n    };`);
+    lines.push(`  }`);
+    if (typed.length) {
+      lines.push('');
+      lines.push(`  /** Maps with BTF key and value types, decoded. */`);
+      lines.push(`  get typedMaps(): {\n${typed.map(([n, t]) => `    ${ident(n)}: ${t};`).join('\n')}\n  } {`);
+      lines.push(`    return {\n${typed.map(([n, t]) => `      ${ident(n)}: this.maps[${JSON.stringify(n)}].typed as ${t},`).join('\n')}\n    };`);
+      lines.push(`  }`);
+    }
+    for (const s of sections) {
+      const getter = s.section === '.rodata' ? 'rodata' : s.section === '.data' ? 'data' : s.section === '.bss' ? 'bss' : undefined;
+      lines.push('');
+      lines.push(`  /** ${s.section}${s.section.startsWith('.rodata') ? ': set before load()' : ': live after load()'} */`);
+      lines.push(`  get ${getter ?? `globals${pascal(s.section)}`}(): ${s.iface} {`);
+      lines.push(`    return this.object.globals(${JSON.stringify(s.section)}) as unknown as ${s.iface};`);
+      lines.push(`  }`);
+    }
+    lines.push('');
+    lines.push(`  load(): this {\n    this.object.load();\n    return this;\n  }\n`);
+    lines.push(`  async loadAsync(): Promise<this> {\n    await this.object.loadAsync();\n    return this;\n  }\n`);
+    lines.push(`  /** Attaches every program whose section names its target. */\n  attach(): BpfLink[] {\n    return this.object.attach();\n  }\n`);
+    lines.push(`  close(): void {\n    this.object.close();\n  }\n`);
+    lines.push(`  [Symbol.dispose](): void {\n    this.close();\n  }`);
+    lines.push(`}`);
+    return `${lines.join('\n')}\n`;
+  } finally {
+    o.close();
+  }
+}
