@@ -31,6 +31,7 @@ export type { Globals } from './globals.js';
 export { TypedMap } from './typed_map.js';
 export { formatLog2Hist } from './histogram.js';
 export { generateSkeleton } from './skeleton.js';
+export { BpfSkeleton } from './skeleton_base.js';
 export type { SkeletonOptions } from './skeleton.js';
 export type { Codec } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
