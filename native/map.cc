@@ -154,7 +154,7 @@ int Map::Fd(Napi::Env env) {
 Napi::Value Map::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  uint32_t type, keySize, valueSize;
+  uint32_t type, keySize, valueSize, id = 0;
   int fd = -1;
   if (owner_) {
     bpf_map* m = Owned(env, false);
@@ -171,6 +171,8 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     const char* pin = bpf_map__pin_path(m);
     if (pin != nullptr) o.Set("pinPath", pin);
     if (owner_->loaded) fd = std::max(bpf_map__fd(m), -1);
+    bpf_map_info mi;
+    if (fd >= 0 && InfoByFd(fd, mi) == 0) id = mi.id;
   } else {
     fd = Fd(env);
     bpf_map_info mi;
@@ -185,17 +187,13 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     o.Set("btfKeyTypeId", mi.btf_key_type_id);
     o.Set("btfValueTypeId", mi.btf_value_type_id);
     o.Set("internal", false);
+    id = mi.id;
   }
   o.Set("type", type);
   o.Set("keySize", keySize);
   o.Set("valueSize", valueSize);
   o.Set("valueBytes", ValueBytes(type, valueSize));
   o.Set("fd", fd);
-  uint32_t id = 0;
-  if (fd >= 0) {
-    bpf_map_info mi;
-    if (InfoByFd(fd, mi) == 0) id = mi.id;
-  }
   o.Set("id", id);
   return o;
 }

@@ -22,16 +22,10 @@ class PerfBuffer : public PolledWrap<PerfBuffer> {
     Napi::Env env = info.Env();
     int fd = info[0].As<Napi::Number>().Int32Value();
     size_t pages = info[1].As<Napi::Number>().Uint32Value();
-    poller_ = std::make_unique<BatchPoller>(env, info.This().As<Napi::Object>(),
-                                            info[2].As<Napi::Function>(), "PerfBuffer");
     LogCapture cap;
     pb_ = perf_buffer__new(fd, pages, OnSample, OnLost, this, nullptr);
     if (pb_ == nullptr) ThrowErrno(env, errno, "perf_buffer__new", "map fd " + std::to_string(fd), cap.take());
-    int err = poller_->Start(perf_buffer__epoll_fd(pb_), [this](BatchPoller&) { return Drain(); });
-    if (err != 0) {
-      Release();
-      ThrowErrno(env, err, "uv_poll_start");
-    }
+    StartPolling(env, info[2].As<Napi::Function>(), perf_buffer__epoll_fd(pb_));
   }
 
   ~PerfBuffer() override { Release(); }
@@ -56,6 +50,7 @@ class PerfBuffer : public PolledWrap<PerfBuffer> {
   // Every CPU's buffer is read, not just those epoll calls ready: perf's
   // poll hands out its readiness once (it exchanges it for zero), and
   // libuv's check of the nested epoll fd has already taken it.
+  friend class PolledWrap<PerfBuffer>;
   int Drain() {
     if (pb_ == nullptr) return 0;
     int n = perf_buffer__consume(pb_);

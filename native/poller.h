@@ -101,6 +101,18 @@ class PolledWrap : public Napi::ObjectWrap<T> {
     }
   }
 
+  // Watches `epollFd` and delivers batches to `onBatch`; T::Drain() fills
+  // them. On failure T is released and the error thrown.
+  void StartPolling(Napi::Env env, Napi::Function onBatch, int epollFd) {
+    poller_ = std::make_unique<BatchPoller>(env, this->Value(), onBatch, T::kName);
+    int err = poller_->Start(epollFd, [this](BatchPoller&) { return static_cast<T*>(this)->Drain(); });
+    if (err != 0) {
+      static_cast<T*>(this)->Release();
+      Napi::Error e = Napi::Error::New(env, std::string("uv_poll_start: ") + uv_strerror(err));
+      throw e;
+    }
+  }
+
   std::unique_ptr<BatchPoller> poller_;
 
  private:

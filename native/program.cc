@@ -3,12 +3,10 @@
 #include "glue.h"
 
 #include <algorithm>
-#include <sys/socket.h>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <unistd.h>
 
 namespace glue {

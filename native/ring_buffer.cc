@@ -34,19 +34,13 @@ class RingBuffer : public PolledWrap<RingBuffer> {
     Napi::Env env = info.Env();
     budgetRecords_ = info[2].As<Napi::Number>().Uint32Value();
     budgetBytes_ = info[3].As<Napi::Number>().Uint32Value();
-    poller_ = std::make_unique<BatchPoller>(env, info.This().As<Napi::Object>(),
-                                            info[1].As<Napi::Function>(), "RingBuffer");
     int fd = info[0].As<Napi::Number>().Int32Value();
     rings_.push_back(Ring{this, 0, fd, nullptr, nullptr, 0});
     LogCapture cap;
     rb_ = ring_buffer__new(fd, OnSample, &rings_.front(), nullptr);
     if (rb_ == nullptr) ThrowErrno(env, errno, "ring_buffer__new", "map fd " + std::to_string(fd), cap.take());
     MapPositions(env, rings_.front());
-    int err = poller_->Start(ring_buffer__epoll_fd(rb_), [this](BatchPoller&) { return Drain(); });
-    if (err != 0) {
-      Release();
-      ThrowErrno(env, err, "uv_poll_start");
-    }
+    StartPolling(env, info[1].As<Napi::Function>(), ring_buffer__epoll_fd(rb_));
   }
 
   ~RingBuffer() override { Release(); }
@@ -83,6 +77,7 @@ class RingBuffer : public PolledWrap<RingBuffer> {
     return 0;
   }
 
+  friend class PolledWrap<RingBuffer>;
   int Drain() {
     if (rb_ == nullptr) return 0;
 #if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 5)

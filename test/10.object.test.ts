@@ -2,18 +2,13 @@
 // settings libbpf allows, load (sync and on a worker), attach by section,
 // and ownership: links live until the object is closed.
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { BpfError, BpfMap, BpfObject, BpfProgram, VerifierError } from '../ts/index.js';
-import { ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
+import { bpftool, ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
 
 const MAPS = ['array_map', 'hash_map', 'percpu_array_map', 'percpu_hash_map', 'lru_hash_map', 'getppid_calls', 'sock_packets'];
 const PROGS = ['xdp_parity', 'sock_len', 'sock_count', 'bump', 'count_getppid'];
-
-function bpftool<T>(...args: string[]): T {
-  return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' })) as T;
-}
 
 // getppid() calls this process made, as the tracepoint program counted them.
 function getppidCalls(o: BpfObject): number {

@@ -1,14 +1,9 @@
 // BpfProgram: metadata, BPF_PROG_TEST_RUN, hand-written programs, pins;
 // BpfLink: pin, fromPin, detach.
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { BpfError, BpfLink, BpfObject, BpfProgram, VerifierError, asm } from '../ts/index.js';
-import { ensureTracefs, obj, pinPath } from './helpers.js';
-
-function bpftool<T>(...args: string[]): T {
-  return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' })) as T;
-}
+import { bpftool, ensureTracefs, obj, pinPath } from './helpers.js';
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;

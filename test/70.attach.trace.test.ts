@@ -7,13 +7,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BpfError, BpfLink, BpfObject } from '../ts/index.js';
-import { ROOT, ensureBpffs, ensureTracefs, obj, withoutFdLeak } from './helpers.js';
+import { bpftool, ROOT, ensureBpffs, ensureTracefs, obj, withoutFdLeak } from './helpers.js';
 
 const SLOT = { TP: 0, RAW_TP: 1, TP_BTF: 2, UPROBE: 3, URETPROBE: 4, USDT: 5, PERF: 6 } as const;
-
-function bpftool<T>(...args: string[]): T {
-  return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' })) as T;
-}
 
 // The uprobe/USDT target, compiled for this run.
 const TARGET = path.join(tmpdir(), `lbn-target-${process.pid}`);

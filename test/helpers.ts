@@ -40,6 +40,11 @@ export function pinPath(name: string): string {
   return path.join(ensureBpffs(), `libbpf-node-test-${process.pid}-${name}`);
 }
 
+/** bpftool's JSON answer to `bpftool -j ARGS`. */
+export function bpftool<T>(...args: string[]): T {
+  return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' })) as T;
+}
+
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
