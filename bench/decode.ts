@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'stream_test.bpf.o'));
   obj.map('ring_a').maxEntries = 8 << 20;
   obj.load();
-  obj.map('event64_template').typed.update(0, { pid: 4242, tid: 4243, cpu: 1, ret: -2, comm: 'benchmark', b: 7n, c: 8n });
+  obj.map('event64_template').update(0, { pid: 4242, tid: 4243, cpu: 1, ret: -2, comm: 'benchmark', b: 7n, c: 8n });
   const args = Buffer.alloc(32);
   args.writeBigUInt64LE(BigInt(perRound), 8);
   const produce = (): void => void obj.program('produce64').testRun({ ctx: args });

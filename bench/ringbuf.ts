@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   delay.disable();
-  const drops = Number(obj.map<Buffer>('drops').lookup(slot)!.readBigUInt64LE());
+  const drops = Number(obj.map<number, bigint>('drops').lookup(slot));
   if (mode === 'testrun') obj.program('produce').unpin();
   obj.close();
   console.log(JSON.stringify({

@@ -20,7 +20,7 @@ export interface ExecsnoopSkeletonBss {
 /** execsnoop.bpf.o: its maps, programs and globals, typed. */
 export class ExecsnoopSkeleton extends BpfSkeleton {
   readonly maps: {
-    readonly events: BpfMap;
+    readonly events: BpfMap<Buffer, Buffer>;
   };
   readonly programs: {
     readonly handle_exec: BpfProgram;
@@ -29,7 +29,7 @@ export class ExecsnoopSkeleton extends BpfSkeleton {
   constructor(opts: BpfObjectOptions = {}) {
     super(new BpfObject(path.join(__dirname, "../../bpf/execsnoop.bpf.o"), opts));
     this.maps = {
-      events: this.object.map("events"),
+      events: this.object.map<Buffer, Buffer>("events"),
     };
     this.programs = {
       handle_exec: this.object.program("handle_exec"),

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   skel.attach();
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
-  const hists = skel.typedMaps.hists;
+  const hists = skel.maps.hists;
   console.log('Tracing run queue latency... Hit Ctrl-C to end.');
   try {
     for (let n = 0; n < count; n++) {

@@ -19,7 +19,8 @@ const IPPROTO = { TCP: 6, UDP: 17, ICMP: 1 } as const;
 const UDP_PER_SECOND = 5;
 
 interface Filter {
-  counts: BpfMap<Buffer>;
+  /** Packets counted so far for an IP protocol. */
+  count(proto: number): bigint;
   attach(fd: number): BpfLink;
   close(): void;
 }
@@ -27,8 +28,10 @@ interface Filter {
 // SEC("socket") program compiled by clang.
 function compiled(): Filter {
   const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'sock_example.bpf.o')).load();
+  // __type(key, __u32) and __type(value, __u64) in BTF: lookups give bigints.
+  const counts = obj.map<number, bigint>('counts');
   return {
-    counts: obj.map<Buffer>('counts'),
+    count: (proto) => counts.lookup(proto) ?? 0n,
     attach: (fd) => obj.program('count_packets').attachSocket(fd),
     close: () => obj.close(),
   };
@@ -44,17 +47,14 @@ function handWritten(): Filter {
     insns: sockExampleInsns(counts.fd),
   });
   return {
-    counts,
+    // A map made without BTF is raw: 8 bytes in the host's byte order.
+    count: (proto) => counts.lookup(proto)?.readBigUInt64LE() ?? 0n,
     attach: (fd) => prog.attachSocket(fd),
     close: () => {
       prog.close();
       counts.close();
     },
   };
-}
-
-function count(map: BpfMap<Buffer>, proto: number): bigint {
-  return map.lookup(proto)?.readBigUInt64LE() ?? 0n;
 }
 
 // UDP datagrams to a local receiver (so no ICMP port-unreachable comes
@@ -94,8 +94,8 @@ async function main(): Promise<void> {
       await sendUdp(UDP_PER_SECOND);
       await promisify(execFile)('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
       await tick;
-      const line = `TCP ${count(filter.counts, IPPROTO.TCP)} UDP ${count(filter.counts, IPPROTO.UDP)} ` +
-        `ICMP ${count(filter.counts, IPPROTO.ICMP)} packets`;
+      const line = `TCP ${filter.count(IPPROTO.TCP)} UDP ${filter.count(IPPROTO.UDP)} ` +
+        `ICMP ${filter.count(IPPROTO.ICMP)} packets`;
       if (!quiet || s === seconds) console.log(line);
     }
   } finally {

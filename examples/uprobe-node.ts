@@ -17,7 +17,7 @@ async function main(): Promise<void> {
 
   const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'uprobe_count.bpf.o')).load();
   obj.program('count_calls').attachUprobe({ binary: process.execPath, symbol: 'uv_fs_stat', pid: process.pid });
-  const calls = (): bigint => obj.map<Buffer>('uprobe_c.bss').lookup(0)!.readBigUInt64LE();
+  const calls = (): bigint => obj.bss.calls as bigint;
 
   let last = 0n;
   for (let s = 1; s <= seconds; s++) {

@@ -12,8 +12,7 @@ const PROGS = ['xdp_parity', 'sock_len', 'sock_count', 'bump', 'count_getppid'];
 
 // getppid() calls this process made, as the tracepoint program counted them.
 function getppidCalls(o: BpfObject): number {
-  const v = o.map<Buffer>('getppid_calls').lookup(process.pid);
-  return v ? Number(v.readBigUInt64LE()) : 0;
+  return Number(o.map<number, bigint>('getppid_calls').lookup(process.pid) ?? 0n);
 }
 
 function callGetppid(n: number): void {
@@ -132,7 +131,7 @@ describe('BpfObject', function () {
       assert.equal(b.map('shared_counter').id, a.map('shared_counter').id);
       a.program('read_config').testRun();
       b.program('read_config').testRun();
-      assert.equal(a.map<Buffer>('shared_counter').lookup(0)!.readBigUInt64LE(), 10n);
+      assert.equal(a.map<number, bigint>('shared_counter').lookup(0)!, 10n);
     } finally {
       a.close();
       b.close();

@@ -61,7 +61,7 @@ describe('socket filters on Node sockets', function () {
   });
   afterEach(() => o.close());
 
-  const packets = (): number => Number(o.map<Buffer>('sock_packets').lookup(0)!.readBigUInt64LE());
+  const packets = (): number => Number(o.map<number, bigint>('sock_packets').lookup(0)!);
 
   async function exchange(rx: Socket, n: number): Promise<number> {
     const tx = createSocket('udp4');

@@ -23,7 +23,7 @@ function producer(o: BpfObject): (start: number, count: number, ring?: 0 | 1) =>
   };
 }
 
-const drops = (o: BpfObject): number => Number(o.map<Buffer>('drops').lookup(0)!.readBigUInt64LE());
+const drops = (o: BpfObject): number => Number(o.map<number, bigint>('drops').lookup(0)!);
 const seqOf = (r: Buffer): number => Number(r.readBigUInt64LE(0));
 
 describe('RingBuffer', function () {

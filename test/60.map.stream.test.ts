@@ -42,8 +42,8 @@ function pairs(entries: Iterable<readonly [Buffer, MapLookupResult]>): string[] 
   return [...entries].map(([k, v]) => `${k.toString('hex')}=${hexValue(v)}`).sort();
 }
 
-async function collect<V>(it: AsyncIterable<[Buffer, V]>): Promise<[Buffer, V][]> {
-  const out: [Buffer, V][] = [];
+async function collect<K, V>(it: AsyncIterable<[K, V]>): Promise<[K, V][]> {
+  const out: [K, V][] = [];
   for await (const e of it) out.push(e);
   return out;
 }
@@ -233,7 +233,7 @@ describe('BpfMap: async entries() (bpf_map_lookup_batch)', function () {
   it('maps of a loaded object: test_progs hash_map and percpu_hash_map (u64 keys, 4-byte values)', async function () {
     const o = new BpfObject(obj('test_progs')).load();
     try {
-      const h = o.map('hash_map');
+      const h = o.map('hash_map').raw;
       const expected: string[] = [];
       for (let k = 0; k < 64; k++) {
         h.update(k * 3, valueOf(k));
@@ -243,7 +243,7 @@ describe('BpfMap: async entries() (bpf_map_lookup_batch)', function () {
       assert.deepEqual(pairs(got), expected.sort());
       assert.deepEqual(pairs(h), pairs(got));
 
-      const p = o.map('percpu_hash_map');
+      const p = o.map('percpu_hash_map').raw;
       const pexp: string[] = [];
       for (let k = 0; k < 16; k++) {
         const vals = Array.from({ length: CPUS }, (_, c) => (k * 16 + c + 1) >>> 0);
@@ -257,6 +257,39 @@ describe('BpfMap: async entries() (bpf_map_lookup_batch)', function () {
         assert.ok(Array.isArray(v) && v.length === CPUS && v.every((b) => b.length === 4), 'one 4-byte Buffer per CPU');
       }
       assert.deepEqual(pairs(pgot), pexp.sort());
+    } finally {
+      o.close();
+    }
+  });
+
+  it('BTF-defined maps stream decoded: [number, bigint] in batches, per-CPU arrays, watch() changes with decoded keys', async function () {
+    const o = new BpfObject(obj('test_progs')).load();
+    try {
+      const h = o.map<number, bigint>('hash_map'); // __u32 -> __u64
+      for (let k = 0; k < 50; k++) h.update(k, BigInt(k) * 1_000_000_000_000n);
+      const got = await collect(h.entries({ batchSize: 8 }));
+      assert.deepEqual(got.sort((a, b) => a[0] - b[0]), Array.from({ length: 50 }, (_, k) => [k, BigInt(k) * 1_000_000_000_000n]));
+      assert.deepEqual([...h].sort((a, b) => a[0] - b[0]), got);
+      const byKey = await collect(h.entries({ batch: false }));
+      assert.equal(byKey.length, 50);
+      assert.ok(byKey.every(([k, v]) => typeof k === 'number' && v === BigInt(k) * 1_000_000_000_000n));
+
+      const p = o.map<bigint, number[]>('percpu_hash_map'); // __u64 -> __u32 per CPU
+      p.update(1n << 40n, Array.from({ length: CPUS }, (_, c) => c + 1));
+      const pgot = await collect(p.entries({ batchSize: 2 }));
+      assert.deepEqual(pgot, [[1n << 40n, Array.from({ length: CPUS }, (_, c) => c + 1)]]);
+
+      const it = h.watch({ intervalMs: 20, changes: true });
+      try {
+        const first = await it.next();
+        assert.equal(first.done ? 0 : first.value.updated.length, 50);
+        h.update(7, 7n);
+        assert.equal(h.delete(8), true);
+        const second = await it.next();
+        assert.deepEqual(second.done ? undefined : second.value, { updated: [[7, 7n]], deleted: [8] });
+      } finally {
+        await it.return!(undefined);
+      }
     } finally {
       o.close();
     }
@@ -318,7 +351,7 @@ describe('BpfMap: async entries() (bpf_map_lookup_batch)', function () {
 
 describe('BpfMap: watch()', function () {
   this.timeout(10_000);
-  let m: BpfMap<Buffer>;
+  let m: BpfMap<Buffer, Buffer>;
   beforeEach(() => {
     m = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 64 });
     for (let k = 1; k <= 5; k++) m.update(k, valueOf(k));

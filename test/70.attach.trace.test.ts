@@ -16,8 +16,8 @@ const TARGET = path.join(tmpdir(), `lbn-target-${process.pid}`);
 
 describe('attach: tracing programs on this kernel', function () {
   let o: BpfObject;
-  const hits = (slot: number): number => Number(o.map<Buffer>('hits').lookup(slot)!.readBigUInt64LE());
-  const seen = (i: number): bigint => o.map<Buffer>('seen').lookup(i)!.readBigInt64LE();
+  const hits = (slot: number): number => Number(o.map<number, bigint>('hits').lookup(slot)!);
+  const seen = (i: number): bigint => o.map<number, bigint>('seen').lookup(i)!;
   const only = (pid: number): void => o.map('settings').update(0, BigInt(pid));
   const runTarget = (n: number): string =>
     spawnSync(TARGET, [String(n)], { input: 'go\n', encoding: 'utf8' }).stdout.trim();
@@ -98,7 +98,7 @@ describe('attach: tracing programs on this kernel', function () {
       const spin = 'const t = Date.now(); while (Date.now() - t < 150);';
       for (let c = 0; c < cpus; c++) execFileSync('taskset', ['-c', String(c), process.execPath, '-e', spin]);
       for (let c = 0; c < cpus; c++) {
-        const n = Number(o.map<Buffer>('cpu_hits').lookup(c)!.readBigUInt64LE());
+        const n = Number(o.map<number, bigint>('cpu_hits').lookup(c)!);
         assert.ok(n >= 10, `CPU ${c}: ${n} samples`);
       }
     } finally {
@@ -175,14 +175,14 @@ describe('attach: tracing programs on this kernel', function () {
       const script = `
         const { BpfObject } = require(${JSON.stringify(path.join(ROOT, 'dist', 'ts', 'index.js'))});
         const o = new BpfObject(${JSON.stringify(obj('config'))}, { pinRoot: ${JSON.stringify(root)}, kconfig: { CONFIG_LIBBPF_NODE_VALUE: 3 } }).load();
-        const before = o.map('shared_counter').lookup(0).readBigUInt64LE();
+        const before = o.map('shared_counter').lookup(0);
         o.program('read_config').testRun();
         console.log(JSON.stringify({ before: String(before), id: o.map('shared_counter').id }));
         o.close();`;
       const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { before: string; id: number };
       assert.equal(r.before, '100', 'the other process read what this one wrote');
       assert.equal(r.id, mine.map('shared_counter').id);
-      assert.equal(mine.map<Buffer>('shared_counter').lookup(0)!.readBigUInt64LE(), 103n, 'and this one sees its write');
+      assert.equal(mine.map<number, bigint>('shared_counter').lookup(0)!, 103n, 'and this one sees its write');
     } finally {
       mine.close();
       rmSync(root, { recursive: true, force: true });

@@ -80,7 +80,7 @@ function cgroupProgs(dir: string): CgroupProg[] {
 // --- counters -----------------------------------------------------------
 
 const readPkts = (o: BpfObject): number[] =>
-  Array.from({ length: 8 }, (_, i) => Number(o.map<Buffer>('pkts').lookup(i)!.readBigUInt64LE()));
+  Array.from({ length: 8 }, (_, i) => Number(o.map<number, bigint>('pkts').lookup(i)!));
 const delta = (before: number[], after: number[]): number[] => after.map((v, i) => v - before[i]!);
 
 /** The program of `slot` dropped exactly `n` datagrams and passed at least `n` packets (ARP and the like pass too). */
@@ -639,7 +639,7 @@ describe('attach: sk_msg on a sockmap', function () {
     o.close();
   });
 
-  const msgBytes = (): number => Number(o.map<Buffer>('msg_bytes').lookup(0)!.readBigUInt64LE());
+  const msgBytes = (): number => Number(o.map<number, bigint>('msg_bytes').lookup(0)!);
   const fdOf = (s: NetSocket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
   async function received(text: string): Promise<void> {
     const until = Date.now() + 2000;

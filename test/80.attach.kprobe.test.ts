@@ -55,7 +55,7 @@ const required = new Set((process.env.LBN_REQUIRE ?? '').split(',').filter(Boole
 describe('attach: kprobes, trampolines and LSM', function () {
   this.timeout(120_000); // 20x slower CPU under the VM's emulation
   let o: BpfObject | undefined;
-  const hits = (slot: number): number => Number(o!.map<Buffer>('hits').lookup(slot)!.readBigUInt64LE());
+  const hits = (slot: number): number => Number(o!.map<number, bigint>('hits').lookup(slot)!);
   const getppid = (n: number): void => {
     for (let i = 0; i < n; i++) void process.ppid;
   };

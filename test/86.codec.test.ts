@@ -2,7 +2,7 @@
 // and read back (check): every kind, nested structs, unions, arrays,
 // enums and bitfields.
 import { strict as assert } from 'node:assert';
-import { BpfObject, Btf, codecFor } from '../ts/index.js';
+import { BpfMap, BpfObject, Btf, codecFor } from '../ts/index.js';
 import { obj } from './helpers.js';
 
 interface Inner { a: number; b: number }
@@ -23,7 +23,7 @@ describe('codecs from BTF', function () {
     assert.equal(o.program('fill').testRun().retval, 0);
     const codec = codecFor<Sample>(o.btf!, 'struct sample');
     assert.equal(codec.size, 88);
-    const s = codec.decode(o.map<Buffer>('samples').lookup(0)!);
+    const s = codec.decode(o.map('samples').raw.lookup(0) as Buffer);
     assert.deepEqual(s, {
       u8v: 200, s16v: -1234, u32v: 4000000000, s64v: -5000000000n, u64v: 18000000000000000000n, flag: true,
       name: 'kernel-side', arr: new Uint16Array([1, 2, 65535, 4]), color: 4, nested: { a: 7, b: -8 },
@@ -76,30 +76,64 @@ describe('codecs from BTF', function () {
     assert.ok(Object.keys(task.decode(Buffer.alloc(task.size))).length > 100);
   });
 
-  it('map.typed: keys and values of a BTF-defined map as JavaScript values, per-CPU as arrays', function () {
+  it('a BTF-defined map decodes keys and values: lookup({..}) gives objects, per-CPU maps an array, map.raw gives Buffers', function () {
     o.program('fill').testRun();
-    const t = o.map('samples').typed;
+    const t = o.map<number, Sample>('samples');
+    assert.equal(t.decoded, true);
     assert.equal(t.keyType, '__u32');
     assert.equal(t.valueType, 'struct sample');
-    const s = t.lookup(0) as Sample;
+    const s = t.lookup(0)!;
     assert.equal(s.name, 'kernel-side');
     assert.equal(s.bf_c, -33);
-    t.update(1, { name: 'typed', color: 'RED' });
-    assert.equal((t.lookup(1) as Sample).color, 1);
+    assert.equal(s.s64v, -5000000000n);
+    t.update(1, { name: 'typed', color: 'RED' } as unknown as Sample);
+    assert.equal(t.lookup(1)!.color, 1);
     assert.deepEqual([...t.keys()], [0, 1]);
-    assert.throws(() => t.update(1, { name: 'x'.repeat(20) }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.deepEqual([...t.entries()].map(([k, v]) => [k, v.name]), [[0, 'kernel-side'], [1, 'typed']]);
+    assert.deepEqual([...t.values()].map((v) => v.color), [4, 1]);
+    // Raw bytes still work: a Buffer key is the key's bytes, map.raw gives Buffers.
+    const key1 = Buffer.alloc(4);
+    key1.writeUInt32LE(1);
+    assert.equal(t.lookup(key1)!.name, 'typed');
+    const bytes = t.raw.lookup(1);
+    assert.ok(Buffer.isBuffer(bytes) && bytes.length === 88);
+    assert.deepEqual(codecFor<Sample>(o.btf!, 'struct sample').decode(bytes), t.lookup(1));
+    t.update(0, bytes); // a Buffer value is written as is
+    assert.deepEqual(t.lookup(0), t.lookup(1));
+    assert.equal(t.raw.raw, t.raw);
+    assert.equal(t.raw.decoded, false);
+    assert.throws(() => t.update(1, { name: 'x'.repeat(20) } as unknown as Sample), { code: 'ERR_OUT_OF_RANGE' });
+    assert.equal(t.lookup(1)!.name, 'typed', 'a failed encode writes nothing');
+    assert.throws(() => t.lookup({ nope: 1 } as unknown as number), { name: 'TypeError' });
     const p = new BpfObject(obj('test_progs')).load();
     try {
-      const pc = p.map('percpu_hash_map').typed; // u64 -> u32 per CPU
+      const pc = p.map<bigint, number[]>('percpu_hash_map'); // u64 -> u32 per CPU
       pc.update(5n, 9);
-      const v = pc.lookup(5n) as number[];
+      const v = pc.lookup(5n)!;
       assert.ok(Array.isArray(v) && v.length >= 1 && v.every((x) => x === 9));
-      assert.deepEqual([...pc.entries()].map(([k]) => k), [5n]);
-      assert.equal(pc.lookup(6n), undefined);
+      pc.update(6n, v.map((_, cpu) => cpu + 100));
+      assert.deepEqual(pc.lookup(6n), v.map((_, cpu) => cpu + 100));
+      assert.deepEqual([...pc.entries()].map(([k]) => k).sort(), [5n, 6n]);
+      assert.ok(pc.raw.lookup(5n)!.every((b) => Buffer.isBuffer(b) && b.readUInt32LE() === 9));
+      assert.equal(pc.lookup(7n), undefined);
       assert.equal(pc.delete(5n), true);
     } finally {
       p.close();
     }
+  });
+
+  it('a closed raw view is the closed map: closing either closes both, and neither crashes', function () {
+    const m = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 4 });
+    assert.equal(m.decoded, false);
+    assert.equal(m.raw, m);
+    const p = new BpfObject(obj('test_progs')).load();
+    const h = p.map('hash_map');
+    const raw = h.raw;
+    p.close();
+    assert.equal(raw.closed, true);
+    assert.throws(() => raw.lookup(0), { code: 'ERR_INVALID_STATE' });
+    assert.throws(() => h.lookup(0), { code: 'ERR_INVALID_STATE' });
+    m.close();
   });
 
   it('ring buffer records decode by type name (execsnoop: struct event)', function () {

@@ -66,10 +66,12 @@ describe('gen skeleton', function () {
         `import { RunqlatSkeleton, type Hist } from './runqlat.skel.js';`,
         `import { ExecsnoopSkeleton, type Event } from './execsnoop.skel.js';`,
         `const r = new RunqlatSkeleton();`,
-        `const h: Hist | undefined = r.typedMaps.hists.lookup(0);`,
+        `const h: Hist | undefined = r.maps.hists.lookup(0);`,
+        `const t: bigint | undefined = r.maps.start.lookup(1);`,
+        `const raw: Buffer | undefined = r.maps.hists.raw.lookup(0);`,
         `const e: Event = { pid: 1, ppid: 0, comm: 'x', filename: '/bin/x' };`,
         `const d: bigint = new ExecsnoopSkeleton().bss.dropped;`,
-        `export { h, e, d };`,
+        `export { h, t, raw, e, d };`,
       ].join('\n'));
       const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
       execFileSync(process.execPath, [tsc, '--strict', '--noEmit', '--skipLibCheck', '--target', 'ES2022', '--module', 'node16',

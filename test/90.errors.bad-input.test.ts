@@ -199,7 +199,7 @@ describe('bad input: clear errors, no crash, no fd leak', () => {
           // The map the bad program would have used exists all the same.
           const values = o.map('values');
           values.update(0, 5);
-          assert.deepEqual(values.lookup(0), Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]));
+          assert.equal(values.lookup(0), 5n);
           invalidState(() => { bad.autoload = true; });
         } finally {
           o.close();
@@ -296,7 +296,7 @@ describe('bad input: clear errors, no crash, no fd leak', () => {
         const p = o.program('sock_len');
         // All of it works while the object is open.
         m.update(1, 2);
-        assert.deepEqual(m.lookup(1), Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]));
+        assert.equal(m.lookup(1), 2n);
         assert.equal(p.testRun({ data: FRAME }).retval, FRAME.length - 14);
         o.close();
         assert.equal(o.state, 'closed');
@@ -355,7 +355,7 @@ describe('bad input: clear errors, no crash, no fd leak', () => {
         try {
           o1.close();
           o2.map('hash_map').update(1, 1);
-          assert.deepEqual(o2.map('hash_map').lookup(1), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+          assert.equal(o2.map('hash_map').lookup(1), 1n);
           assert.equal(o2.program('sock_len').testRun({ data: FRAME }).retval, FRAME.length - 14);
         } finally {
           o2.close();
@@ -506,7 +506,7 @@ describe('bad input: clear errors, no crash, no fd leak', () => {
           // None of this spoiled the object: it loads and works.
           o.load();
           m.update(1, 1);
-          assert.deepEqual(m.lookup(1), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+          assert.equal(m.lookup(1), 1n);
         } finally {
           o.close();
         }

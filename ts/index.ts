@@ -4,7 +4,7 @@ export type { BpfObjectOptions, BpfObjectState } from './object.js';
 export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
-  MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges,
+  MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges, RawOf, PerCpuElement,
 } from './map.js';
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';
@@ -28,7 +28,6 @@ export * as asm from './asm.js';
 export { Btf, BTF_KINDS } from './btf.js';
 export { codecFor } from './codec.js';
 export type { Globals } from './globals.js';
-export { TypedMap } from './typed_map.js';
 export { formatLog2Hist } from './histogram.js';
 export { generateSkeleton } from './skeleton.js';
 export { BpfSkeleton } from './skeleton_base.js';

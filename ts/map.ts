@@ -3,7 +3,7 @@ import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Btf } from './btf.js';
 import { BpfError } from './errors.js';
-import { TypedMap } from './typed_map.js';
+import { codecFor, type Codec } from './codec.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -14,8 +14,12 @@ import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapTyp
 export type MapKey = Scalar;
 /** A value: raw bytes of the map's value size, or an integer for 1/2/4/8-byte values. */
 export type MapValue = Scalar;
-/** What one lookup yields: a Buffer, or one Buffer per possible CPU for per-CPU maps. */
+/** What one raw lookup yields: a Buffer, or one Buffer per possible CPU for per-CPU maps. */
 export type MapLookupResult = Buffer | Buffer[];
+/** The raw counterpart of a decoded value type V: Buffer[] where V is per-CPU (an array). */
+export type RawOf<V> = unknown extends V ? MapLookupResult : V extends readonly unknown[] ? Buffer[] : Buffer;
+/** One CPU's value of a per-CPU map's value type (an array), else the type itself. */
+export type PerCpuElement<V> = V extends readonly (infer E)[] ? E : V;
 
 /** BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
 export const UPDATE_FLAGS = { any: 0, noexist: 1, exist: 2 } as const;
@@ -36,7 +40,7 @@ export interface MapCreateOptions<T extends MapType = MapType> {
   flags?: number;
 }
 
-/** The value type a lookup yields for a map type. */
+/** The value type a raw lookup yields for a map type. */
 export type LookupResultOf<T extends MapType> = T extends PerCpuMapType ? Buffer[] : Buffer;
 
 export interface MapEntriesOptions {
@@ -47,7 +51,7 @@ export interface MapEntriesOptions {
 }
 
 /** What entries() returns: iterable with `for...of` and with `for await...of`. */
-export type MapEntries<V> = IterableIterator<[Buffer, V]> & AsyncIterable<[Buffer, V]>;
+export type MapEntries<K, V> = IterableIterator<[K, V]> & AsyncIterable<[K, V]>;
 
 export interface MapWatchOptions {
   intervalMs?: number;
@@ -57,11 +61,11 @@ export interface MapWatchOptions {
 }
 
 /** What changed between two ticks of watch({changes: true}). */
-export interface MapChanges<V> {
+export interface MapChanges<K, V> {
   /** Entries that appeared or whose value changed. */
-  updated: [Buffer, V][];
+  updated: [K, V][];
   /** Keys that are gone. */
-  deleted: Buffer[];
+  deleted: K[];
 }
 
 function sameValue(a: Buffer | Buffer[], b: Buffer | Buffer[]): boolean {
@@ -79,27 +83,54 @@ export interface MapOwner {
 
 const PER_CPU = new Set<string>(PER_CPU_MAP_TYPES);
 
-export class BpfMap<V extends MapLookupResult = MapLookupResult> {
-  #native: NativeMap;
-  #owner: MapOwner | undefined;
-  #info: NativeMapInfo | undefined;
-  #closed = false;
-  #pinPath: string | undefined;
+// What a map and its raw view share: one fd, one life.
+interface MapCore {
+  readonly native: NativeMap;
+  readonly owner: MapOwner | undefined;
   // Kept for messages about a map whose object is gone.
-  readonly #name: string;
-  #typed: TypedMap | undefined;
+  readonly name: string;
+  info: NativeMapInfo | undefined;
+  closed: boolean;
+  pinPath: string | undefined;
   // Consumers of this map (ring and perf buffers), closed with it.
-  #dependents = new Set<{ close(): void }>();
+  readonly dependents: Set<{ close(): void }>;
+}
+
+interface MapCodecs {
+  // Absent where the key has no BTF type (a key_size declaration): keys stay Buffers.
+  readonly key: Codec | undefined;
+  readonly value: Codec;
+}
+
+const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+
+/**
+ * A map. Where the map's object declares its key and value types in BTF
+ * (`__type(key, u32)`, `__type(value, struct stats)`), keys and values are
+ * JavaScript values encoded and decoded with codecs of those types:
+ * `map.lookup({pid: 1})` gives `{count: 3n, comm: 'bash'}`, and per-CPU maps
+ * give an array with one value per possible CPU. Buffers are accepted as
+ * raw keys and values everywhere; `map.raw` is the same map giving Buffers.
+ * Maps without BTF types (BpfMap.create, pins, global data sections) are raw.
+ */
+export class BpfMap<K = unknown, V = unknown> {
+  readonly #core: MapCore;
+  // False for the raw view.
+  readonly #decoding: boolean;
+  // null: raw; undefined: not worked out yet.
+  #codecCache: MapCodecs | null | undefined;
+  #rawView: BpfMap<Buffer, RawOf<V>> | undefined;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
-  constructor(native: NativeMap, owner?: MapOwner) {
-    this.#native = native;
-    this.#owner = owner;
-    this.#name = native.info().name;
+  constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
+    this.#core = shared ?? {
+      native, owner, name: native.info().name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
+    };
+    this.#decoding = shared === undefined;
   }
 
-  /** Creates a map without an object (bpf_map_create). */
-  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<LookupResultOf<T>> {
+  /** Creates a map without an object (bpf_map_create). Its keys and values are raw. */
+  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<Buffer, LookupResultOf<T>> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const type = MAP_TYPES.indexOf(opts.type);
     if (type <= 0) invalidArgValue('opts.type', opts.type, `must be one of ${MAP_TYPES.slice(1).join(', ')}`);
@@ -112,20 +143,22 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     return new BpfMap(addon.NativeMap.create(type, name, opts.keySize, opts.valueSize, opts.maxEntries, flags));
   }
 
-  /** Opens a map pinned in bpffs (bpf_obj_get). */
-  static fromPin(path: string): BpfMap {
+  /** Opens a map pinned in bpffs (bpf_obj_get). Its keys and values are raw. */
+  static fromPin(path: string): BpfMap<Buffer, MapLookupResult> {
     return new BpfMap(addon.NativeMap.fromPin(checkString('path', path)));
   }
 
   #live(): NativeMap {
-    if (this.#closed) invalidState(`map ${this.#label} is closed`);
-    if (this.#owner?.state === 'closed') invalidState(`map ${this.#label} belongs to a closed BpfObject`);
-    return this.#native;
+    const c = this.#core;
+    if (c.closed) invalidState(`map ${this.#label} is closed`);
+    if (c.owner?.state === 'closed') invalidState(`map ${this.#label} belongs to a closed BpfObject`);
+    return c.native;
   }
 
   #loaded(): NativeMap {
     const native = this.#live();
-    if (this.#owner && this.#owner.state !== 'loaded') {
+    const owner = this.#core.owner;
+    if (owner && owner.state !== 'loaded') {
       invalidState(`map ${this.#label} is not in the kernel yet: load() its BpfObject first`);
     }
     return native;
@@ -133,14 +166,37 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
 
   // Metadata is fixed once the map exists, so it is read once.
   #meta(): NativeMapInfo {
-    if (this.#info) return this.#info;
+    const c = this.#core;
+    if (c.info) return c.info;
     const info = this.#live().info();
-    if (!this.#owner || this.#owner.state === 'loaded') this.#info = info;
+    if (!c.owner || c.owner.state === 'loaded') c.info = info;
     return info;
   }
 
-  get name(): string { return this.#name; }
-  get #label(): string { return this.#name ? `'${this.#name}'` : '(unnamed)'; }
+  // The codecs of the key and value types, or null for a raw map.
+  #codecs(): MapCodecs | null {
+    if (this.#codecCache !== undefined) return this.#codecCache;
+    const btf = this.#core.owner?.btf;
+    const m = this.#meta();
+    let codecs: MapCodecs | null = null;
+    // Global data (a DATASEC value) is reached through obj.rodata/.data/.bss.
+    if (this.#decoding && btf && m.btfValueTypeId !== 0 && !m.internal) {
+      try {
+        codecs = {
+          key: m.btfKeyTypeId ? codecFor(btf, m.btfKeyTypeId) : undefined,
+          value: codecFor(btf, m.btfValueTypeId),
+        };
+      } catch (e) {
+        fail(TypeError, 'ERR_INVALID_ARG_VALUE',
+          `map ${this.#label}: its BTF key/value types cannot be decoded (${(e as Error).message}); use map.raw for bytes`);
+      }
+    }
+    this.#codecCache = codecs;
+    return codecs;
+  }
+
+  get name(): string { return this.#core.name; }
+  get #label(): string { return this.#core.name ? `'${this.#core.name}'` : '(unnamed)'; }
   get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
   get keySize(): number { return this.#meta().keySize; }
   get valueSize(): number { return this.#meta().valueSize; }
@@ -156,29 +212,55 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   /** BTF type ids of key and value in the object's BTF (0 without BTF). */
   get btfKeyTypeId(): number { return this.#meta().btfKeyTypeId; }
   get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
-  get closed(): boolean { return this.#closed || this.#owner?.state === 'closed'; }
+  get closed(): boolean { return this.#core.closed || this.#core.owner?.state === 'closed'; }
+  /** True where keys and values are decoded from BTF; false for raw maps and views. */
+  get decoded(): boolean { return this.#codecs() !== null; }
+  /** C names of the key and value types ('u32', 'struct stats'), undefined where raw. */
+  get keyType(): string | undefined { return this.#codecs()?.key?.typeName; }
+  get valueType(): string | undefined { return this.#codecs()?.value.typeName; }
+
+  /** The same map with Buffers for keys and values (per-CPU: one Buffer per CPU). */
+  get raw(): BpfMap<Buffer, RawOf<V>> {
+    if (!this.#decoding || this.#codecs() === null) return this as unknown as BpfMap<Buffer, RawOf<V>>;
+    this.#rawView ??= new BpfMap<Buffer, RawOf<V>>(this.#core.native, this.#core.owner, this.#core);
+    return this.#rawView;
+  }
 
   get maxEntries(): number { return this.#meta().maxEntries; }
   /** Settable on a map of an object before load() (bpf_map__set_max_entries). */
   set maxEntries(n: number) {
     checkInt('maxEntries', n, 0, 0xffff_ffff);
-    if (!this.#owner) invalidState('maxEntries of an existing map cannot change');
-    if (this.#owner.state !== 'opened') invalidState('maxEntries can only change before load()');
+    const owner = this.#core.owner;
+    if (!owner) invalidState('maxEntries of an existing map cannot change');
+    if (owner.state !== 'opened') invalidState('maxEntries can only change before load()');
     this.#live().setMaxEntries(n);
   }
 
-  #key(key: MapKey): Buffer | null {
+  #key(key: K | MapKey | null | undefined): Buffer | null {
     const size = this.#meta().keySize;
     if (size === 0) {
       if (key !== null && key !== undefined) invalidArgValue('key', key, `must be null: map '${this.name}' has no keys`);
       return null;
     }
-    return encode('key', key, size);
+    const codec = this.#codecs()?.key;
+    if (codec && !isBytes(key)) return codec.encode(key);
+    return encode('key', key as MapKey, size);
   }
 
-  #value(value: MapValue | readonly MapValue[]): Buffer {
+  #keyOut(raw: Buffer): K {
+    const codec = this.#codecs()?.key;
+    return (codec ? codec.decode(raw) : raw) as K;
+  }
+
+  #value(value: unknown): Buffer {
     const m = this.#meta();
+    const codec = this.#codecs()?.value;
+    const into = (name: string, v: unknown, out: Buffer, off: number): void => {
+      if (codec && !isBytes(v)) out.set(codec.encode(v), off);
+      else encodeInto(name, v as MapValue, m.valueSize, out, off);
+    };
     if (!this.perCpu) {
+      if (codec && !isBytes(value)) return codec.encode(value);
       if (Array.isArray(value)) invalidArgType('value', 'a Buffer, number or bigint (not an array)', value);
       return encode('value', value as MapValue, m.valueSize);
     }
@@ -192,25 +274,39 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
         fail(RangeError, 'ERR_INVALID_ARG_VALUE',
           `per-CPU map '${m.name}' needs one value per possible CPU (${cpus}), got ${value.length}`);
       }
-      value.forEach((v, cpu) => encodeInto(`value[${cpu}]`, v, m.valueSize, out, cpu * slot));
+      value.forEach((v: unknown, cpu) => into(`value[${cpu}]`, v, out, cpu * slot));
     } else {
-      for (let cpu = 0; cpu < cpus; cpu++) encodeInto('value', value as MapValue, m.valueSize, out, cpu * slot);
+      for (let cpu = 0; cpu < cpus; cpu++) into('value', value, out, cpu * slot);
     }
     return out;
   }
 
-  #result(raw: Buffer): V {
-    if (!this.perCpu) return raw as V;
+  // The value as the kernel gave it: per-CPU maps split into one Buffer per CPU.
+  #split(raw: Buffer): MapLookupResult {
+    if (!this.perCpu) return raw;
     const m = this.#meta();
     const cpus = numPossibleCpus();
     const slot = m.valueBytes / cpus;
     const values: Buffer[] = [];
     for (let cpu = 0; cpu < cpus; cpu++) values.push(raw.subarray(cpu * slot, cpu * slot + m.valueSize));
-    return values as V;
+    return values;
   }
 
-  /** The value under `key`, or undefined. Per-CPU maps give one Buffer per possible CPU. */
-  lookup(key: MapKey): V | undefined {
+  #decode(v: MapLookupResult): V {
+    const codec = this.#codecs()?.value;
+    if (!codec) return v as V;
+    return (Array.isArray(v) ? v.map((b) => codec.decode(b)) : codec.decode(v)) as V;
+  }
+
+  #result(raw: Buffer): V {
+    return this.#decode(this.#split(raw));
+  }
+
+  /**
+   * The value under `key`, or undefined. Per-CPU maps give one value per
+   * possible CPU.
+   */
+  lookup(key: K | MapKey): V | undefined {
     const native = this.#loaded();
     const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);
@@ -219,9 +315,9 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
 
   /**
    * Creates or replaces the value under `key`. For per-CPU maps, pass one
-   * value per possible CPU, or one value for all of them.
+   * value per possible CPU (an array), or one value for all of them.
    */
-  update(key: MapKey, value: MapValue | readonly MapValue[], opts: MapUpdateOptions = {}): void {
+  update(key: K | MapKey, value: V | PerCpuElement<V> | MapValue | readonly MapValue[], opts: MapUpdateOptions = {}): void {
     const native = this.#loaded();
     const flag = opts.flags ?? 'any';
     if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
@@ -229,15 +325,15 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
   }
 
   /** Deletes `key`; false if it was not there. */
-  delete(key: MapKey): boolean {
+  delete(key: K | MapKey): boolean {
     const native = this.#loaded();
     return native.delete(this.#key(key));
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
-  lookupAndDelete(key: MapKey | null): V | undefined {
+  lookupAndDelete(key: K | MapKey | null): V | undefined {
     const native = this.#loaded();
-    const k = this.#key(key as MapKey);
+    const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);
     return native.lookupAndDelete(k, out) ? this.#result(out) : undefined;
   }
@@ -247,8 +343,7 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     this.#loaded().freeze();
   }
 
-  /** The keys, in the kernel's order (bpf_map_get_next_key). */
-  *keys(): IterableIterator<Buffer> {
+  *#rawKeys(): IterableIterator<Buffer> {
     const native = this.#loaded();
     const size = this.#meta().keySize;
     let prev: Buffer | null = null;
@@ -260,15 +355,21 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
     }
   }
 
+  /** The keys, in the kernel's order (bpf_map_get_next_key). */
+  *keys(): IterableIterator<K> {
+    for (const k of this.#rawKeys()) yield this.#keyOut(k);
+  }
+
   /** The values (elements deleted while iterating are skipped). */
   *values(): IterableIterator<V> {
     for (const [, v] of this.#syncEntries()) yield v;
   }
 
-  *#syncEntries(): IterableIterator<[Buffer, V]> {
-    for (const k of this.keys()) {
-      const v = this.lookup(k);
-      if (v !== undefined) yield [k, v];
+  *#syncEntries(): IterableIterator<[K, V]> {
+    const size = this.#meta().valueBytes;
+    for (const k of this.#rawKeys()) {
+      const out = Buffer.allocUnsafe(size);
+      if (this.#loaded().lookup(k, out, 0)) yield [this.#keyOut(k), this.#result(out)];
     }
   }
 
@@ -279,30 +380,30 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
    * (bpf_map_lookup_batch) where the kernel and the map type allow it,
    * yielding to the event loop between batches.
    */
-  entries(opts: MapEntriesOptions = {}): MapEntries<V> {
+  entries(opts: MapEntriesOptions = {}): MapEntries<K, V> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
-    const it = this.#syncEntries() as MapEntries<V>;
+    const it = this.#syncEntries() as MapEntries<K, V>;
     it[Symbol.asyncIterator] = () => this.#asyncEntries(opts);
     return it;
   }
 
-  [Symbol.iterator](): IterableIterator<[Buffer, V]> {
+  [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.#syncEntries();
   }
 
   // Batches of bpf_map_lookup_batch, handed out one entry at a time without
   // an async generator (whose per-entry cost is twice a resolved promise's).
-  #asyncEntries(opts: MapEntriesOptions): AsyncIterableIterator<[Buffer, V]> {
+  #asyncEntries(opts: MapEntriesOptions): AsyncIterableIterator<[K, V]> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const native = this.#loaded();
     const m = this.#meta();
     let chunk = checkInt('opts.batchSize', opts.batchSize ?? 4096, 1, 1 << 24);
     let token: Buffer | null = null;
     const out = Buffer.alloc(Math.max(m.keySize, 8));
-    let entries: [Buffer, V][] = [];
+    let entries: [K, V][] = [];
     let at = 0;
     let state: 'batch' | 'done' | 'keys' = opts.batch === false ? 'keys' : 'batch';
-    let keyByKey: Iterator<[Buffer, V]> | undefined;
+    let keyByKey: Iterator<[K, V]> | undefined;
 
     // The next batch, or false when there is none (or the map type has no
     // batch operations: then key by key).
@@ -329,7 +430,10 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
         }
         entries = new Array(count);
         for (let i = 0; i < count; i++) {
-          entries[i] = [view(keys, i * m.keySize, m.keySize), this.#result(view(values, i * m.valueBytes, m.valueBytes))];
+          entries[i] = [
+            this.#keyOut(view(keys, i * m.keySize, m.keySize)),
+            this.#result(view(values, i * m.valueBytes, m.valueBytes)),
+          ];
         }
         at = 0;
         if (last) state = 'done';
@@ -337,8 +441,8 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
         return count > 0 || !last;
       }
     };
-    const finished: IteratorResult<[Buffer, V]> = { value: undefined, done: true };
-    const refill = async (): Promise<IteratorResult<[Buffer, V]>> => {
+    const finished: IteratorResult<[K, V]> = { value: undefined, done: true };
+    const refill = async (): Promise<IteratorResult<[K, V]>> => {
       if (state === 'batch') {
         if (token !== null) await yieldToLoop(); // between batches, not before the first
         while (state === 'batch' && at >= entries.length) fill();
@@ -352,7 +456,7 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
       }
       return finished;
     };
-    const it: AsyncIterableIterator<[Buffer, V]> = {
+    const it: AsyncIterableIterator<[K, V]> = {
       next: () => (at < entries.length ? Promise.resolve({ value: entries[at++]!, done: false }) : refill()),
       [Symbol.asyncIterator]: () => it,
     };
@@ -361,16 +465,19 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
 
   /**
    * A snapshot of the map now and then every `intervalMs` (default 1000);
-   * with `changes: true`, only what changed since the previous tick. Ends
-   * when `signal` aborts (rejecting with its reason, like Node's timers).
+   * with `changes: true`, only what changed since the previous tick (bytes
+   * compared). Ends when `signal` aborts (rejecting with its reason, like
+   * Node's timers).
    */
-  watch(opts: MapWatchOptions & { changes: true }): AsyncIterableIterator<MapChanges<V>>;
-  watch(opts?: MapWatchOptions & { changes?: false }): AsyncIterableIterator<[Buffer, V][]>;
-  async *watch(opts: MapWatchOptions = {}): AsyncIterableIterator<[Buffer, V][] | MapChanges<V>> {
+  watch(opts: MapWatchOptions & { changes: true }): AsyncIterableIterator<MapChanges<K, V>>;
+  watch(opts?: MapWatchOptions & { changes?: false }): AsyncIterableIterator<[K, V][]>;
+  async *watch(opts: MapWatchOptions = {}): AsyncIterableIterator<[K, V][] | MapChanges<K, V>> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const interval = checkInt('opts.intervalMs', opts.intervalMs ?? 1000, 1, 0x7fff_ffff);
     const signal = opts.signal;
-    let previous = new Map<string, [Buffer, V]>();
+    const raw = this.raw;
+    const decoded = (e: readonly [Buffer, MapLookupResult]): [K, V] => [this.#keyOut(e[0]), this.#decode(e[1])];
+    let previous = new Map<string, [Buffer, MapLookupResult]>();
     for (let first = true; ; first = false) {
       if (!first) {
         try {
@@ -380,10 +487,10 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
         }
       }
       signal?.throwIfAborted();
-      const snapshot: [Buffer, V][] = [];
-      for await (const e of this.entries()) snapshot.push(e);
+      const snapshot: [Buffer, MapLookupResult][] = [];
+      for await (const [k, v] of raw.entries()) snapshot.push([k as Buffer, v]);
       if (!opts.changes) {
-        yield snapshot;
+        yield snapshot.map(decoded);
         continue;
       }
       const current = new Map(snapshot.map((e) => [e[0].toString('hex'), e] as const));
@@ -391,57 +498,50 @@ export class BpfMap<V extends MapLookupResult = MapLookupResult> {
         const before = previous.get(k.toString('hex'));
         return !before || !sameValue(before[1], v);
       });
-      const deleted = [...previous.keys()].filter((k) => !current.has(k)).map((k) => previous.get(k)![0]);
+      const deleted = [...previous.keys()].filter((k) => !current.has(k)).map((k) => this.#keyOut(previous.get(k)![0]));
       previous = current;
-      yield { updated, deleted };
+      yield { updated: updated.map(decoded), deleted };
     }
   }
 
   /** Pins the map in bpffs (bpf_obj_pin), so it outlives this process. */
   pin(path: string): void {
     this.#loaded().pin(checkString('path', path));
-    this.#pinPath = path;
+    this.#core.pinPath = path;
   }
 
   /** Removes a pin (by default the one pin() made). */
-  unpin(path: string | undefined = this.#pinPath ?? this.#meta().pinPath): void {
+  unpin(path: string | undefined = this.#core.pinPath ?? this.#meta().pinPath): void {
     if (path === undefined) invalidState(`map '${this.name}' has no pin to remove`);
     unlinkSync(checkString('path', path));
-    if (path === this.#pinPath) this.#pinPath = undefined;
-  }
-
-  /**
-   * Keys and values as JavaScript values, from the map's BTF types:
-   * `map.typed.lookup({pid: 1})` gives `{count: 3n, comm: 'bash'}`.
-   */
-  get typed(): TypedMap {
-    this.#typed ??= new TypedMap(this);
-    return this.#typed;
+    if (path === this.#core.pinPath) this.#core.pinPath = undefined;
   }
 
   /** The BTF of the map's object (null for a map without one). */
   get btf(): Btf | null {
-    return this.#owner?.btf ?? null;
+    return this.#core.owner?.btf ?? null;
   }
 
   /** @internal Closes `d` when this map (or its object) closes; returns the undo. */
   addDependent(d: { close(): void }): () => void {
-    this.#dependents.add(d);
-    return () => this.#dependents.delete(d);
+    this.#core.dependents.add(d);
+    return () => this.#core.dependents.delete(d);
   }
 
   /** @internal This map's consumers end first: their object is closing. */
   closeDependents(): void {
-    for (const d of [...this.#dependents]) d.close();
-    this.#dependents.clear();
+    const deps = this.#core.dependents;
+    for (const d of [...deps]) d.close();
+    deps.clear();
   }
 
-  /** Closes a standalone map's fd; a map of an object closes with the object. */
+  /** Closes a standalone map's fd (and its raw view); a map of an object closes with the object. */
   close(): void {
-    if (this.#closed) return;
+    const c = this.#core;
+    if (c.closed) return;
     this.closeDependents();
-    this.#closed = true;
-    if (!this.#owner) this.#native.close();
+    c.closed = true;
+    if (!c.owner) c.native.close();
   }
 
   /** @internal The bytes of a global variable (data sections only). */

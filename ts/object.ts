@@ -171,14 +171,15 @@ export class BpfObject {
   }
 
   /**
-   * The map called `name`. The value type can be narrowed when known:
-   * `obj.map<Buffer>('counts')` for a map that is not per-CPU.
+   * The map called `name`. Its key and value types can be given when known:
+   * `obj.map<number, bigint>('counts')` for `__type(key, u32)`,
+   * `__type(value, u64)` (a generated skeleton types every map).
    */
-  map<V extends Buffer | Buffer[] = Buffer | Buffer[]>(name: string): BpfMap<V> {
+  map<K = unknown, V = unknown>(name: string): BpfMap<K, V> {
     this.#open('look up a map');
     const m = this.#maps.get(checkString('name', name));
     if (!m) unknownName(`map in BpfObject '${this.#name}'`, name, this.#maps.keys());
-    return m as BpfMap<V>;
+    return m as BpfMap<K, V>;
   }
 
   program(name: string): BpfProgram {

@@ -94,13 +94,14 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
     const types = btf ? new Types(btf) : undefined;
     const maps = [...o.maps.values()].filter((m) => !m.internal);
     const progs = [...o.programs.values()];
-    const typed: [string, string][] = []; // map name, TypedMap<K, V>
-    for (const m of maps) {
-      if (!types || !m.btfValueTypeId) continue;
-      const k = m.btfKeyTypeId ? types.ts(m.btfKeyTypeId) : 'undefined';
+    // Each map's K, V: decoded from BTF where the runtime decodes it, else raw.
+    const mapTypes = new Map(maps.map((m) => {
+      const raw = m.perCpu ? 'Buffer[]' : 'Buffer';
+      if (!types || !m.decoded) return [m.name, `Buffer, ${raw}`];
+      const k = m.btfKeyTypeId ? types.ts(m.btfKeyTypeId) : 'Buffer';
       const v = types.ts(m.btfValueTypeId);
-      typed.push([m.name, `TypedMap<${k}, ${m.perCpu ? `(${v})[]` : v}>`]);
-    }
+      return [m.name, `${k}, ${m.perCpu ? `(${v})[]` : v}`];
+    }));
     // Global variables per data section; a pointer variable names a type to
     // export (struct event *unused_event), as libbpf-tools do.
     const sections: { section: string; iface: string; vars: string[] }[] = [];
@@ -130,7 +131,7 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
     lines.push(`// Regenerate it when the object changes (a test compares them).`);
     if (!image) lines.push(`import * as path from 'node:path';`);
     const imports = ['BpfObject', 'BpfSkeleton', maps.length ? 'type BpfMap' : '', 'type BpfObjectOptions',
-      progs.length ? 'type BpfProgram' : '', typed.length ? 'type TypedMap' : ''].filter(Boolean);
+      progs.length ? 'type BpfProgram' : ''].filter(Boolean);
     lines.push(`import { ${imports.join(', ')} } from ${JSON.stringify(from)};`);
     lines.push('');
     if (types) for (const d of types.decls.values()) lines.push(d);
@@ -139,23 +140,16 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
     lines.push(`/** ${path.basename(objectFile)}: its maps, programs and globals, typed. */`);
     lines.push(`export class ${cls} extends BpfSkeleton {`);
     const block = (entries: string[]): string => (entries.length ? `{\n${entries.join('\n')}\n  }` : 'Record<string, never>');
-    lines.push(`  readonly maps: ${block(maps.map((m) => `    readonly ${ident(m.name)}: BpfMap;`))};`);
+    lines.push(`  readonly maps: ${block(maps.map((m) => `    readonly ${ident(m.name)}: BpfMap<${mapTypes.get(m.name)!}>;`))};`);
     lines.push(`  readonly programs: ${block(progs.map((p) => `    readonly ${ident(p.name)}: BpfProgram;`))};`);
     lines.push('');
     lines.push(`  constructor(opts: BpfObjectOptions = {}) {`);
     lines.push(image
       ? `    super(BpfObject.fromBuffer(Buffer.from(IMAGE, 'base64'), { name: ${JSON.stringify(o.name)}, ...opts }));`
       : `    super(new BpfObject(path.join(__dirname, ${JSON.stringify(ref)}), opts));`);
-    lines.push(`    this.maps = {\n${maps.map((m) => `      ${ident(m.name)}: this.object.map(${JSON.stringify(m.name)}),`).join('\n')}\n    };`);
+    lines.push(`    this.maps = {\n${maps.map((m) => `      ${ident(m.name)}: this.object.map<${mapTypes.get(m.name)!}>(${JSON.stringify(m.name)}),`).join('\n')}\n    };`);
     lines.push(`    this.programs = {\n${progs.map((p) => `      ${ident(p.name)}: this.object.program(${JSON.stringify(p.name)}),`).join('\n')}\n    };`);
     lines.push(`  }`);
-    if (typed.length) {
-      lines.push('');
-      lines.push(`  /** Maps with BTF key and value types, decoded. */`);
-      lines.push(`  get typedMaps(): {\n${typed.map(([n, t]) => `    ${ident(n)}: ${t};`).join('\n')}\n  } {`);
-      lines.push(`    return {\n${typed.map(([n, t]) => `      ${ident(n)}: this.maps[${JSON.stringify(n)}].typed as ${t},`).join('\n')}\n    };`);
-      lines.push(`  }`);
-    }
     for (const s of sections) {
       const getter = s.section === '.rodata' ? 'rodata' : s.section === '.data' ? 'data' : s.section === '.bss' ? 'bss' : undefined;
       lines.push('');
