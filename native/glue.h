@@ -139,6 +139,7 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value WriteGlobal(const Napi::CallbackInfo& info);
   uint8_t* GlobalBytes(Napi::Env env, size_t offset, size_t size, bool write);
   Napi::Value Freeze(const Napi::CallbackInfo& info);
+  Napi::Value Btf(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 

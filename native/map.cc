@@ -4,6 +4,8 @@
 // the checks here only keep a wrong size from reading past a buffer.
 #include "glue.h"
 
+#include <bpf/btf.h>
+
 #include <sys/mman.h>
 #include <algorithm>
 #include <cerrno>
@@ -62,6 +64,7 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::ReadGlobal>("readGlobal"),
                          InstanceMethod<&Map::WriteGlobal>("writeGlobal"),
                          InstanceMethod<&Map::Freeze>("freeze"),
+                         InstanceMethod<&Map::Btf>("btf"),
                          InstanceMethod<&Map::Pin>("pin"),
                          InstanceMethod<&Map::Close>("close"),
                      });
@@ -151,6 +154,31 @@ int Map::Fd(Napi::Env env) {
   return fd;
 }
 
+// The raw BTF the kernel holds for a map that is not ours (a pin, made by
+// another loader), for ts/btf.ts to parse; null when it has none.
+Napi::Value Map::Btf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map_info mi;
+  if (InfoByFd(Fd(env), mi) != 0) ThrowErrno(env, errno, "bpf_obj_get_info_by_fd");
+  if (mi.btf_id == 0) return env.Null();
+  LogCapture log;
+  struct btf* btf = btf__load_from_kernel_by_id(mi.btf_id);
+  if (btf == nullptr) {
+    int err = errno;
+    ThrowErrno(env, err, "btf__load_from_kernel_by_id", mi.name, log.take());
+  }
+  uint32_t size = 0;
+  const void* raw = btf__raw_data(btf, &size);
+  if (raw == nullptr) {
+    int err = errno;
+    btf__free(btf);
+    ThrowErrno(env, err, "btf__raw_data", mi.name);
+  }
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(raw), size);
+  btf__free(btf);
+  return out;
+}
+
 Napi::Value Map::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -187,6 +215,7 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     o.Set("btfKeyTypeId", mi.btf_key_type_id);
     o.Set("btfValueTypeId", mi.btf_value_type_id);
     o.Set("internal", false);
+    o.Set("btfId", mi.btf_id);
     id = mi.id;
   }
   o.Set("type", type);

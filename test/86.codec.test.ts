@@ -2,8 +2,10 @@
 // and read back (check): every kind, nested structs, unions, arrays,
 // enums and bitfields.
 import { strict as assert } from 'node:assert';
-import { BpfMap, BpfObject, Btf, codecFor } from '../ts/index.js';
-import { obj } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { BpfMap, BpfObject, BpfProgram, Btf, codecFor } from '../ts/index.js';
+import { bpftool, ensureBpffs, obj, pinPath } from './helpers.js';
 
 interface Inner { a: number; b: number }
 interface Sample {
@@ -122,10 +124,45 @@ describe('codecs from BTF', function () {
     }
   });
 
+  it('a map that bpftool loaded and pinned decodes through the BTF the kernel holds for it, and bpftool reads what we encode', function () {
+    ensureBpffs();
+    const dir = pinPath('bpftool-types');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    execFileSync('bpftool', ['prog', 'loadall', obj('types_test'), `${dir}/progs`, 'pinmaps', `${dir}/maps`]);
+    try {
+      const fill = BpfProgram.fromPin(`${dir}/progs/fill`);
+      assert.equal(fill.testRun().retval, 0);
+      fill.close();
+      const m = BpfMap.fromPin<number, Sample>(`${dir}/maps/samples`);
+      try {
+        assert.equal(m.decoded, true);
+        assert.equal(m.valueType, 'struct sample');
+        const s = m.lookup(0)!;
+        assert.deepEqual([s.u8v, s.s16v, s.s64v, s.name, s.bf_c, s.nested], [200, -1234, -5000000000n, 'kernel-side', -33, { a: 7, b: -8 }]);
+        m.update(1, { ...s, name: 'from-node', color: 2, bf_a: 6, inners: [{ a: 1, b: -1 }, { a: 2, b: -2 }] });
+        type Formatted = { formatted: { value: Record<string, unknown> } };
+        const seen = bpftool<Formatted>('map', 'lookup', 'pinned', `${dir}/maps/samples`, 'key', '1', '0', '0', '0').formatted.value;
+        assert.equal(seen.name, 'from-node');
+        assert.equal(seen.color, 'GREEN'); // bpftool names enum values
+        assert.equal(seen.s16v, -1234);
+        assert.equal(Number(seen.bf_a), 6);
+        assert.deepEqual(seen.inners, [{ a: 1, b: -1 }, { a: 2, b: -2 }]);
+      } finally {
+        m.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a closed raw view is the closed map: closing either closes both, and neither crashes', function () {
     const m = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 4 });
     assert.equal(m.decoded, false);
-    assert.equal(m.raw, m);
+    assert.equal(m.btf, null);
+    m.raw.close(); // the view shares the map's fd
+    assert.equal(m.closed, true);
+    assert.throws(() => m.lookup(0), { code: 'ERR_INVALID_STATE' });
     const p = new BpfObject(obj('test_progs')).load();
     const h = p.map('hash_map');
     const raw = h.raw;

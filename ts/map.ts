@@ -1,7 +1,7 @@
 // BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
 import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Btf } from './btf.js';
+import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { codecFor, type Codec } from './codec.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
@@ -94,6 +94,8 @@ interface MapCore {
   pinPath: string | undefined;
   // Consumers of this map (ring and perf buffers), closed with it.
   readonly dependents: Set<{ close(): void }>;
+  // The kernel's BTF of a map without an object (a pin), once read.
+  btf: Btf | null | undefined;
 }
 
 interface MapCodecs {
@@ -125,6 +127,7 @@ export class BpfMap<K = unknown, V = unknown> {
   constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
     this.#core = shared ?? {
       native, owner, name: native.info().name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
+      btf: owner ? null : undefined,
     };
     this.#decoding = shared === undefined;
   }
@@ -143,8 +146,12 @@ export class BpfMap<K = unknown, V = unknown> {
     return new BpfMap(addon.NativeMap.create(type, name, opts.keySize, opts.valueSize, opts.maxEntries, flags));
   }
 
-  /** Opens a map pinned in bpffs (bpf_obj_get). Its keys and values are raw. */
-  static fromPin(path: string): BpfMap<Buffer, MapLookupResult> {
+  /**
+   * Opens a map pinned in bpffs (bpf_obj_get). Where the kernel holds BTF
+   * key/value types for it (a map of a BTF-enabled object, pinned by any
+   * loader), its keys and values are decoded with them.
+   */
+  static fromPin<K = unknown, V = unknown>(path: string): BpfMap<K, V> {
     return new BpfMap(addon.NativeMap.fromPin(checkString('path', path)));
   }
 
@@ -176,11 +183,11 @@ export class BpfMap<K = unknown, V = unknown> {
   // The codecs of the key and value types, or null for a raw map.
   #codecs(): MapCodecs | null {
     if (this.#codecCache !== undefined) return this.#codecCache;
-    const btf = this.#core.owner?.btf;
     const m = this.#meta();
     let codecs: MapCodecs | null = null;
     // Global data (a DATASEC value) is reached through obj.rodata/.data/.bss.
-    if (this.#decoding && btf && m.btfValueTypeId !== 0 && !m.internal) {
+    const btf = this.#decoding && m.btfValueTypeId !== 0 && !m.internal ? this.btf : null;
+    if (btf) {
       try {
         codecs = {
           key: m.btfKeyTypeId ? codecFor(btf, m.btfKeyTypeId) : undefined,
@@ -221,7 +228,7 @@ export class BpfMap<K = unknown, V = unknown> {
 
   /** The same map with Buffers for keys and values (per-CPU: one Buffer per CPU). */
   get raw(): BpfMap<Buffer, RawOf<V>> {
-    if (!this.#decoding || this.#codecs() === null) return this as unknown as BpfMap<Buffer, RawOf<V>>;
+    if (!this.#decoding) return this as unknown as BpfMap<Buffer, RawOf<V>>;
     this.#rawView ??= new BpfMap<Buffer, RawOf<V>>(this.#core.native, this.#core.owner, this.#core);
     return this.#rawView;
   }
@@ -517,9 +524,15 @@ export class BpfMap<K = unknown, V = unknown> {
     if (path === this.#core.pinPath) this.#core.pinPath = undefined;
   }
 
-  /** The BTF of the map's object (null for a map without one). */
+  /** The BTF of the map's object, or for a pin the kernel's BTF of the map (null without one). */
   get btf(): Btf | null {
-    return this.#core.owner?.btf ?? null;
+    const c = this.#core;
+    if (c.owner) return c.owner.btf;
+    if (c.btf === undefined) {
+      const raw = this.#live().btf();
+      c.btf = raw ? Btf.parse(raw) : null;
+    }
+    return c.btf;
   }
 
   /** @internal Closes `d` when this map (or its object) closes; returns the undo. */

@@ -20,6 +20,8 @@ export interface NativeMapInfo {
   btfValueTypeId: number;
   internal: boolean;
   pinPath?: string;
+  /** The kernel's id of the map's BTF (maps without an object only). */
+  btfId?: number;
 }
 
 export interface NativeMap {
@@ -32,6 +34,8 @@ export interface NativeMap {
   nextKey(key: Buffer | null, out: Buffer): boolean;
   lookupBatch(inToken: Buffer | null, outToken: Buffer, keys: Buffer, values: Buffer, count: number): [number, boolean];
   freeze(): void;
+  /** The map's BTF from the kernel, raw (maps without an object); null without one. */
+  btf(): Buffer | null;
   pin(path: string): void;
   readGlobal(offset: number, size: number): Buffer;
   writeGlobal(offset: number, bytes: Buffer): void;
