@@ -2,7 +2,8 @@
 // settings libbpf allows, load (sync and on a worker), attach by section,
 // and ownership: links live until the object is closed.
 import { strict as assert } from 'node:assert';
-import { readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BpfError, BpfMap, BpfObject, BpfProgram, VerifierError } from '../ts/index.js';
 import { bpftool, ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
@@ -151,6 +152,41 @@ describe('BpfObject', function () {
         rmSync(root, { recursive: true, force: true });
       }
     }
+  });
+
+  it('btfCustomPath: CO-RE relocations resolve against the BTF it names, not the running kernel\'s', function () {
+    // A copy of the kernel's BTF under another name: execsnoop's BPF_CORE_READs resolve.
+    const copy = path.join(tmpdir(), `libbpf-node-test-${process.pid}-vmlinux`);
+    copyFileSync('/sys/kernel/btf/vmlinux', copy);
+    try {
+      const o = new BpfObject(obj('execsnoop'), { btfCustomPath: copy }).load();
+      assert.ok(o.program('handle_exec').fd > 0);
+      o.close();
+    } finally {
+      rmSync(copy, { force: true });
+    }
+    // BTF without the kernel's types (test_progs' own): the relocations
+    // cannot resolve, and the verifier refuses the poisoned instruction.
+    const foreign = new BpfObject(obj('execsnoop'), { btfCustomPath: obj('test_progs') });
+    const e = (() => {
+      try {
+        foreign.load();
+      } catch (err) {
+        return err;
+      } finally {
+        foreign.close();
+      }
+      return undefined;
+    })();
+    assert.ok(e instanceof VerifierError, String(e));
+    assert.match(e.verifierLog, /failed to resolve CO-RE relocation .*struct trace_event_raw_sched_process_exec/);
+    const before = openFds();
+    const missing = new BpfObject(obj('execsnoop'), { btfCustomPath: '/nonexistent/vmlinux' });
+    assert.throws(() => missing.load(),
+      (err: unknown) => err instanceof BpfError && err.code === 'ENOENT' && /target BTF/.test(err.message));
+    assert.equal(missing.state, 'failed');
+    missing.close();
+    assert.equal(openFds(), before);
   });
 
   it('kernelLogLevel keeps each program\'s verifier log of a successful load', function () {
