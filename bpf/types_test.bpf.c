@@ -40,6 +40,42 @@ struct {
 	__uint(max_entries, 2);
 } samples SEC(".maps");
 
+/* Map types libbpf creates without BTF (the kernel takes none for them),
+ * a key declared only by its size, and array-valued types, per-CPU or
+ * not: their values still decode with the types declared here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__type(value, struct inner);
+	__uint(max_entries, 4);
+} inner_queue SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__type(value, struct inner);
+	__uint(max_entries, 4);
+} inner_stack SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(key_size, sizeof(__u32));
+	__type(value, __u64);
+	__uint(max_entries, 4);
+} sized_key SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64[2]);
+	__uint(max_entries, 2);
+} percpu_pairs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct inner[2]);
+	__uint(max_entries, 2);
+} inner_pairs SEC(".maps");
+
 SEC("syscall")
 int fill(void *ctx)
 {
@@ -86,6 +122,20 @@ int check(void *ctx)
 	       s->name[0] * 13 + s->name[4] * 17 + s->arr[3] * 19 + s->color * 23 + s->nested.b * 29 +
 	       s->un.bytes[2] * 31 + s->bf_a * 37 + s->bf_b * 41 + s->bf_c * 43 + s->inners[0].a * 47 +
 	       (int)((__u64)s->ptr & 0xff) * 53;
+}
+
+SEC("syscall")
+int push_inner(void *ctx)
+{
+	struct inner v = { .a = 21, .b = -22 };
+	__u32 key = 1;
+	__u64 n = 1234567890123ull;
+
+	bpf_map_push_elem(&inner_queue, &v, 0);
+	v.a = 31;
+	bpf_map_push_elem(&inner_stack, &v, 0);
+	bpf_map_update_elem(&sized_key, &key, &n, 0);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -6,7 +6,7 @@
 // test from what it wrote, never taken from the library.
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { BpfMap, BpfObject, type MapEntriesOptions, type MapLookupResult, type MapWatchOptions } from '../ts/index.js';
+import { BpfMap, BpfObject, type MapEntriesOptions, type MapLookupResult, type MapWatchOptions, type PerCpu } from '../ts/index.js';
 import { obj, openFds } from './helpers.js';
 
 /** The number of possible CPUs, from sysfs ("0-3,5"), independent of the library. */
@@ -274,7 +274,7 @@ describe('BpfMap: async entries() (bpf_map_lookup_batch)', function () {
       assert.equal(byKey.length, 50);
       assert.ok(byKey.every(([k, v]) => typeof k === 'number' && v === BigInt(k) * 1_000_000_000_000n));
 
-      const p = o.map<bigint, number[]>('percpu_hash_map'); // __u64 -> __u32 per CPU
+      const p = o.map<bigint, PerCpu<number>>('percpu_hash_map'); // __u64 -> __u32 per CPU
       p.update(1n << 40n, Array.from({ length: CPUS }, (_, c) => c + 1));
       const pgot = await collect(p.entries({ batchSize: 2 }));
       assert.deepEqual(pgot, [[1n << 40n, Array.from({ length: CPUS }, (_, c) => c + 1)]]);

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { BpfMap, BpfObject, BpfProgram, Btf, codecFor } from '../ts/index.js';
+import { BpfMap, BpfObject, BpfProgram, Btf, codecFor, type PerCpu } from '../ts/index.js';
 import { bpftool, ensureBpffs, obj, pinPath } from './helpers.js';
 
 interface Inner { a: number; b: number }
@@ -109,7 +109,7 @@ describe('codecs from BTF', function () {
     assert.throws(() => t.lookup({ nope: 1 } as unknown as number), { name: 'TypeError' });
     const p = new BpfObject(obj('test_progs')).load();
     try {
-      const pc = p.map<bigint, number[]>('percpu_hash_map'); // u64 -> u32 per CPU
+      const pc = p.map<bigint, PerCpu<number>>('percpu_hash_map'); // u64 -> u32 per CPU
       pc.update(5n, 9);
       const v = pc.lookup(5n)!;
       assert.ok(Array.isArray(v) && v.length >= 1 && v.every((x) => x === 9));
@@ -153,6 +153,86 @@ describe('codecs from BTF', function () {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('queues, stacks and key_size maps decode with their declared types, the same before and after load()', function () {
+    const t = new BpfObject(obj('types_test'));
+    try {
+      // Worked out before load, when libbpf still has the type ids it
+      // zeroes at load for these map types.
+      const queue = t.map<Buffer, Inner>('inner_queue');
+      const stack = t.map<Buffer, Inner>('inner_stack');
+      const sized = t.map<Buffer, bigint>('sized_key');
+      assert.deepEqual([queue.decoded, stack.decoded, sized.decoded], [true, true, true]);
+      assert.equal(sized.keyType, undefined, 'no key type: keys stay Buffers');
+      t.load();
+      assert.equal(queue.btfValueTypeId, 0, 'libbpf created the queue without BTF');
+      assert.equal(t.program('push_inner').testRun().retval, 0);
+      queue.update(null, { a: 5, b: -6 });
+      assert.deepEqual(queue.lookupAndDelete(null), { a: 21, b: -22 }, 'the kernel pushed this one first');
+      assert.deepEqual(queue.lookupAndDelete(null), { a: 5, b: -6 });
+      assert.equal(queue.lookupAndDelete(null), undefined);
+      stack.update(null, { a: 7 });
+      assert.deepEqual(stack.lookupAndDelete(null), { a: 7, b: 0 });
+      assert.deepEqual(stack.lookupAndDelete(null), { a: 31, b: -22 });
+      assert.deepEqual([...sized.entries()], [[Buffer.from([1, 0, 0, 0]), 1234567890123n]]);
+      sized.update(2, 5n); // a raw key: a number written in the host's byte order
+      assert.equal(sized.lookup(2), 5n);
+    } finally {
+      t.close();
+    }
+    // A fresh object, untouched before load, decodes the same.
+    const u = new BpfObject(obj('types_test')).load();
+    try {
+      assert.equal(u.program('push_inner').testRun().retval, 0);
+      assert.deepEqual(u.map('inner_queue').lookupAndDelete(null), { a: 21, b: -22 });
+      assert.equal(u.map('sized_key').lookup(1), 1234567890123n);
+    } finally {
+      u.close();
+    }
+  });
+
+  it('array-valued types: per-CPU u64[2] takes one array per CPU or one for all; struct inner[2] is one value', function () {
+    const t = new BpfObject(obj('types_test')).load();
+    try {
+      const cpus = t.map('percpu_pairs').raw.lookup(0)!.length as number;
+      const pc = t.map<number, PerCpu<BigUint64Array>>('percpu_pairs');
+      pc.update(0, [3n, 4n]); // elements are not arrays: one value for every CPU
+      assert.deepEqual(pc.lookup(0), Array.from({ length: cpus }, () => new BigUint64Array([3n, 4n])));
+      const each = Array.from({ length: cpus }, (_, c) => [BigInt(c), BigInt(c + 100)]);
+      pc.update(1, each); // an array of arrays: one per CPU
+      assert.deepEqual(pc.lookup(1), each.map((v) => new BigUint64Array(v)));
+      assert.throws(() => pc.update(1, [[1n, 2n]]), { code: 'ERR_INVALID_ARG_VALUE', message: /one value per possible CPU/ });
+      const pairs = t.map<number, Inner[]>('inner_pairs');
+      pairs.update(1, [{ a: 1, b: -1 }, { a: 2, b: -2 }]);
+      assert.deepEqual(pairs.lookup(1), [{ a: 1, b: -1 }, { a: 2, b: -2 }]);
+      const raw: Buffer | undefined = pairs.raw.lookup(1);
+      assert.ok(Buffer.isBuffer(raw) && raw.length === 8);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a pinned global data section opens raw (its DATASEC value is read through obj.bss)', function () {
+    const g = new BpfObject(obj('globals_test')).load();
+    const p = pinPath('bss');
+    try {
+      const bss = [...g.maps.values()].find((m) => m.name.endsWith('.bss'))!;
+      assert.equal(bss.decoded, false);
+      bss.pin(p);
+      const pinned = BpfMap.fromPin(p);
+      try {
+        assert.equal(pinned.decoded, false);
+        assert.equal(pinned.valueType, undefined);
+        const bytes = pinned.lookup(0);
+        assert.ok(Buffer.isBuffer(bytes) && bytes.length === bss.valueSize);
+      } finally {
+        pinned.close();
+      }
+    } finally {
+      rmSync(p, { force: true });
+      g.close();
     }
   });
 

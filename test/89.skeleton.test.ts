@@ -55,7 +55,7 @@ describe('gen skeleton', function () {
     try {
       const cli = path.join(ROOT, 'dist', 'ts', 'cli.js');
       const lib = path.join(ROOT, 'ts', 'index.js').replace(/\.js$/, '.js');
-      for (const [obj, extra] of [['runqlat', ['--embed']], ['execsnoop', []]] as const) {
+      for (const [obj, extra] of [['runqlat', ['--embed']], ['execsnoop', []], ['types_test', []]] as const) {
         execFileSync(process.execPath, [cli, 'gen', 'skeleton', path.join(ROOT, 'bpf', `${obj}.bpf.o`), '-o', path.join(dir, `${obj}.skel.ts`),
           '--import', lib, ...extra]);
       }
@@ -66,12 +66,23 @@ describe('gen skeleton', function () {
         `import { RunqlatSkeleton, type Hist } from './runqlat.skel.js';`,
         `import { ExecsnoopSkeleton, type Event } from './execsnoop.skel.js';`,
         `const r = new RunqlatSkeleton();`,
+        `import { TypesTestSkeleton, type Inner } from './types_test.skel.js';`,
         `const h: Hist | undefined = r.maps.hists.lookup(0);`,
+        `const tt = new TypesTestSkeleton();`,
+        `const popped: Inner | undefined = tt.maps.inner_queue.lookupAndDelete(null);`,
+        `tt.maps.inner_stack.update(null, { a: 1 });`,
+        `const perCpu: BigUint64Array[] | undefined = tt.maps.percpu_pairs.lookup(0);`,
+        `const perCpuRaw: Buffer[] | undefined = tt.maps.percpu_pairs.raw.lookup(0);`,
+        `const pairs: Inner[] | undefined = tt.maps.inner_pairs.lookup(0);`,
+        `const pairsRaw: Buffer | undefined = tt.maps.inner_pairs.raw.lookup(0);`,
+        `tt.maps.samples.update(0, { name: 'x', nested: { a: 1 } });`,
+        `// @ts-expect-error a sample has no member 'nope'`,
+        `tt.maps.samples.update(0, { nope: 1 });`,
         `const t: bigint | undefined = r.maps.start.lookup(1);`,
         `const raw: Buffer | undefined = r.maps.hists.raw.lookup(0);`,
         `const e: Event = { pid: 1, ppid: 0, comm: 'x', filename: '/bin/x' };`,
         `const d: bigint = new ExecsnoopSkeleton().bss.dropped;`,
-        `export { h, t, raw, e, d };`,
+        `export { h, t, raw, e, d, popped, perCpu, perCpuRaw, pairs, pairsRaw };`,
       ].join('\n'));
       const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
       execFileSync(process.execPath, [tsc, '--strict', '--noEmit', '--skipLibCheck', '--target', 'ES2022', '--module', 'node16',

@@ -4,7 +4,7 @@ export type { BpfObjectOptions, BpfObjectState } from './object.js';
 export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
-  MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges, RawOf, PerCpuElement,
+  MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
 } from './map.js';
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';

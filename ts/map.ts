@@ -16,10 +16,43 @@ export type MapKey = Scalar;
 export type MapValue = Scalar;
 /** What one raw lookup yields: a Buffer, or one Buffer per possible CPU for per-CPU maps. */
 export type MapLookupResult = Buffer | Buffer[];
-/** The raw counterpart of a decoded value type V: Buffer[] where V is per-CPU (an array). */
-export type RawOf<V> = unknown extends V ? MapLookupResult : V extends readonly unknown[] ? Buffer[] : Buffer;
-/** One CPU's value of a per-CPU map's value type (an array), else the type itself. */
-export type PerCpuElement<V> = V extends readonly (infer E)[] ? E : V;
+
+declare const perCpuBrand: unique symbol;
+/**
+ * A per-CPU map's value: one T per possible CPU (a plain array at run time).
+ * The brand tells it apart from a value type that is itself an array.
+ */
+export type PerCpu<T> = T[] & { readonly [perCpuBrand]: true };
+/** The raw counterpart of a value type V: one Buffer per CPU where V is per-CPU. */
+export type RawOf<V> = unknown extends V ? MapLookupResult
+  : [V] extends [MapLookupResult] ? V // raw already
+  : [V] extends [PerCpu<unknown>] ? PerCpu<Buffer>
+  : Buffer;
+/** One CPU's value of a per-CPU value type, else the type itself. */
+export type PerCpuElement<V> = V extends PerCpu<infer E> ? E : V;
+
+type TypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
+/**
+ * What an encoder takes for a decoded type T: members may be left out
+ * (written as zeros), 64-bit integers may be numbers, arrays may be shorter
+ * (typed arrays may be plain arrays). Enum members also take their names at
+ * run time; give those with a cast.
+ */
+export type Encodable<T> =
+  T extends bigint ? bigint | number
+  : T extends number | string | boolean ? T
+  : T extends BigInt64Array | BigUint64Array ? T | readonly (bigint | number)[]
+  : T extends TypedArray ? T | readonly number[]
+  : T extends readonly (infer E)[] ? readonly Encodable<E>[]
+  : T extends object ? { [P in keyof T]?: Encodable<T[P]> }
+  : T;
+/** What key parameters take: a raw map's numbers, bigints or bytes; a decoded map's K (or its bytes). */
+export type MapKeyIn<K> = unknown extends K ? unknown : [K] extends [Buffer] ? MapKey : Encodable<K> | Uint8Array;
+/** What update() takes: one value, or for per-CPU maps one per possible CPU. */
+export type MapValueIn<V> = unknown extends V ? unknown
+  : [V] extends [MapLookupResult] ? MapValue | readonly MapValue[] // raw
+  : [V] extends [PerCpu<infer E>] ? Encodable<E> | Uint8Array | readonly (Encodable<E> | Uint8Array)[]
+  : Encodable<V> | Uint8Array;
 
 /** BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
 export const UPDATE_FLAGS = { any: 0, noexist: 1, exist: 2 } as const;
@@ -41,7 +74,7 @@ export interface MapCreateOptions<T extends MapType = MapType> {
 }
 
 /** The value type a raw lookup yields for a map type. */
-export type LookupResultOf<T extends MapType> = T extends PerCpuMapType ? Buffer[] : Buffer;
+export type LookupResultOf<T extends MapType> = T extends PerCpuMapType ? PerCpu<Buffer> : Buffer;
 
 export interface MapEntriesOptions {
   /** Elements per bpf_map_lookup_batch call (default 4096). */
@@ -96,12 +129,21 @@ interface MapCore {
   readonly dependents: Set<{ close(): void }>;
   // The kernel's BTF of a map without an object (a pin), once read.
   btf: Btf | null | undefined;
+  // Key and value type ids as the object declares them: libbpf zeroes them
+  // at load for map types the kernel takes no BTF for (queues, stacks,
+  // perf event arrays) and for maps whose key has no type, but the object's
+  // BTF still describes the bytes.
+  readonly keyTypeId: number;
+  readonly valueTypeId: number;
+  readonly internal: boolean;
 }
 
 interface MapCodecs {
   // Absent where the key has no BTF type (a key_size declaration): keys stay Buffers.
   readonly key: Codec | undefined;
   readonly value: Codec;
+  // The value type decodes to an array: per-CPU values need telling apart from it.
+  readonly arrayValue: boolean;
 }
 
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
@@ -119,16 +161,22 @@ export class BpfMap<K = unknown, V = unknown> {
   readonly #core: MapCore;
   // False for the raw view.
   readonly #decoding: boolean;
-  // null: raw; undefined: not worked out yet.
-  #codecCache: MapCodecs | null | undefined;
+  // null: raw; an Error: types the codecs cannot handle; undefined: not worked out yet.
+  #codecCache: MapCodecs | Error | null | undefined;
   #rawView: BpfMap<Buffer, RawOf<V>> | undefined;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
-    this.#core = shared ?? {
-      native, owner, name: native.info().name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
-      btf: owner ? null : undefined,
-    };
+    let core = shared;
+    if (!core) {
+      const info = native.info();
+      core = {
+        native, owner, name: info.name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
+        btf: owner ? null : undefined,
+        keyTypeId: info.btfKeyTypeId, valueTypeId: info.btfValueTypeId, internal: info.internal,
+      };
+    }
+    this.#core = core;
     this.#decoding = shared === undefined;
   }
 
@@ -180,26 +228,32 @@ export class BpfMap<K = unknown, V = unknown> {
     return info;
   }
 
-  // The codecs of the key and value types, or null for a raw map.
-  #codecs(): MapCodecs | null {
+  // The codecs of the key and value types, null for a raw map, or why
+  // there are none.
+  #typing(): MapCodecs | Error | null {
     if (this.#codecCache !== undefined) return this.#codecCache;
-    const m = this.#meta();
-    let codecs: MapCodecs | null = null;
+    const c = this.#core;
+    let typing: MapCodecs | Error | null = null;
     // Global data (a DATASEC value) is reached through obj.rodata/.data/.bss.
-    const btf = this.#decoding && m.btfValueTypeId !== 0 && !m.internal ? this.btf : null;
-    if (btf) {
+    const btf = this.#decoding && c.valueTypeId !== 0 && !c.internal ? this.btf : null;
+    if (btf && btf.resolve(c.valueTypeId).kind !== 'datasec') {
       try {
-        codecs = {
-          key: m.btfKeyTypeId ? codecFor(btf, m.btfKeyTypeId) : undefined,
-          value: codecFor(btf, m.btfValueTypeId),
-        };
+        const value = codecFor(btf, c.valueTypeId);
+        const arrayValue = btf.resolve(c.valueTypeId).kind === 'array' && typeof value.decode(Buffer.alloc(value.size)) !== 'string';
+        typing = { key: c.keyTypeId ? codecFor(btf, c.keyTypeId) : undefined, value, arrayValue };
       } catch (e) {
-        fail(TypeError, 'ERR_INVALID_ARG_VALUE',
-          `map ${this.#label}: its BTF key/value types cannot be decoded (${(e as Error).message}); use map.raw for bytes`);
+        typing = new TypeError(`map ${this.#label}: its BTF key/value types cannot be decoded (${(e as Error).message}); use map.raw for bytes`);
+        (typing as Error & { code: string }).code = 'ERR_INVALID_STATE';
       }
     }
-    this.#codecCache = codecs;
-    return codecs;
+    this.#codecCache = typing;
+    return typing;
+  }
+
+  #codecs(): MapCodecs | null {
+    const t = this.#typing();
+    if (t instanceof Error) throw t;
+    return t;
   }
 
   get name(): string { return this.#core.name; }
@@ -221,12 +275,16 @@ export class BpfMap<K = unknown, V = unknown> {
   get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
   get closed(): boolean { return this.#core.closed || this.#core.owner?.state === 'closed'; }
   /** True where keys and values are decoded from BTF; false for raw maps and views. */
-  get decoded(): boolean { return this.#codecs() !== null; }
+  get decoded(): boolean { const t = this.#typing(); return t !== null && !(t instanceof Error); }
   /** C names of the key and value types ('u32', 'struct stats'), undefined where raw. */
-  get keyType(): string | undefined { return this.#codecs()?.key?.typeName; }
-  get valueType(): string | undefined { return this.#codecs()?.value.typeName; }
+  get keyType(): string | undefined { const t = this.#typing(); return t instanceof Error ? undefined : t?.key?.typeName; }
+  get valueType(): string | undefined { const t = this.#typing(); return t instanceof Error ? undefined : t?.value.typeName; }
 
-  /** The same map with Buffers for keys and values (per-CPU: one Buffer per CPU). */
+  /**
+   * The same map with Buffers for keys and values (per-CPU: one Buffer per
+   * CPU). It is a second handle on the same map, not a copy: closing it
+   * closes the map.
+   */
   get raw(): BpfMap<Buffer, RawOf<V>> {
     if (!this.#decoding) return this as unknown as BpfMap<Buffer, RawOf<V>>;
     this.#rawView ??= new BpfMap<Buffer, RawOf<V>>(this.#core.native, this.#core.owner, this.#core);
@@ -243,7 +301,7 @@ export class BpfMap<K = unknown, V = unknown> {
     this.#live().setMaxEntries(n);
   }
 
-  #key(key: K | MapKey | null | undefined): Buffer | null {
+  #key(key: unknown): Buffer | null {
     const size = this.#meta().keySize;
     if (size === 0) {
       if (key !== null && key !== undefined) invalidArgValue('key', key, `must be null: map '${this.name}' has no keys`);
@@ -272,11 +330,14 @@ export class BpfMap<K = unknown, V = unknown> {
       return encode('value', value as MapValue, m.valueSize);
     }
     // One slot per possible CPU, each padded to 8 bytes; a single value is
-    // written to every CPU's slot.
+    // written to every CPU's slot. Where the value type is an array, an
+    // array of arrays is the per-CPU form.
     const cpus = numPossibleCpus();
     const slot = m.valueBytes / cpus;
     const out = Buffer.alloc(m.valueBytes);
-    if (Array.isArray(value)) {
+    const arrayLike = (v: unknown): boolean => Array.isArray(v) || ArrayBuffer.isView(v);
+    const perCpu = Array.isArray(value) && (!this.#codecs()?.arrayValue || value.every(arrayLike));
+    if (perCpu) {
       if (value.length !== cpus) {
         fail(RangeError, 'ERR_INVALID_ARG_VALUE',
           `per-CPU map '${m.name}' needs one value per possible CPU (${cpus}), got ${value.length}`);
@@ -309,11 +370,17 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#decode(this.#split(raw));
   }
 
+  // The element methods take MapKeyIn<Q>/MapValueIn<T> of a method type
+  // parameter defaulting to K/V rather than of K/V themselves: TypeScript
+  // cannot measure the variance of a class parameter used inside a
+  // conditional type and would make BpfMap invariant, so that a
+  // BpfMap<number, bigint> could not be passed where a BpfMap is expected.
+
   /**
    * The value under `key`, or undefined. Per-CPU maps give one value per
    * possible CPU.
    */
-  lookup(key: K | MapKey): V | undefined {
+  lookup<Q extends K = K>(key: MapKeyIn<Q> | null): V | undefined {
     const native = this.#loaded();
     const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);
@@ -321,10 +388,12 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   /**
-   * Creates or replaces the value under `key`. For per-CPU maps, pass one
-   * value per possible CPU (an array), or one value for all of them.
+   * Creates or replaces the value under `key` (queues and stacks: key null
+   * pushes). For per-CPU maps, pass one value per possible CPU (an array),
+   * or one value for all of them; where the value type is itself an array,
+   * the per-CPU form is an array of arrays.
    */
-  update(key: K | MapKey, value: V | PerCpuElement<V> | MapValue | readonly MapValue[], opts: MapUpdateOptions = {}): void {
+  update<Q extends K = K, T extends V = V>(key: MapKeyIn<Q> | null, value: MapValueIn<T>, opts: MapUpdateOptions = {}): void {
     const native = this.#loaded();
     const flag = opts.flags ?? 'any';
     if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
@@ -332,13 +401,13 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   /** Deletes `key`; false if it was not there. */
-  delete(key: K | MapKey): boolean {
+  delete<Q extends K = K>(key: MapKeyIn<Q>): boolean {
     const native = this.#loaded();
     return native.delete(this.#key(key));
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
-  lookupAndDelete(key: K | MapKey | null): V | undefined {
+  lookupAndDelete<Q extends K = K>(key: MapKeyIn<Q> | null): V | undefined {
     const native = this.#loaded();
     const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);

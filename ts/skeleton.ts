@@ -96,11 +96,11 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
     const progs = [...o.programs.values()];
     // Each map's K, V: decoded from BTF where the runtime decodes it, else raw.
     const mapTypes = new Map(maps.map((m) => {
-      const raw = m.perCpu ? 'Buffer[]' : 'Buffer';
+      const raw = m.perCpu ? 'PerCpu<Buffer>' : 'Buffer';
       if (!types || !m.decoded) return [m.name, `Buffer, ${raw}`];
-      const k = m.btfKeyTypeId ? types.ts(m.btfKeyTypeId) : 'Buffer';
+      const k = m.keySize === 0 ? 'null' : m.btfKeyTypeId ? types.ts(m.btfKeyTypeId) : 'Buffer';
       const v = types.ts(m.btfValueTypeId);
-      return [m.name, `${k}, ${m.perCpu ? `(${v})[]` : v}`];
+      return [m.name, `${k}, ${m.perCpu ? `PerCpu<${v}>` : v}`];
     }));
     // Global variables per data section; a pointer variable names a type to
     // export (struct event *unused_event), as libbpf-tools do.
@@ -131,7 +131,7 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
     lines.push(`// Regenerate it when the object changes (a test compares them).`);
     if (!image) lines.push(`import * as path from 'node:path';`);
     const imports = ['BpfObject', 'BpfSkeleton', maps.length ? 'type BpfMap' : '', 'type BpfObjectOptions',
-      progs.length ? 'type BpfProgram' : ''].filter(Boolean);
+      progs.length ? 'type BpfProgram' : '', maps.some((m) => m.perCpu) ? 'type PerCpu' : ''].filter(Boolean);
     lines.push(`import { ${imports.join(', ')} } from ${JSON.stringify(from)};`);
     lines.push('');
     if (types) for (const d of types.decls.values()) lines.push(d);
