@@ -76,6 +76,30 @@ struct {
 	__uint(max_entries, 2);
 } inner_pairs SEC(".maps");
 
+/* Named like what a generated skeleton imports or uses (Buffer, PerCpu):
+ * the skeleton must rename them. */
+struct buffer {
+	__u32 len;
+};
+
+struct per_cpu {
+	__u8 cpu;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct per_cpu);
+	__uint(max_entries, 1);
+} per_cpus SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct buffer);
+	__uint(max_entries, 1);
+} buffers SEC(".maps");
+
 SEC("syscall")
 int fill(void *ctx)
 {

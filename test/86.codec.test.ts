@@ -106,7 +106,8 @@ describe('codecs from BTF', function () {
     assert.equal(t.raw.decoded, false);
     assert.throws(() => t.update(1, { name: 'x'.repeat(20) } as unknown as Sample), { code: 'ERR_OUT_OF_RANGE' });
     assert.equal(t.lookup(1)!.name, 'typed', 'a failed encode writes nothing');
-    assert.throws(() => t.lookup({ nope: 1 } as unknown as number), { name: 'TypeError' });
+    assert.throws(() => t.lookup({ nope: 1 } as unknown as number), { name: 'TypeError', message: /^key must be/ });
+    assert.throws(() => t.update(1, { nested: { a: -1 } }), { code: 'ERR_OUT_OF_RANGE', message: /^value\.nested\.a must be >= 0/ });
     const p = new BpfObject(obj('test_progs')).load();
     try {
       const pc = p.map<bigint, PerCpu<number>>('percpu_hash_map'); // u64 -> u32 per CPU

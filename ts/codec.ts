@@ -20,8 +20,11 @@ export interface Codec<T = unknown> {
    * (a batch of records), unchecked: the caller knows the bounds.
    */
   decodeAt(dv: DataView, bytes: Uint8Array, offset: number): T;
-  /** A new Buffer of `size` bytes holding `value`; throws, writing nothing, if it does not fit. */
-  encode(value: T): Buffer;
+  /**
+   * A new Buffer of `size` bytes holding `value`; throws, writing nothing,
+   * if it does not fit. `path` names the value in messages (default 'value').
+   */
+  encode(value: T, path?: string): Buffer;
   /** Each enum type's names by value, for the enums the type contains. */
   readonly enums: ReadonlyMap<string, ReadonlyMap<number | bigint, string>>;
 }
@@ -183,7 +186,9 @@ class Generator {
   enc(id: number, off: string, v: string, path: string): string {
     const t = this.btf.resolve(id);
     const at = `o + ${off}`;
-    const p = JSON.stringify(path);
+    // Messages name the value by the caller's path (P: 'key', 'value[1]')
+    // and this suffix ('.comm', '[]').
+    const p = `(P + ${JSON.stringify(path)})`;
     switch (t.kind) {
       case 'int':
       case 'enum':
@@ -234,7 +239,7 @@ class Generator {
             const [min, max] = signed ? [-(1n << (w - 1n)), (1n << (w - 1n)) - 1n] : [0n, (1n << w) - 1n];
             const byte = Math.floor(f.bitOffset / 8);
             const shift = f.bitOffset % 8;
-            return `if (${fv} !== undefined) H.setBits(u8, o + ${byte}, ${Math.ceil((shift + f.bitfieldSize) / 8)}, ${shift}, ${f.bitfieldSize}, H.int(${JSON.stringify(fpath)}, ${fv}, ${this.konst(min)}, ${this.konst(max)}));`;
+            return `if (${fv} !== undefined) H.setBits(u8, o + ${byte}, ${Math.ceil((shift + f.bitfieldSize) / 8)}, ${shift}, ${f.bitfieldSize}, H.int((P + ${JSON.stringify(fpath)}), ${fv}, ${this.konst(min)}, ${this.konst(max)}));`;
           }
           return `if (${fv} !== undefined) { ${this.enc(f.type, String(f.byteOffset), fv, fpath)} }`;
         });
@@ -274,9 +279,10 @@ export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T>
   const size = btf.sizeof(id);
   const typeName = btf.typeName(id);
   const decodeExpr = g.dec(id, '0');
-  const encodeStmts = g.enc(id, '0', 'v', 'value');
+  const encodeStmts = g.enc(id, '0', 'v', '');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const make = new Function('H', 'K', `'use strict';
+    let P = 'value';
     ${g.fns.join('\n')}
     return {
       decode(bytes, offset = 0) {
@@ -288,7 +294,8 @@ export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T>
       decodeAt(dv, u8, o) {
         return ${decodeExpr};
       },
-      encode(v) {
+      encode(v, path = 'value') {
+        P = path;
         const u8 = Buffer.alloc(${size});
         const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
         const o = 0;

@@ -37,7 +37,7 @@ export function globalsOf(map: BpfMap, section: string): Globals {
       const v = known(name);
       if (!v) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `no global '${String(name)}' in ${section} (it has: ${names()})`);
       // encode() throws before anything is written when the value does not fit
-      map.writeGlobal(v.offset, v.codec.encode(value));
+      map.writeGlobal(v.offset, v.codec.encode(value, `${section} ${String(name)}`));
       return true;
     },
     has: (_, name) => known(name) !== undefined,

@@ -46,8 +46,14 @@ export type Encodable<T> =
   : T extends readonly (infer E)[] ? readonly Encodable<E>[]
   : T extends object ? { [P in keyof T]?: Encodable<T[P]> }
   : T;
-/** What key parameters take: a raw map's numbers, bigints or bytes; a decoded map's K (or its bytes). */
-export type MapKeyIn<K> = unknown extends K ? unknown : [K] extends [Buffer] ? MapKey : Encodable<K> | Uint8Array;
+/**
+ * What key parameters take: a raw map's numbers, bigints or bytes (or null,
+ * for queues and stacks); a decoded map's K (or its bytes).
+ */
+export type MapKeyIn<K> = unknown extends K ? unknown
+  : [K] extends [null] ? null
+  : [K] extends [Buffer] ? MapKey | null
+  : Encodable<K> | Uint8Array;
 /** What update() takes: one value, or for per-CPU maps one per possible CPU. */
 export type MapValueIn<V> = unknown extends V ? unknown
   : [V] extends [MapLookupResult] ? MapValue | readonly MapValue[] // raw
@@ -270,7 +276,11 @@ export class BpfMap<K = unknown, V = unknown> {
   /** True for the maps libbpf makes for global data (.data, .bss, .rodata, .kconfig). */
   get internal(): boolean { return this.#meta().internal; }
   get perCpu(): boolean { return PER_CPU.has(this.type); }
-  /** BTF type ids of key and value in the object's BTF (0 without BTF). */
+  /**
+   * BTF type ids of key and value as libbpf and the kernel report them (0
+   * without BTF, and 0 after load for map types created without BTF, such
+   * as queues and stacks). Decoding uses the types the object declares.
+   */
   get btfKeyTypeId(): number { return this.#meta().btfKeyTypeId; }
   get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
   get closed(): boolean { return this.#core.closed || this.#core.owner?.state === 'closed'; }
@@ -308,7 +318,7 @@ export class BpfMap<K = unknown, V = unknown> {
       return null;
     }
     const codec = this.#codecs()?.key;
-    if (codec && !isBytes(key)) return codec.encode(key);
+    if (codec && !isBytes(key)) return codec.encode(key, 'key');
     return encode('key', key as MapKey, size);
   }
 
@@ -321,7 +331,7 @@ export class BpfMap<K = unknown, V = unknown> {
     const m = this.#meta();
     const codec = this.#codecs()?.value;
     const into = (name: string, v: unknown, out: Buffer, off: number): void => {
-      if (codec && !isBytes(v)) out.set(codec.encode(v), off);
+      if (codec && !isBytes(v)) out.set(codec.encode(v, name), off);
       else encodeInto(name, v as MapValue, m.valueSize, out, off);
     };
     if (!this.perCpu) {
@@ -380,7 +390,7 @@ export class BpfMap<K = unknown, V = unknown> {
    * The value under `key`, or undefined. Per-CPU maps give one value per
    * possible CPU.
    */
-  lookup<Q extends K = K>(key: MapKeyIn<Q> | null): V | undefined {
+  lookup<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
     const native = this.#loaded();
     const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);
@@ -393,7 +403,7 @@ export class BpfMap<K = unknown, V = unknown> {
    * or one value for all of them; where the value type is itself an array,
    * the per-CPU form is an array of arrays.
    */
-  update<Q extends K = K, T extends V = V>(key: MapKeyIn<Q> | null, value: MapValueIn<T>, opts: MapUpdateOptions = {}): void {
+  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts: MapUpdateOptions = {}): void {
     const native = this.#loaded();
     const flag = opts.flags ?? 'any';
     if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
@@ -401,13 +411,13 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   /** Deletes `key`; false if it was not there. */
-  delete<Q extends K = K>(key: MapKeyIn<Q>): boolean {
+  delete<Q extends K = K>(key: Q | MapKeyIn<Q>): boolean {
     const native = this.#loaded();
     return native.delete(this.#key(key));
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
-  lookupAndDelete<Q extends K = K>(key: MapKeyIn<Q> | null): V | undefined {
+  lookupAndDelete<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
     const native = this.#loaded();
     const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);

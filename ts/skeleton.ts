@@ -22,12 +22,24 @@ const pascal = (s: string): string =>
   s.replace(/^[^A-Za-z_]+/, '').split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('') || 'X';
 const ident = (s: string): string => (/^[A-Za-z_$][\w$]*$/.test(s) ? s : JSON.stringify(s));
 
+// Names a C type must not take in the skeleton: what it imports, what it
+// declares itself, and the globals its types use (struct buffer would
+// otherwise shadow Buffer).
+const RESERVED = [
+  'BpfObject', 'BpfSkeleton', 'BpfMap', 'BpfObjectOptions', 'BpfProgram', 'PerCpu', 'path', 'IMAGE',
+  'Buffer', 'Array', 'Object', 'Map', 'Set', 'String', 'Number', 'Boolean', 'BigInt', 'Symbol', 'Error', 'Record',
+  'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array',
+  'BigUint64Array', 'Float32Array', 'Float64Array',
+];
+
 class Types {
   readonly decls = new Map<number, string>(); // type id -> interface source
   readonly names = new Map<number, string>();
-  readonly #used = new Set<string>();
+  readonly #used: Set<string>;
 
-  constructor(readonly btf: Btf) {}
+  constructor(readonly btf: Btf, reserved: Iterable<string>) {
+    this.#used = new Set([...RESERVED, ...reserved]);
+  }
 
   #name(t: BtfType): string {
     let n = this.names.get(t.id);
@@ -91,7 +103,10 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
   const o = new BpfObject(objectFile);
   try {
     const btf = o.btf;
-    const types = btf ? new Types(btf) : undefined;
+    const sectionIface = (section: string): string => `${cls}${pascal(section)}`;
+    const types = btf
+      ? new Types(btf, [cls, ...[...o.maps.values()].filter((m) => m.internal).map((m) => sectionIface(m.name.slice(m.name.indexOf('.'))))])
+      : undefined;
     const maps = [...o.maps.values()].filter((m) => !m.internal);
     const progs = [...o.programs.values()];
     // Each map's K, V: decoded from BTF where the runtime decodes it, else raw.
@@ -122,7 +137,7 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
           if ((target.kind === 'struct' || target.kind === 'union') && target.name) types.ts(target.id);
         }
       }
-      sections.push({ section, iface: `${cls}${pascal(section)}`, vars });
+      sections.push({ section, iface: sectionIface(section), vars });
     }
     const image = opts.embed ? readFileSync(objectFile).toString('base64') : undefined;
     const ref = opts.objectPath ?? path.basename(objectFile);
