@@ -215,7 +215,6 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     o.Set("btfKeyTypeId", mi.btf_key_type_id);
     o.Set("btfValueTypeId", mi.btf_value_type_id);
     o.Set("internal", false);
-    o.Set("btfId", mi.btf_id);
     id = mi.id;
   }
   o.Set("type", type);

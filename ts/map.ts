@@ -242,10 +242,12 @@ export class BpfMap<K = unknown, V = unknown> {
     let typing: MapCodecs | Error | null = null;
     // Global data (a DATASEC value) is reached through obj.rodata/.data/.bss.
     const btf = this.#decoding && c.valueTypeId !== 0 && !c.internal ? this.btf : null;
-    if (btf && btf.resolve(c.valueTypeId).kind !== 'datasec') {
+    const kind = btf?.resolve(c.valueTypeId).kind;
+    if (btf && kind !== 'datasec') {
       try {
         const value = codecFor(btf, c.valueTypeId);
-        const arrayValue = btf.resolve(c.valueTypeId).kind === 'array' && typeof value.decode(Buffer.alloc(value.size)) !== 'string';
+        // char arrays decode to strings, not arrays
+        const arrayValue = kind === 'array' && typeof value.decode(Buffer.alloc(value.size)) !== 'string';
         typing = { key: c.keyTypeId ? codecFor(btf, c.keyTypeId) : undefined, value, arrayValue };
       } catch (e) {
         typing = new TypeError(`map ${this.#label}: its BTF key/value types cannot be decoded (${(e as Error).message}); use map.raw for bytes`);
@@ -260,6 +262,12 @@ export class BpfMap<K = unknown, V = unknown> {
     const t = this.#typing();
     if (t instanceof Error) throw t;
     return t;
+  }
+
+  // For getters, which describe rather than fail.
+  #codecsOrNull(): MapCodecs | null {
+    const t = this.#typing();
+    return t instanceof Error ? null : t;
   }
 
   get name(): string { return this.#core.name; }
@@ -285,10 +293,10 @@ export class BpfMap<K = unknown, V = unknown> {
   get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
   get closed(): boolean { return this.#core.closed || this.#core.owner?.state === 'closed'; }
   /** True where keys and values are decoded from BTF; false for raw maps and views. */
-  get decoded(): boolean { const t = this.#typing(); return t !== null && !(t instanceof Error); }
+  get decoded(): boolean { return this.#codecsOrNull() !== null; }
   /** C names of the key and value types ('u32', 'struct stats'), undefined where raw. */
-  get keyType(): string | undefined { const t = this.#typing(); return t instanceof Error ? undefined : t?.key?.typeName; }
-  get valueType(): string | undefined { const t = this.#typing(); return t instanceof Error ? undefined : t?.value.typeName; }
+  get keyType(): string | undefined { return this.#codecsOrNull()?.key?.typeName; }
+  get valueType(): string | undefined { return this.#codecsOrNull()?.value.typeName; }
 
   /**
    * The same map with Buffers for keys and values (per-CPU: one Buffer per
@@ -354,7 +362,9 @@ export class BpfMap<K = unknown, V = unknown> {
       }
       value.forEach((v: unknown, cpu) => into(`value[${cpu}]`, v, out, cpu * slot));
     } else {
-      for (let cpu = 0; cpu < cpus; cpu++) into('value', value, out, cpu * slot);
+      // Encoded once, copied to every CPU's slot.
+      into('value', value, out, 0);
+      for (let cpu = 1; cpu < cpus; cpu++) out.copy(out, cpu * slot, 0, m.valueSize);
     }
     return out;
   }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Btf, BtfMember, BtfType } from './btf.js';
+import type { BpfMap } from './map.js';
 import { BpfObject } from './object.js';
 
 export interface SkeletonOptions {
@@ -103,10 +104,11 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
   const o = new BpfObject(objectFile);
   try {
     const btf = o.btf;
+    // A data section's map is named '<object prefix>.bss' and the like.
+    const sectionOf = (m: BpfMap): string => m.name.slice(m.name.indexOf('.'));
     const sectionIface = (section: string): string => `${cls}${pascal(section)}`;
-    const types = btf
-      ? new Types(btf, [cls, ...[...o.maps.values()].filter((m) => m.internal).map((m) => sectionIface(m.name.slice(m.name.indexOf('.'))))])
-      : undefined;
+    const dataMaps = [...o.maps.values()].filter((m) => m.internal);
+    const types = btf ? new Types(btf, [cls, ...dataMaps.map((m) => sectionIface(sectionOf(m)))]) : undefined;
     const maps = [...o.maps.values()].filter((m) => !m.internal);
     const progs = [...o.programs.values()];
     // Each map's K, V: decoded from BTF where the runtime decodes it, else raw.
@@ -120,11 +122,11 @@ export function generateSkeleton(objectFile: string, opts: SkeletonOptions = {})
     // Global variables per data section; a pointer variable names a type to
     // export (struct event *unused_event), as libbpf-tools do.
     const sections: { section: string; iface: string; vars: string[] }[] = [];
-    for (const m of o.maps.values()) {
-      if (!m.internal || !types || !btf || !m.btfValueTypeId) continue;
+    for (const m of dataMaps) {
+      if (!types || !btf || !m.btfValueTypeId) continue;
       const sec = btf.type(m.btfValueTypeId);
       if (sec.kind !== 'datasec') continue;
-      const section = m.name.slice(m.name.indexOf('.'));
+      const section = sectionOf(m);
       if (section === '.kconfig' || section === '.ksyms') continue;
       const vars: string[] = [];
       for (const v of sec.vars) {

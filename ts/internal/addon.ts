@@ -20,8 +20,6 @@ export interface NativeMapInfo {
   btfValueTypeId: number;
   internal: boolean;
   pinPath?: string;
-  /** The kernel's id of the map's BTF (maps without an object only). */
-  btfId?: number;
 }
 
 export interface NativeMap {
