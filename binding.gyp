@@ -1,4 +1,12 @@
 {
+  # LIBBPF_PREFIX=/some/prefix (laid out as .ci/libbpf-src.sh builds it:
+  # include/bpf/*.h, lib/libbpf.a): compile against that libbpf and link its
+  # archive into the addon, which then needs no libbpf.so.1 at run time.
+  # Unset or empty: the system libbpf, found by pkg-config.
+  "variables": {
+    "libbpf_prefix%": "<!(node -p \"process.env.LIBBPF_PREFIX ? require('path').resolve(process.env.LIBBPF_PREFIX) : ''\")",
+    "libbpf_archive%": "<!(node -p \"const p = process.env.LIBBPF_PREFIX, fs = require('fs'), path = require('path'); if (!p) ''; else { const a = ['lib', 'lib64'].map((d) => path.resolve(p, d, 'libbpf.a')).find((f) => fs.existsSync(f)); if (!a) throw new Error('LIBBPF_PREFIX: no lib/libbpf.a under ' + path.resolve(p)); a }\")"
+  },
   "targets": [
     {
       "target_name": "bpf_glue",
@@ -14,16 +22,29 @@
         "native/socket.cc",
         "native/poller.cc",
         "native/ring_buffer.cc",
-        "native/perf_buffer.cc"
+        "native/perf_buffer.cc",
+        "native/features.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags": ["<!@(pkg-config --cflags libbpf)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags_cc": ["-std=c++17", "-fexceptions"],
-      "libraries": ["<!@(pkg-config --libs libbpf)"],
+      "conditions": [
+        ["libbpf_prefix==''", {
+          "cflags": ["<!@(pkg-config --cflags libbpf)"],
+          "libraries": ["<!@(pkg-config --libs libbpf)"]
+        }, {
+          # -I before the system's include dirs, so <bpf/*.h> (and
+          # LIBBPF_MAJOR/MINOR_VERSION) are the prefix's; the archive's
+          # symbols stay local to the addon.
+          "include_dirs": ["<(libbpf_prefix)/include"],
+          "libraries": ["<(libbpf_archive)", "-lelf", "-lz"],
+          "ldflags": ["-Wl,--exclude-libs,libbpf.a"]
+        }]
+      ],
       "defines": [
         "NAPI_VERSION=9",
         "NAPI_CPP_EXCEPTIONS",

@@ -260,6 +260,10 @@ Napi::Value PerfEventOpen(const Napi::CallbackInfo& info);
 Napi::Function RingBufferInit(Napi::Env env);
 Napi::Function PerfBufferInit(Napi::Env env);
 
+// -------------------------------------------------------------- features.cc
+Napi::Value ProbeType(const Napi::CallbackInfo& info);
+Napi::Value ProbeFeature(const Napi::CallbackInfo& info);
+
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);
 Napi::Value IfNameToIndex(const Napi::CallbackInfo& info);

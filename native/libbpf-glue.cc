@@ -73,6 +73,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("openRawSocket", Napi::Function::New<OpenRawSocket>(env, "openRawSocket"));
   exports.Set("ifNameToIndex", Napi::Function::New<IfNameToIndex>(env, "ifNameToIndex"));
+  exports.Set("probeType", Napi::Function::New<ProbeType>(env, "probeType"));
+  exports.Set("probeFeature", Napi::Function::New<ProbeFeature>(env, "probeFeature"));
   exports.Set("perfEventOpen", Napi::Function::New<PerfEventOpen>(env, "perfEventOpen"));
   exports.Set("mapTypes", EnumTable<bpf_map_type>(env, libbpf_bpf_map_type_str));
   exports.Set("progTypes", EnumTable<bpf_prog_type>(env, libbpf_bpf_prog_type_str));

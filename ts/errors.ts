@@ -42,7 +42,8 @@ const LIBBPF_ERRNO = [
   ['NLPARSE', 'Incorrect netlink message parsing'],
 ] as const;
 
-function errnoName(errno: number): [string, string] {
+/** @internal The errno name and its text. */
+export function errnoName(errno: number): [string, string] {
   const libbpf = LIBBPF_ERRNO[errno - 4000];
   if (libbpf) return [`LIBBPF_ERRNO__${libbpf[0]}`, libbpf[1]];
   const entry = KERNEL_ERRNO[errno] ?? systemErrors.get(-errno);

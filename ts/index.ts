@@ -38,3 +38,5 @@ export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } 
 import { addon } from './internal/addon.js';
 /** The version of the system libbpf the addon is linked with, e.g. '1.1'. */
 export const libbpfVersion: string = addon.libbpfVersion;
+export { features } from './features.js';
+export type { FeatureResult } from './features.js';

@@ -166,6 +166,11 @@ export interface Addon {
   openRawSocket(ifname: string): number;
   ifNameToIndex(ifname: string): number;
   perfEventOpen(type: number, config: number | bigint, sample: number, isFreq: boolean, pid: number, cpu: number): number;
+  /** libbpf's probes: 1 yes, 0 no, < 0 -errno of a probe that could not run. */
+  probeType(kind: 'prog' | 'map', type: number): number;
+  probeType(kind: 'helper', progType: number, helperId: number): number;
+  /** A real attempt: null when the kernel did it, else the errno and the call that failed. */
+  probeFeature(name: string, arg?: string): { errno: number; op: string } | null;
   mapTypes: Record<string, number>;
   progTypes: Record<string, number>;
   attachTypes: Record<string, number>;
