@@ -2,6 +2,7 @@
 // addon builds them through makeError(), handed over once at start-up, so
 // that `instanceof` works and C++ never invents an error shape.
 import { getSystemErrorMap } from 'node:util';
+import { PRIVILEGE_HINT, privileged } from './internal/privileges.js';
 
 const systemErrors = getSystemErrorMap();
 
@@ -13,6 +14,8 @@ export interface FailureInfo {
   log: string;
   program?: string;
   verifierLog?: string;
+  /** The kernel feature whose absence made the call fail (see `features`). */
+  unsupported?: string;
 }
 
 // Where libuv's name differs from the kernel's, or the kernel leaks an
@@ -69,6 +72,14 @@ export class BpfError extends Error {
   readonly target: string | undefined;
   /** What libbpf printed during this call (warnings and info), raw. */
   readonly log: string;
+  /**
+   * The kernel feature this kernel lacks, where that was the cause: a name
+   * of `features` ('kprobeMulti', 'tcx', 'ringbuf', ...), 'programType:syscall',
+   * 'helper:bpf_loop', 'iterator:bpf_map_elem'. The message says what the probe found.
+   */
+  readonly unsupported: string | undefined;
+  /** The program a failed load was about, where libbpf said. */
+  readonly program: string | undefined;
 
   constructor(info: FailureInfo, message?: string) {
     const [code, text] = errnoName(info.errno);
@@ -81,6 +92,16 @@ export class BpfError extends Error {
     this.op = info.op;
     this.target = info.target;
     this.log = info.log;
+    this.unsupported = info.unsupported;
+    this.program = info.program;
+  }
+
+  /** @internal The same failure, saying that the kernel lacks `feature` (`reason`, from the probe). */
+  becauseUnsupported(feature: string, reason: string): BpfError {
+    const e = new BpfError({ errno: this.errno, op: this.op, target: this.target, log: this.log, program: this.program,
+      unsupported: feature }, `${this.message}\n  unsupported: ${reason}`);
+    Object.defineProperty(e, 'cause', { value: this, enumerable: false, writable: true, configurable: true });
+    return e;
   }
 }
 
@@ -89,7 +110,7 @@ const SHOWN_LINES = 6;
 /** The verifier rejected a program; `verifierLog` holds its whole output. */
 export class VerifierError extends BpfError {
   /** The program the verifier rejected. */
-  readonly program: string;
+  declare readonly program: string;
   /** The verifier's output, raw and complete. */
   readonly verifierLog: string;
 
@@ -107,9 +128,19 @@ export class VerifierError extends BpfError {
   }
 }
 
+// The verifier's closing line when it never looked at an instruction: the
+// kernel turned the program down before verification (its type or attach
+// type is not allowed here), which is no verifier rejection.
+const NOTHING_VERIFIED = /^processed 0 insns/m;
+
 /** @internal */
 export function makeError(info: FailureInfo): BpfError {
-  return info.verifierLog !== undefined && info.verifierLog !== ''
-    ? new VerifierError(info)
-    : new BpfError(info);
+  const log = info.verifierLog ?? '';
+  if (log === '') return new BpfError(info);
+  if (!NOTHING_VERIFIED.test(log)) return new VerifierError(info);
+  const [code, text] = errnoName(info.errno);
+  const who = info.errno === 1 && !privileged() ? `; ${PRIVILEGE_HINT}` : '';
+  return new BpfError({ ...info, log: info.log + log },
+    `${info.op}: the kernel refused program '${info.program ?? ''}' (${code}, ${text}) before verifying it: ` +
+    `its program type or attach type is not allowed on this kernel${who}`);
 }

@@ -3,11 +3,11 @@
 // map operations (native/features.cc) for the rest. Never guessed from the
 // kernel's version. Each answer is cached for the life of the process and is
 // `true` or a reason: what the feature needs, and what this kernel said.
-import { readFileSync } from 'node:fs';
 import { helpers as HELPERS } from './asm.js';
 import { errnoName } from './errors.js';
 import { addon } from './internal/addon.js';
 import { invalidArgValue } from './internal/errors.js';
+import { PRIVILEGE_HINT, privileged } from './internal/privileges.js';
 import { MAP_TYPES, PROG_TYPES, type MapType, type ProgramType } from './types.js';
 
 /** `true`, or why not: `'kprobe.multi links need Linux 5.18 with CONFIG_FPROBE (this kernel: EOPNOTSUPP from bpf_link_create)'`. */
@@ -22,24 +22,6 @@ function cached(key: string, probe: () => FeatureResult): FeatureResult {
   }
   return r;
 }
-
-const CAP_SYS_ADMIN = 21n;
-const CAP_PERFMON = 38n;
-const CAP_BPF = 39n;
-/**
- * Whether this process holds what BPF needs (CAP_SYS_ADMIN, or CAP_BPF with
- * CAP_PERFMON), so that an EPERM is the kernel's refusal, not ours.
- * @internal
- */
-export function privileged(): boolean {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) return false;
-  const caps = BigInt(`0x${m[1]}`);
-  const has = (c: bigint): boolean => ((caps >> c) & 1n) === 1n;
-  return has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
-}
-
-const PRIVILEGE_HINT = 'run as root, or with CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN before Linux 5.8)';
 
 function because(needs: string, errno: number, op: string): string {
   const [code] = errnoName(errno);

@@ -3,6 +3,8 @@ import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
+import { features } from './features.js';
+import { needing } from './internal/unsupported.js';
 import { codecFor, type Codec } from './codec.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
@@ -121,6 +123,7 @@ export interface MapOwner {
 }
 
 const PER_CPU = new Set<string>(PER_CPU_MAP_TYPES);
+const HASH_LIKE = new Set<string>(['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash']);
 
 // What a map and its raw view share: one fd, one life.
 interface MapCore {
@@ -431,7 +434,11 @@ export class BpfMap<K = unknown, V = unknown> {
     const native = this.#loaded();
     const k = this.#key(key);
     const out = Buffer.allocUnsafe(this.#meta().valueBytes);
-    return native.lookupAndDelete(k, out) ? this.#result(out) : undefined;
+    // Hash maps gained lookup_and_delete after queues and stacks (5.14).
+    const found = HASH_LIKE.has(this.type)
+      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDelete(k, out))
+      : native.lookupAndDelete(k, out);
+    return found ? this.#result(out) : undefined;
   }
 
   /** Makes the map read-only for user space (bpf_map_freeze). */

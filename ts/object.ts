@@ -4,6 +4,7 @@ import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { globalsOf, type Globals } from './globals.js';
 import { addon, type NativeObject, type NativeObjectOptions } from './internal/addon.js';
+import { explainLoad } from './internal/unsupported.js';
 import { checkInt, checkString, invalidArgType, invalidState, unknownName } from './internal/errors.js';
 import type { BpfLink } from './link.js';
 import { BpfMap } from './map.js';
@@ -127,6 +128,19 @@ export class BpfObject {
     if (this.#state !== 'opened') invalidState(`BpfObject '${this.#name}' is ${this.#state}; load() runs once`);
   }
 
+  // A failed load says which kernel feature was missing, where a probe
+  // finds one (a program type, an attach hook, a helper, a map type).
+  #explain(e: unknown): unknown {
+    if (this.#state === 'closed') return e;
+    try {
+      const programs = new Map([...this.programs].map(([n, p]) => [n, { section: p.section, type: p.type }]));
+      const maps = new Map([...this.maps].map(([n, m]) => [n, { type: m.type }]));
+      return explainLoad(e, { programs, maps });
+    } catch {
+      return e;
+    }
+  }
+
   /** Creates the maps and loads the programs into the kernel (bpf_object__load). */
   load(): this {
     this.#beginLoad();
@@ -135,7 +149,7 @@ export class BpfObject {
       this.#state = 'loaded';
     } catch (e) {
       this.#state = 'failed';
-      throw e;
+      throw this.#explain(e);
     }
     return this;
   }
@@ -148,7 +162,7 @@ export class BpfObject {
       await this.#native.loadAsync();
     } catch (e) {
       if (this.#state === 'loading') this.#state = 'failed';
-      throw e;
+      throw this.#explain(e);
     }
     // close() may have run while the worker loaded
     if ((this.#state as BpfObjectState) === 'closed') {

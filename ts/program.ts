@@ -5,6 +5,8 @@ import { closeSync, constants as fsConstants, createReadStream, openSync, readFi
 import { Socket as NetSocket } from 'node:net';
 import { Insn, assemble } from './asm.js';
 import { BpfError } from './errors.js';
+import { features } from './features.js';
+import { attachFeature, explain, needing, programFeature } from './internal/unsupported.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
 import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { BpfLink } from './link.js';
@@ -259,7 +261,8 @@ export class BpfProgram {
   attach(): BpfLink {
     const native = this.#loaded();
     if (!this.#owner) invalidState('a standalone program has no section to attach by');
-    return this.#link(native.attach());
+    const [feature, probe] = attachFeature(this.section, this.type);
+    return this.#link(needing(feature, probe, () => native.attach()));
   }
 
   #options<T extends object>(opts: T): T {
@@ -272,13 +275,16 @@ export class BpfProgram {
     const o = this.#options(opts);
     const native = this.#loaded();
     const offset = o.offset === undefined ? 0 : checkInt('opts.offset', o.offset, 0, 0x7fff_ffff);
-    return this.#link(native.attachKprobe(checkString('func', func), o.retprobe === true, offset));
+    const f = checkString('func', func);
+    return this.#link(needing('kprobes', features.kprobes, () => native.attachKprobe(f, o.retprobe === true, offset)));
   }
 
   /** A kprobe on a system call by its name ('getpid'), whatever the architecture calls its function. */
   attachKsyscall(name: string, opts: KsyscallOptions = {}): BpfLink {
     const o = this.#options(opts);
-    return this.#link(this.#loaded().attachKsyscall(checkString('name', name), o.retprobe === true));
+    const native = this.#loaded();
+    const n = checkString('name', name);
+    return this.#link(needing('kprobes', features.kprobes, () => native.attachKsyscall(n, o.retprobe === true)));
   }
 
   /** One kprobe.multi link over many kernel functions (a glob or a list). */
@@ -289,7 +295,9 @@ export class BpfProgram {
     }
     const pattern = o.pattern === undefined ? null : checkString('opts.pattern', o.pattern);
     const symbols = o.symbols === undefined ? null : [...o.symbols].map((x, i) => checkString(`opts.symbols[${i}]`, x));
-    return this.#link(this.#loaded().attachKprobeMulti(pattern, symbols, o.retprobe === true));
+    const native = this.#loaded();
+    return this.#link(needing('kprobeMulti', features.kprobeMulti,
+      () => native.attachKprobeMulti(pattern, symbols, o.retprobe === true)));
   }
 
   /** A uprobe (or uretprobe) on a function of a binary or library; libbpf resolves the symbol. */
@@ -308,8 +316,11 @@ export class BpfProgram {
     const o = this.#options(opts);
     const pid = o.pid === undefined ? -1 : checkInt('opts.pid', o.pid, -1, 0x7fff_ffff);
     if (o.cookie !== undefined && typeof o.cookie !== 'bigint') invalidArgType('opts.cookie', 'of type bigint', o.cookie);
-    return this.#link(this.#loaded().attachUsdt(checkString('opts.binary', o.binary),
-      checkString('opts.provider', o.provider), checkString('opts.name', o.name), pid, o.cookie ?? 0n));
+    const native = this.#loaded();
+    const args = [checkString('opts.binary', o.binary), checkString('opts.provider', o.provider),
+      checkString('opts.name', o.name)] as const;
+    // libbpf's USDT support leans on BPF cookies (5.15) for all but the simplest cases.
+    return this.#link(needing('bpfCookie', features.bpfCookie, () => native.attachUsdt(...args, pid, o.cookie ?? 0n)));
   }
 
   /** A tracepoint of tracefs (events/CATEGORY/NAME). */
@@ -397,7 +408,8 @@ export class BpfProgram {
         // A kernel without tcx (before 6.6) refuses the attach type; any
         // other refusal (a program that is not sched_cls, ...) is the answer.
         const tcProgram = this.type === 'sched_cls' || this.type === 'sched_act';
-        if (o.tcx === true || !tcProgram || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
+        if (o.tcx === true) throw explain(e, 'tcx', features.tcx);
+        if (!tcProgram || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
       }
     }
     return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle));
@@ -438,7 +450,8 @@ export class BpfProgram {
     const o = this.#options(opts);
     const native = this.#loaded();
     if (o.map !== undefined && !(o.map instanceof BpfMap)) invalidArgType('opts.map', 'a BpfMap', o.map);
-    const link = this.#link(native.attachIter(o.map ? o.map.liveFd() : -1));
+    const [feature, probe] = programFeature(this.section, this.type);
+    const link = this.#link(needing(feature, probe, () => native.attachIter(o.map ? o.map.liveFd() : -1)));
     let fd: number;
     try {
       fd = link.iterFd();
