@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { FeatureResult } from '../ts/index.js';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const BPF_DIR = path.join(ROOT, 'bpf');
@@ -74,3 +75,26 @@ export function throwsWith(fn: () => unknown, props: Record<string, unknown>, Ct
   }
   return caught as Error;
 }
+
+// Kernel features CI says this kernel has (LBN_REQUIRE=kprobes,trampolines,...,
+// names of `features`): their tests must run, so a kernel that lost one
+// fails instead of skipping.
+const required = new Set((process.env.LBN_REQUIRE ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+/**
+ * `it` where the probe said yes; elsewhere a skipped test whose title ends
+ * with the probe's reason. A feature named in LBN_REQUIRE never skips: its
+ * test fails with the reason.
+ */
+export function itIf(feature: string, result: FeatureResult): Mocha.TestFunction {
+  if (result === true) return it;
+  if (required.has(feature)) {
+    return ((title: string) => it(`${title} — ${feature} is required on this kernel`, () => {
+      throw new Error(`LBN_REQUIRE names ${feature}, but the probe says: ${result}`);
+    })) as unknown as Mocha.TestFunction;
+  }
+  return ((title: string, fn?: Mocha.Func) => it.skip(`${title} — skipped: ${result}`, fn)) as unknown as Mocha.TestFunction;
+}
+
+/** Whether CI requires `feature` of this kernel. */
+export const isRequired = (feature: string): boolean => required.has(feature);
