@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 // Tracing programs for the attach tests, each counting in its own slot of
-// `hits` (hits.h).
+// `hits` (hits.h). The iterators are in iter_test.bpf.c.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -98,30 +98,6 @@ int on_perf_event(void *ctx)
 	if (v)
 		__sync_fetch_and_add(v, 1);
 	hit(PERF);
-	return 0;
-}
-
-// One line per task: "pid comm".
-SEC("iter/task")
-int list_tasks(struct bpf_iter__task *ctx)
-{
-	struct task_struct *task = ctx->task;
-
-	if (!task)
-		return 0;
-	BPF_SEQ_PRINTF(ctx->meta->seq, "%d %s\n", task->tgid, task->comm);
-	return 0;
-}
-
-// One line per element of an array map of u64: "key value".
-SEC("iter/bpf_map_elem")
-int dump_hits(struct bpf_iter__bpf_map_elem *ctx)
-{
-	__u32 *key = ctx->key;
-	__u64 *value = ctx->value;
-
-	if (key && value)
-		BPF_SEQ_PRINTF(ctx->meta->seq, "%u %llu\n", *key, *value);
 	return 0;
 }
 
