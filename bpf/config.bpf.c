@@ -15,8 +15,10 @@ struct {
 } shared_counter SEC(".maps");
 
 // Adds the Kconfig value to the shared counter and returns the Kconfig value.
-SEC("syscall")
-int read_config(void *ctx)
+// A socket filter, run with BPF_PROG_TEST_RUN (at least an Ethernet header
+// of data).
+SEC("socket")
+int read_config(struct __sk_buff *skb)
 {
 	__u32 key = 0;
 	__u64 *v = bpf_map_lookup_elem(&shared_counter, &key);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 // Values of every BTF kind the codecs handle, written by the kernel side:
 // fill() writes samples[0]; check() reads samples[1] (written from
-// JavaScript) and returns a checksum of its fields.
+// JavaScript) and returns a checksum of its fields. The programs are socket
+// filters, run with BPF_PROG_TEST_RUN (at least an Ethernet header of data):
+// what they do needs no newer kernel than the maps do.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -100,8 +102,8 @@ struct {
 	__uint(max_entries, 1);
 } buffers SEC(".maps");
 
-SEC("syscall")
-int fill(void *ctx)
+SEC("socket")
+int fill(struct __sk_buff *skb)
 {
 	__u32 key = 0;
 	struct sample *s = bpf_map_lookup_elem(&samples, &key);
@@ -132,8 +134,8 @@ int fill(void *ctx)
 	return 0;
 }
 
-SEC("syscall")
-int check(void *ctx)
+SEC("socket")
+int check(struct __sk_buff *skb)
 {
 	__u32 key = 1;
 	struct sample *s = bpf_map_lookup_elem(&samples, &key);
@@ -148,8 +150,8 @@ int check(void *ctx)
 	       (int)((__u64)s->ptr & 0xff) * 53;
 }
 
-SEC("syscall")
-int push_inner(void *ctx)
+SEC("socket")
+int push_inner(struct __sk_buff *skb)
 {
 	struct inner v = { .a = 21, .b = -22 };
 	__u32 key = 1;

@@ -150,7 +150,7 @@ describe('attach: tracing programs on this kernel', function () {
         const { BpfObject } = require(${JSON.stringify(path.join(ROOT, 'dist', 'ts', 'index.js'))});
         const o = new BpfObject(${JSON.stringify(obj('config'))}, { pinRoot: ${JSON.stringify(root)}, kconfig: { CONFIG_LIBBPF_NODE_VALUE: 3 } }).load();
         const before = o.map('shared_counter').lookup(0);
-        o.program('read_config').testRun();
+        o.program('read_config').testRun({ data: Buffer.alloc(64) }); // a socket filter: a frame of data
         console.log(JSON.stringify({ before: String(before), id: o.map('shared_counter').id }));
         o.close();`;
       const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { before: string; id: number };

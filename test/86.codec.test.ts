@@ -7,6 +7,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { BpfMap, BpfObject, BpfProgram, Btf, codecFor, type PerCpu } from '../ts/index.js';
 import { bpftool, ensureBpffs, obj, pinPath } from './helpers.js';
 
+// types_test's programs are socket filters: a test run takes at least an Ethernet header.
+const FRAME = Buffer.alloc(64);
+
 interface Inner { a: number; b: number }
 interface Sample {
   u8v: number; s16v: number; u32v: number; s64v: bigint; u64v: bigint; flag: boolean; name: string;
@@ -22,7 +25,7 @@ describe('codecs from BTF', function () {
   after(() => o.close());
 
   it('decode: reads every field the kernel wrote', function () {
-    assert.equal(o.program('fill').testRun().retval, 0);
+    assert.equal(o.program('fill').testRun({ data: FRAME }).retval, 0);
     const codec = codecFor<Sample>(o.btf!, 'struct sample');
     assert.equal(codec.size, 88);
     const s = codec.decode(o.map('samples').raw.lookup(0) as Buffer);
@@ -45,7 +48,7 @@ describe('codecs from BTF', function () {
     const expected = 9 + -2 * 3 + (1030 & 0x3ff) * 5 + Number(BigInt.asUintN(64, -3n) & 0x3ffn) * 7 + 11 +
       'a'.charCodeAt(0) * 13 + 'e'.charCodeAt(0) * 17 + 6 * 19 + 2 * 23 + -1 * 29 + 9 * 31 + 7 * 37 + 31 * 41 +
       -64 * 43 + 100 * 47 + 0x34 * 53;
-    assert.equal(o.program('check').testRun().retval | 0, expected);
+    assert.equal(o.program('check').testRun({ data: FRAME }).retval | 0, expected);
     // and decode is its inverse
     const back = codec.decode(codec.encode(value)) as Sample;
     assert.equal(back.color, 2);
@@ -79,7 +82,7 @@ describe('codecs from BTF', function () {
   });
 
   it('a BTF-defined map decodes keys and values: lookup({..}) gives objects, per-CPU maps an array, map.raw gives Buffers', function () {
-    o.program('fill').testRun();
+    o.program('fill').testRun({ data: FRAME });
     const t = o.map<number, Sample>('samples');
     assert.equal(t.decoded, true);
     assert.equal(t.keyType, '__u32');
@@ -133,7 +136,7 @@ describe('codecs from BTF', function () {
     execFileSync('bpftool', ['prog', 'loadall', obj('types_test'), `${dir}/progs`, 'pinmaps', `${dir}/maps`]);
     try {
       const fill = BpfProgram.fromPin(`${dir}/progs/fill`);
-      assert.equal(fill.testRun().retval, 0);
+      assert.equal(fill.testRun({ data: FRAME }).retval, 0);
       fill.close();
       const m = BpfMap.fromPin<number, Sample>(`${dir}/maps/samples`);
       try {
@@ -169,7 +172,7 @@ describe('codecs from BTF', function () {
       assert.equal(sized.keyType, undefined, 'no key type: keys stay Buffers');
       t.load();
       assert.equal(queue.btfValueTypeId, 0, 'libbpf created the queue without BTF');
-      assert.equal(t.program('push_inner').testRun().retval, 0);
+      assert.equal(t.program('push_inner').testRun({ data: FRAME }).retval, 0);
       queue.update(null, { a: 5, b: -6 });
       assert.deepEqual(queue.lookupAndDelete(null), { a: 21, b: -22 }, 'the kernel pushed this one first');
       assert.deepEqual(queue.lookupAndDelete(null), { a: 5, b: -6 });
@@ -186,7 +189,7 @@ describe('codecs from BTF', function () {
     // A fresh object, untouched before load, decodes the same.
     const u = new BpfObject(obj('types_test')).load();
     try {
-      assert.equal(u.program('push_inner').testRun().retval, 0);
+      assert.equal(u.program('push_inner').testRun({ data: FRAME }).retval, 0);
       assert.deepEqual(u.map('inner_queue').lookupAndDelete(null), { a: 21, b: -22 });
       assert.equal(u.map('sized_key').lookup(1), 1234567890123n);
     } finally {
