@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-// Producers for the streaming tests and benchmarks.
+// Ring buffer producers for the streaming tests and benchmarks.
 // - produce (SEC("syscall"), run with BPF_PROG_TEST_RUN): writes `count`
 //   records {seq, ring} with consecutive sequence numbers into ring_a or
 //   ring_b, using bpf_loop; failed reserves are counted in drops[0].
-// - perf_getppid: a perf sample {cpu, tgid, seq} per getppid() call;
-//   failed outputs are counted in drops[1].
+//   SYSCALL programs need Linux 5.14, bpf_loop 5.17.
 // - ring_getppid: a 16-byte ring record {tgid, seq} per getppid() call of
-//   process `config[0]` (the tracepoint producer of the benchmark).
+//   process `config[0]` (the tracepoint producer of the benchmark); failed
+//   reserves are counted in drops[2].
+// The perf buffer producer is in perf_test.bpf.c, a ring buffer producer
+// for older kernels in ring_test.bpf.c.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -19,12 +21,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } ring_b SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-} perf_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -139,28 +135,6 @@ SEC("syscall")
 int produce64(struct produce_args *args)
 {
 	return bpf_loop(args->count, produce64_one, 0, 0);
-}
-
-struct perf_sample {
-	__u32 cpu;
-	__u32 tgid;
-	__u64 seq;
-};
-
-__u64 perf_seq = 0;
-
-SEC("tracepoint/syscalls/sys_enter_getppid")
-int perf_getppid(void *ctx)
-{
-	struct perf_sample s = {
-		.cpu = bpf_get_smp_processor_id(),
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.seq = __sync_fetch_and_add(&perf_seq, 1),
-	};
-
-	if (bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &s, sizeof(s)))
-		count_drop(1);
-	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
