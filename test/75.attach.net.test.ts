@@ -11,10 +11,9 @@ import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } f
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket as NetSocket } from 'node:net';
-import { release } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { BpfError, BpfObject } from '../ts/index.js';
+import { BpfError, BpfObject, features } from '../ts/index.js';
 import { ROOT, obj, openFds, throwsWith, withoutFdLeak } from './helpers.js';
 import type {
   AgentHello, AgentReply, AgentRequest, AgentResults, ErrorInfo, LoopbackReport,
@@ -26,8 +25,7 @@ const N = 5;
 const SLOT = { XDP: 0, TC: 1, CGROUP: 2, SK_LOOKUP: 3 } as const;
 const FIXTURES = path.join(ROOT, 'dist', 'test', 'fixtures');
 // tcx came with Linux 6.6; before it attachTc() makes a classic tc filter.
-const [KMAJ, KMIN] = release().split('.').map(Number) as [number, number];
-const TCX = KMAJ > 6 || (KMAJ === 6 && KMIN >= 6) ? 'tcx' : 'tc';
+const TCX = features.tcx() === true ? 'tcx' : 'tc';
 
 const NS_A = `lbn-${process.pid}-a`;
 const NS_B = `lbn-${process.pid}-b`;
@@ -72,9 +70,19 @@ const linksRunning = (progIds: number[]): KernelLink[] =>
   (JSON.parse(run('bpftool', ['-j', 'link', 'show'])) as KernelLink[]).filter((l) => progIds.includes(l.prog_id));
 
 interface CgroupProg { id: number; attach_type: string; name: string }
-function cgroupProgs(dir: string): CgroupProg[] {
-  const out = run('bpftool', ['-j', 'cgroup', 'show', dir]).trim();
+const effectiveProgs = (dir: string): CgroupProg[] => {
+  const out = run('bpftool', ['-j', 'cgroup', 'show', dir, 'effective']).trim();
   return out === '' ? [] : (JSON.parse(out) as CgroupProg[]);
+};
+/**
+ * The programs attached to the cgroup `dir` itself: those in effect there
+ * that are not in effect in its parent. (Plain `bpftool cgroup show` asks
+ * the kernel for each program's attach flags, which kernels before 6.0
+ * refuse with EINVAL; `effective` does not ask.)
+ */
+function cgroupProgs(dir: string): CgroupProg[] {
+  const inherited = new Set(effectiveProgs(path.dirname(dir)).map((p) => `${p.id}/${p.attach_type}`));
+  return effectiveProgs(dir).filter((p) => !inherited.has(`${p.id}/${p.attach_type}`));
 }
 
 // --- counters -----------------------------------------------------------
