@@ -97,8 +97,8 @@ export class BpfError extends Error {
   }
 
   /** @internal The same failure, saying that the kernel lacks `feature` (`reason`, from the probe). */
-  becauseUnsupported(feature: string, reason: string): BpfError {
-    const e = new BpfError({ errno: this.errno, op: this.op, target: this.target, log: this.log, program: this.program,
+  becauseUnsupported(feature: string, reason: string, program = this.program): BpfError {
+    const e = new BpfError({ errno: this.errno, op: this.op, target: this.target, log: this.log, program,
       unsupported: feature }, `${this.message}\n  unsupported: ${reason}`);
     Object.defineProperty(e, 'cause', { value: this, enumerable: false, writable: true, configurable: true });
     return e;

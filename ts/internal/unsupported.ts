@@ -6,10 +6,10 @@ import { features, type FeatureResult } from '../features.js';
 import type { ProgramType } from '../types.js';
 
 /** `e`, or the same failure naming `feature` when `probe` says the kernel lacks it. */
-export function explain(e: unknown, feature: string, probe: () => FeatureResult): unknown {
+export function explain(e: unknown, feature: string, probe: () => FeatureResult, program?: string): unknown {
   if (!(e instanceof BpfError) || e.unsupported !== undefined) return e;
   const r = probe();
-  return r === true ? e : e.becauseUnsupported(feature, r);
+  return r === true ? e : e.becauseUnsupported(feature, r, program ?? e.program);
 }
 
 /** Runs `fn`; a BpfError it throws is explained by `feature`'s probe. */
@@ -64,12 +64,12 @@ export function explainLoad(e: unknown, parts: LoadParts): unknown {
   const progName = e.program ?? /prog '([^']+)'/.exec(e.log)?.[1];
   const prog = progName === undefined ? undefined : parts.programs.get(progName);
   if (helper !== undefined && prog !== undefined) {
-    const explained = explain(e, `helper:bpf_${helper}`, () => tryProbe(() => features.helper(prog.type, helper)));
+    const explained = explain(e, `helper:bpf_${helper}`, () => tryProbe(() => features.helper(prog.type, helper)), progName);
     if (explained !== e) return explained;
   }
   if (prog !== undefined) {
     const [feature, probe] = programFeature(prog.section, prog.type);
-    return explain(e, feature, probe);
+    return explain(e, feature, probe, progName);
   }
   // A map the kernel would not create: "map 'events': failed to create"
   // (libbpf 1.2+) or "Error in bpf_create_map_xattr(events)" (1.1).
