@@ -35,7 +35,7 @@ describe('features: kernel probes', function () {
     // bpf_xdp_adjust_head is XDP's own; socket filters never had it.
     const r = features.helper('socket_filter', 'bpf_xdp_adjust_head');
     assert.ok(isReason(r), String(r));
-    assert.match(r as string, /bpf_xdp_adjust_head\(\) is not available to socket_filter programs/);
+    assert.match(r as string, /calls of bpf_xdp_adjust_head\(\) from socket_filter programs are not in this kernel/);
   });
 
   it('bad names: TypeError ERR_INVALID_ARG_VALUE before any probe', function () {

@@ -37,13 +37,14 @@ function tried(name: string, needs: string, arg?: string): FeatureResult {
 }
 
 // libbpf_probe_*: 1 yes, 0 no, < 0 the probe itself failed.
-function libbpfProbe(key: string, needs: string, op: string, run: () => number): FeatureResult {
+function libbpfProbe(key: string, what: string, op: string, run: () => number): FeatureResult {
   return cached(key, () => {
     const r = run();
     if (r === 1) return true;
+    const needs = `${what} are not in this kernel`;
     if (r === 0) return `${needs} (this kernel: not supported, by ${op})`;
     // libbpf answers EOPNOTSUPP for types newer than itself.
-    if (r === -95) return `${needs}? libbpf ${addon.libbpfVersion} cannot probe it (${op}: EOPNOTSUPP)`;
+    if (r === -95) return `cannot tell: libbpf ${addon.libbpfVersion} does not know ${what} (${op}: EOPNOTSUPP)`;
     return because(needs, -r, op);
   });
 }
@@ -80,14 +81,14 @@ export const features = {
   /** A program type (libbpf_probe_bpf_prog_type). */
   programType(type: ProgramType): FeatureResult {
     const v = typeIndex(PROG_TYPES, 'type', type);
-    return libbpfProbe(`prog:${type}`, `${type} programs are not in this kernel`, 'libbpf_probe_bpf_prog_type',
+    return libbpfProbe(`prog:${type}`, `${type} programs`, 'libbpf_probe_bpf_prog_type',
       () => addon.probeType('prog', v));
   },
 
   /** A map type (libbpf_probe_bpf_map_type). */
   mapType(type: MapType): FeatureResult {
     const v = typeIndex(MAP_TYPES, 'type', type);
-    return libbpfProbe(`map:${type}`, `${type} maps are not in this kernel`, 'libbpf_probe_bpf_map_type',
+    return libbpfProbe(`map:${type}`, `${type} maps`, 'libbpf_probe_bpf_map_type',
       () => addon.probeType('map', v));
   },
 
@@ -97,8 +98,8 @@ export const features = {
     const name = String(helper).replace(/^bpf_/, '');
     if (!Object.hasOwn(HELPERS, name) || name === 'unspec') invalidArgValue('helper', helper, 'is not a BPF helper this library knows');
     const id = HELPERS[name as keyof typeof HELPERS];
-    return libbpfProbe(`helper:${programType}:${name}`, `bpf_${name}() is not available to ${programType} programs on this kernel`,
-      'libbpf_probe_bpf_helper', () => addon.probeType('helper', p, id));
+    return libbpfProbe(`helper:${programType}:${name}`, `calls of bpf_${name}() from ${programType} programs`,
+      'a program calling it', () => addon.probeType('helper', p, id));
   },
 
   /** kprobes through the kprobe PMU (perf_event_open on vprintk, with a program). */
