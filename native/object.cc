@@ -240,19 +240,30 @@ class LoadWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "bpf_object__load"), deferred_(env), state_(std::move(state)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override { ok_ = LoadObject(*state_, failure_); }
+  // Both run on the JavaScript thread once the load is over. When that
+  // thread is a Worker being terminated, its environment refuses every call
+  // (scope, resolve, the error factory) with an exception; nobody can see
+  // the promise any more, so the answer is dropped rather than let the
+  // exception escape node-addon-api's callback wrapper (std::terminate).
   void OnOK() override {
-    Napi::HandleScope scope(Env());
     state_->busy = false;
     if (state_->closeAfterLoad) state_->Close();
-    if (ok_) {
-      deferred_.Resolve(Env().Undefined());
-    } else {
-      deferred_.Reject(MakeError(Env(), failure_).Value());
+    try {
+      Napi::HandleScope scope(Env());
+      if (ok_) {
+        deferred_.Resolve(Env().Undefined());
+      } else {
+        deferred_.Reject(MakeError(Env(), failure_).Value());
+      }
+    } catch (const Napi::Error&) {
     }
   }
   void OnError(const Napi::Error& e) override {
     state_->busy = false;
-    deferred_.Reject(e.Value());
+    try {
+      deferred_.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
   }
 
  private:

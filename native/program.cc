@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <new>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -270,24 +271,32 @@ Napi::Value Program::TestRun(const Napi::CallbackInfo& info) {
   int fd = Fd(env);
   Napi::Object a = info[0].As<Napi::Object>();
   DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o);
-  std::vector<uint8_t> dataOut, ctxOut;
+  // Output rooms are not zero-filled (the kernel says how much it wrote),
+  // and a room that cannot be had is ENOMEM, not std::bad_alloc.
+  auto room = [&](uint32_t n) {
+    std::unique_ptr<uint8_t[]> p(new (std::nothrow) uint8_t[n > 0 ? n : 1]);
+    if (!p) ThrowErrno(env, ENOMEM, "bpf_prog_test_run_opts", "an output buffer of " + std::to_string(n) + " bytes");
+    return p;
+  };
+  std::unique_ptr<uint8_t[]> dataOut, ctxOut;
   Napi::Value data = a.Get("data"), ctx = a.Get("ctx");
   if (data.IsBuffer()) {
     auto b = data.As<Napi::Buffer<uint8_t>>();
     o.data_in = b.Data();
     o.data_size_in = b.Length();
-    dataOut.resize(U32(a.Get("dataOutSize"), b.Length()));
-    o.data_out = dataOut.data();
-    o.data_size_out = dataOut.size();
+    o.data_size_out = U32(a.Get("dataOutSize"), b.Length());
+    dataOut = room(o.data_size_out);
+    o.data_out = dataOut.get();
   }
   if (ctx.IsBuffer()) {
     auto b = ctx.As<Napi::Buffer<uint8_t>>();
     o.ctx_in = b.Data();
     o.ctx_size_in = b.Length();
-    if (a.Get("ctxOutSize").IsNumber()) ctxOut.resize(U32(a.Get("ctxOutSize")));
-    if (!ctxOut.empty()) {
-      o.ctx_out = ctxOut.data();
-      o.ctx_size_out = ctxOut.size();
+    uint32_t n = a.Get("ctxOutSize").IsNumber() ? U32(a.Get("ctxOutSize")) : 0;
+    if (n > 0) {
+      ctxOut = room(n);
+      o.ctx_out = ctxOut.get();
+      o.ctx_size_out = n;
     }
   }
   if (a.Get("repeat").IsNumber()) o.repeat = U32(a.Get("repeat"));
@@ -308,9 +317,9 @@ Napi::Value Program::TestRun(const Napi::CallbackInfo& info) {
   r.Set("retval", o.retval);
   r.Set("durationNs", o.duration);
   if (o.data_out != nullptr)
-    r.Set("dataOut", Napi::Buffer<uint8_t>::Copy(env, dataOut.data(), o.data_size_out));
+    r.Set("dataOut", Napi::Buffer<uint8_t>::Copy(env, dataOut.get(), o.data_size_out));
   if (o.ctx_out != nullptr)
-    r.Set("ctxOut", Napi::Buffer<uint8_t>::Copy(env, ctxOut.data(), o.ctx_size_out));
+    r.Set("ctxOut", Napi::Buffer<uint8_t>::Copy(env, ctxOut.get(), o.ctx_size_out));
   return r;
 }
 

@@ -123,6 +123,13 @@ export interface MapOwner {
 }
 
 const PER_CPU = new Set<string>(PER_CPU_MAP_TYPES);
+/** What closes with a map: its ring and perf buffers. */
+interface Dependent {
+  close(): void;
+}
+// A dependent the user dropped leaves the map's set once collected.
+const forgetWhenCollected = new FinalizationRegistry<{ deps: Set<WeakRef<Dependent>>; ref: WeakRef<Dependent> }>(
+  ({ deps, ref }) => deps.delete(ref));
 const HASH_LIKE = new Set<string>(['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash']);
 
 // What a map and its raw view share: one fd, one life.
@@ -135,7 +142,8 @@ interface MapCore {
   closed: boolean;
   pinPath: string | undefined;
   // Consumers of this map (ring and perf buffers), closed with it.
-  readonly dependents: Set<{ close(): void }>;
+  /** Weak: a consumer the user dropped is collected (and its native side closed) while the map lives on. */
+  readonly dependents: Set<WeakRef<Dependent>>;
   // The kernel's BTF of a map without an object (a pin), once read.
   btf: Btf | null | undefined;
   // Key and value type ids as the object declares them: libbpf zeroes them
@@ -632,15 +640,21 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   /** @internal Closes `d` when this map (or its object) closes; returns the undo. */
-  addDependent(d: { close(): void }): () => void {
-    this.#core.dependents.add(d);
-    return () => this.#core.dependents.delete(d);
+  addDependent(d: Dependent): () => void {
+    const deps = this.#core.dependents;
+    const ref = new WeakRef(d);
+    deps.add(ref);
+    forgetWhenCollected.register(d, { deps, ref }, ref);
+    return () => {
+      deps.delete(ref);
+      forgetWhenCollected.unregister(ref);
+    };
   }
 
   /** @internal This map's consumers end first: their object is closing. */
   closeDependents(): void {
     const deps = this.#core.dependents;
-    for (const d of [...deps]) d.close();
+    for (const ref of [...deps]) ref.deref()?.close();
     deps.clear();
   }
 

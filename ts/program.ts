@@ -8,6 +8,7 @@ import { BpfError } from './errors.js';
 import { features } from './features.js';
 import { attachFeature, explain, needing, programFeature } from './internal/unsupported.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
+import { releaseOnExit } from './internal/exit_cleanup.js';
 import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { BpfLink } from './link.js';
 import { BpfMap } from './map.js';
@@ -36,7 +37,7 @@ export interface TestRunOptions {
   /** Context (e.g. a struct __sk_buff, or a SYSCALL program's argument). */
   ctx?: Buffer | Uint8Array;
   repeat?: number;
-  /** Room for the output packet; default data's length plus 512 bytes. */
+  /** Room for the output packet; default data's length plus 512 bytes (at most 16 MiB). */
   dataOutSize?: number;
   /** BPF_F_TEST_* flags. */
   flags?: number;
@@ -125,6 +126,11 @@ function withFd<T>(path: string, flags: number, fn: (fd: number) => T): T {
 const XDP_MODES = { generic: 1 << 1, native: 1 << 2, offload: 1 << 3 } as const;
 // enum bpf_tc_attach_point
 const TC_POINTS = { ingress: 1, egress: 2 } as const;
+
+// The most a test run can hand back: a packet the kernel built from at most
+// a page of linear data plus its fragments is far below this; a larger room
+// would only be memory allocated for nothing.
+const MAX_TEST_RUN_OUT = 16 << 20;
 
 function bytes(name: string, v: Buffer | Uint8Array): Buffer {
   if (Buffer.isBuffer(v)) return v;
@@ -252,7 +258,13 @@ export class BpfProgram {
   get links(): readonly BpfLink[] { return [...this.#links]; }
 
   #link(native: NativeLink): BpfLink {
-    const link = new BpfLink(native, (l) => this.#links.delete(l));
+    // Netlink XDP and tc filters outlive the process unless released.
+    const kind = native.info().kind;
+    const forget = kind === 'xdp_netlink' || kind === 'tc' ? releaseOnExit(native) : undefined;
+    const link = new BpfLink(native, (l) => {
+      this.#links.delete(l);
+      forget?.();
+    });
     this.#links.add(link);
     return link;
   }
@@ -488,7 +500,7 @@ export class BpfProgram {
     if (opts.data !== undefined) {
       args.data = bytes('opts.data', opts.data);
       args.dataOutSize = opts.dataOutSize === undefined
-        ? args.data.length + 512 : checkInt('opts.dataOutSize', opts.dataOutSize, 0, 0x7fff_ffff);
+        ? args.data.length + 512 : checkInt('opts.dataOutSize', opts.dataOutSize, 0, MAX_TEST_RUN_OUT);
     }
     if (opts.ctx !== undefined) {
       args.ctx = Buffer.from(bytes('opts.ctx', opts.ctx));

@@ -1,0 +1,163 @@
+// What a hostile or careless user does to the process around the library:
+// Workers terminated mid-load, buffers dropped without close(), absurd
+// test-run sizes, and a process that dies with netlink XDP and tc filters
+// attached. Each case ran into a crash, a leak or a leftover attachment once.
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { BpfMap, BpfObject, PerfBuffer, RingBuffer } from '../ts/index.js';
+import { ROOT, obj, openFds } from './helpers.js';
+
+const INDEX = path.join(ROOT, 'dist', 'ts', 'index.js');
+
+function script(name: string, body: string): string {
+  const file = path.join(tmpdir(), `lbn-${process.pid}-${name}.js`);
+  writeFileSync(file, body);
+  return file;
+}
+
+describe('lifetime: what users do around the library', function () {
+  this.timeout(120_000);
+
+  it('a Worker terminated while loadAsync() runs, on success and on failure: the process lives on', function () {
+    const file = script('worker', `
+const { Worker } = require('node:worker_threads');
+const code = \`
+const { BpfObject } = require(${JSON.stringify(INDEX)});
+const { parentPort, workerData } = require('node:worker_threads');
+new BpfObject(workerData).loadAsync().then(() => {}, () => {});
+parentPort.postMessage('started');
+\`;
+(async () => {
+  for (let i = 0; i < 12; i++) {
+    for (const f of [${JSON.stringify(obj('big_reject'))}, ${JSON.stringify(obj('test_progs'))}]) {
+      const w = new Worker(code, { eval: true, workerData: f });
+      await new Promise((r) => w.once('message', r));
+      await new Promise((r) => setTimeout(r, i % 4));
+      await w.terminate();
+    }
+  }
+  console.log('survived');
+})();
+`);
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 110_000 });
+    assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'survived');
+  });
+
+  it('dropped RingBuffers and PerfBuffers are collected while their maps live: fds and memory come back', async function () {
+    const o = new BpfObject(obj('ring_test')).load();
+    const pe = BpfMap.create({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
+    try {
+      const ring = [...o.maps.values()].find((m) => m.type === 'ringbuf')!;
+      const before = openFds();
+      (() => {
+        for (let i = 0; i < 200; i++) {
+          new RingBuffer(ring);
+          new PerfBuffer(pe, { pageCount: 1 });
+        }
+      })();
+      assert.ok(openFds() >= before + 200, 'each buffer holds fds while it lives');
+      for (let i = 0; i < 20 && openFds() > before; i++) {
+        global.gc!();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(openFds(), before);
+      // A buffer kept by the user still closes with its map's object.
+      const kept = new RingBuffer(ring);
+      o.close();
+      assert.equal(kept.closed, true);
+    } finally {
+      o.close();
+      pe.close();
+    }
+  });
+
+  it('testRun({dataOutSize}) beyond 16 MiB: RangeError before any allocation; a large room is not zero-filled up front', function () {
+    const o = new BpfObject(obj('test_progs')).load();
+    try {
+      const p = o.program('sock_len');
+      assert.throws(() => p.testRun({ data: Buffer.alloc(64), dataOutSize: 2 ** 31 - 1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+      const rss = process.memoryUsage().rss;
+      const r = p.testRun({ data: Buffer.alloc(64), dataOutSize: 16 << 20 });
+      assert.equal(r.retval, 64 - 14); // the frame's length past its Ethernet header
+      assert.equal(r.dataOut!.length, 64);
+      assert.ok(process.memoryUsage().rss - rss < 8 << 20, 'the 16 MiB room was not touched');
+    } finally {
+      o.close();
+    }
+  });
+});
+
+// A process that attached XDP through netlink and a classic tc filter, then
+// ended as `how` says, in a network namespace of its own; what bpftool sees
+// there afterwards.
+describe('lifetime: nothing stays attached when the process goes', function () {
+  this.timeout(120_000);
+  const ns = `lbn-exit-${process.pid}`;
+  const inNs = (...cmd: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8' });
+  before(() => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    inNs('ip', 'link', 'set', 'lo', 'up');
+  });
+  after(() => execFileSync('ip', ['netns', 'del', ns]));
+
+  const left = (): string[] => {
+    const net = JSON.parse(inNs('bpftool', '-j', 'net', 'show')) as Array<Record<string, unknown[]>>;
+    return net.flatMap((e) => Object.entries(e).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${JSON.stringify(x)}`) : [])));
+  };
+
+  function run(how: string, ending: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; during: string[] }> {
+    const file = script(`exit-${how}`, `
+const { BpfObject } = require(${JSON.stringify(INDEX)});
+const o = new BpfObject(${JSON.stringify(obj('net_test'))}).load();
+o.program('xdp_filter').attachXdp('lo', { replace: true, mode: 'generic' });
+o.program('tc_filter').attachTc('lo', { direction: 'ingress', tcx: false });
+o.program('tc_filter').attachTc('lo', { direction: 'egress', priority: 7 });
+${ending}
+console.log('attached');
+setInterval(() => {}, 1000);
+`);
+    return new Promise((resolve) => {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let during: string[] = [];
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('attached') && during.length === 0) {
+          during = left();
+          if (how.startsWith('SIG')) child.kill(how.split(' ')[0] as NodeJS.Signals);
+        }
+      });
+      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+      child.on('exit', (code, signal) => resolve({ code, signal, out, during }));
+    });
+  }
+
+  const cases: Array<[string, string, (r: { code: number | null; signal: NodeJS.Signals | null; out: string }) => void]> = [
+    ['process.exit()', "setTimeout(() => process.exit(3), 200);", (r) => assert.equal(r.code, 3)],
+    ['an uncaught exception', "setTimeout(() => { throw new Error('boom'); }, 200);", (r) => {
+      assert.equal(r.code, 1);
+      assert.match(r.out, /boom/);
+    }],
+    ['SIGTERM (no handler: the process still dies of it)', '', (r) => assert.equal(r.signal, 'SIGTERM')],
+    ['SIGINT (no handler: the process still dies of it)', '', (r) => assert.equal(r.signal, 'SIGINT')],
+    ["SIGTERM with the application's own handler, which exits later", "process.on('SIGTERM', () => { console.log('app handler'); setTimeout(() => process.exit(0), 100); });",
+      (r) => {
+        assert.equal(r.code, 0);
+        assert.match(r.out, /app handler/);
+      }],
+  ];
+  for (const [how, ending, check] of cases) {
+    it(`after ${how}: bpftool net shows nothing left on the interface`, async function () {
+      const r = await run(how.startsWith('SIG') ? how : how, ending);
+      assert.ok(r.during.some((l) => l.startsWith('xdp: ') && l.includes('"mode":"generic"')), `attached while running: ${r.during.join('; ')} ${r.out}`);
+      assert.equal(r.during.filter((l) => l.includes('tc_filter')).length, 2, r.during.join('; '));
+      check(r);
+      assert.deepEqual(left(), []);
+    });
+  }
+});
