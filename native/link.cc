@@ -87,6 +87,12 @@ Napi::Object Link::FromLibbpf(Napi::Env env, bpf_link* link) {
 Napi::Value Link::FromPin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  // bpf_link__open takes any pinned object; a map or a program is no link.
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", path);
+  std::string kind = FdKind(fd);
+  close(fd);
+  if (kind != "bpf_link" && kind != "bpf-link") ThrowErrno(env, EINVAL, "bpf_link__open", path + " is not a pinned link (it is a " + (kind.empty() ? "file" : kind) + ")");
   LogCapture cap;
   bpf_link* link = bpf_link__open(path.c_str());
   if (link == nullptr) ThrowErrno(env, errno, "bpf_link__open", path, cap.take());

@@ -4,11 +4,11 @@
 // attached. Each case ran into a crash, a leak or a leftover attachment once.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BpfMap, BpfObject, PerfBuffer, RingBuffer } from '../ts/index.js';
-import { ROOT, obj, openFds } from './helpers.js';
+import { BpfLink, BpfMap, BpfObject, PerfBuffer, RingBuffer } from '../ts/index.js';
+import { ROOT, obj, openFds, pinPath } from './helpers.js';
 
 const INDEX = path.join(ROOT, 'dist', 'ts', 'index.js');
 
@@ -160,4 +160,96 @@ setInterval(() => {}, 1000);
       assert.deepEqual(left(), []);
     });
   }
+});
+
+describe('errors say what is wrong', function () {
+  this.timeout(60_000);
+
+  it('as an unprivileged user: EPERM says the process may not use BPF, not RLIMIT_MEMLOCK; bpf_map_create too', function () {
+    const file = script('unprivileged', `
+const { BpfObject, BpfMap } = require(${JSON.stringify(INDEX)});
+const out = [];
+for (const f of [() => new BpfObject(${JSON.stringify(obj('test_progs'))}).load(),
+                 () => BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 1 })]) {
+  try { f(); out.push('no error'); } catch (e) { out.push({ name: e.name, code: e.code, message: e.message, log: e.log }); }
+}
+console.log(JSON.stringify(out));
+`);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [load, create] = JSON.parse(r.stdout) as Array<{ name: string; code: string; message: string; log: string }>;
+    for (const e of [load!, create!]) {
+      assert.equal(e.name, 'BpfError');
+      assert.equal(e.code, 'EPERM');
+      assert.match(e.message, /this process may not use BPF: run as root, or with CAP_BPF and CAP_PERFMON/);
+      assert.doesNotMatch(e.message, /RLIMIT_MEMLOCK/);
+    }
+    assert.match(load!.message, /^bpf_object__load\(test_progs\)/);
+    assert.match(create!.message, /^bpf_map_create/);
+    assert.match(load!.log, /RLIMIT_MEMLOCK|Operation not permitted/, 'what libbpf said is kept in log');
+  });
+
+  it('libbpf lines of every level reach e.log (debug included, unmarked); the message takes the warning that names the cause', function () {
+    const e = (() => {
+      try {
+        BpfObject.fromBuffer(Buffer.from('this is not an ELF object at all'));
+      } catch (err) {
+        return err as import('../ts/index.js').BpfError;
+      }
+      throw new Error('opened');
+    })();
+    assert.match(e.log, /loading object 'mem_object' from buffer/); // a debug-level line
+    assert.doesNotMatch(e.log, /\x02/);
+    assert.match(e.message, /: elf: 'mem_object' is not a proper ELF object$/);
+  });
+
+  it("new BpfObject('/tmp'): EISDIR naming the path, and no fd left per call", function () {
+    const before = openFds();
+    for (let i = 0; i < 20; i++) {
+      assert.throws(() => new BpfObject(tmpdir()), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'EISDIR' &&
+        e.name === 'BpfError' && e.message.includes(tmpdir()));
+    }
+    assert.equal(openFds(), before);
+  });
+
+  it('an in-memory object is named mem_object (not by its address) unless a name is given', function () {
+    const image = readFileSync(obj('globals_test'));
+    const a = BpfObject.fromBuffer(image);
+    const b = BpfObject.fromBuffer(image, { name: 'mine' });
+    try {
+      assert.equal(a.name, 'mem_object');
+      assert.equal(b.name, 'mine');
+      assert.ok([...a.maps.keys()].includes('mem_obje.bss'), [...a.maps.keys()].join());
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('update({flags: null}) is a TypeError, not a silent "any"; a raw map refuses -1 as a key as its typed twin does', function () {
+    const m = BpfMap.create({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 2 });
+    try {
+      assert.throws(() => m.update(0, 1n, { flags: null as never }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => m.lookup(-1), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+      assert.throws(() => m.update(-1, 1n), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+      assert.throws(() => m.update(2 ** 32, 1n), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+      m.update(1, -1n); // values keep their sign
+      assert.equal(m.lookup(1)?.readBigInt64LE(), -1n);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('BpfLink.fromPin() of a pinned map is EINVAL saying it is a map, not a link of some type', function () {
+    const m = BpfMap.create({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    const p = pinPath('not-a-link');
+    m.pin(p);
+    try {
+      assert.throws(() => BpfLink.fromPin(p), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'EINVAL' &&
+        /is not a pinned link \(it is a bpf-map\)/.test(e.message));
+    } finally {
+      unlinkSync(p);
+      m.close();
+    }
+  });
 });

@@ -53,11 +53,34 @@ export function errnoName(errno: number): [string, string] {
   return entry ? [entry[0], entry[1]] : [`E${errno}`, `errno ${errno}`];
 }
 
+// What libbpf printed during a failed call arrives with its debug-level
+// lines marked (\x02, native/errors.cc): they are kept in `log` unmarked,
+// and they are where the cause is when nothing louder says it.
+const DEBUG_MARK = '\x02';
+
+// Lines that say that something failed, or what libbpf did next, but not why.
+const NOT_A_CAUSE = [
+  /^Failed to bump RLIMIT_MEMLOCK/,
+  /^permission error while running as root; try raising 'ulimit -l'/,
+  /Retrying without BTF\.?$/,
+  /^failed to load object '/,
+  /^prog '[^']*': failed to load: -?\d+$/,
+  /^(elf|sec|map|prog) '?[^ ]*'?: (found|collecting|skipping)/,
+];
+
+function lines(log: string): Array<{ text: string; debug: boolean }> {
+  return log.split('\n').map((l) => {
+    const debug = l.startsWith(DEBUG_MARK);
+    return { text: (debug ? l.slice(1) : l).trim().replace(/^libbpf: /, ''), debug };
+  }).filter((l) => l.text !== '');
+}
+
 // libbpf prints the cause first and the "failed to ..." lines of its callers
-// after it, so the first line is the one worth a headline.
-function firstLine(text: string): string {
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
-  return line.replace(/^libbpf: /, '');
+// after it: the first line at warning level that names a cause is the
+// headline; without one, the last debug line before the failure.
+function mostSpecific(log: string): string {
+  const all = lines(log).filter((l) => !NOT_A_CAUSE.some((re) => re.test(l.text)));
+  return (all.find((l) => !l.debug) ?? all.at(-1))?.text ?? '';
 }
 
 /** A libbpf or kernel call failed. */
@@ -84,14 +107,16 @@ export class BpfError extends Error {
   constructor(info: FailureInfo, message?: string) {
     const [code, text] = errnoName(info.errno);
     const what = info.target ? `${info.op}(${info.target})` : info.op;
-    const detail = firstLine(info.log);
+    // EPERM in a process without the capabilities: that is the cause, whatever
+    // libbpf guessed (RLIMIT_MEMLOCK, a kernel without BPF); its lines stay in `log`.
+    const detail = info.errno === 1 && !privileged() ? `this process may not use BPF: ${PRIVILEGE_HINT}` : mostSpecific(info.log);
     super(message ?? `${what} failed: ${code} (${text})${detail ? `: ${detail}` : ''}`);
     this.name = new.target.name;
     this.code = code;
     this.errno = info.errno;
     this.op = info.op;
     this.target = info.target;
-    this.log = info.log;
+    this.log = info.log.replaceAll(DEBUG_MARK, '');
     this.unsupported = info.unsupported;
     this.program = info.program;
   }

@@ -338,7 +338,7 @@ export class BpfMap<K = unknown, V = unknown> {
     }
     const codec = this.#codecs()?.key;
     if (codec && !isBytes(key)) return codec.encode(key, 'key');
-    return encode('key', key as MapKey, size);
+    return encode('key', key as MapKey, size, true);
   }
 
   #keyOut(raw: Buffer): K {
@@ -426,7 +426,7 @@ export class BpfMap<K = unknown, V = unknown> {
    */
   update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts: MapUpdateOptions = {}): void {
     const native = this.#loaded();
-    const flag = opts.flags ?? 'any';
+    const flag = opts.flags === undefined ? 'any' : opts.flags;
     if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
     native.update(this.#key(key), this.#value(value), UPDATE_FLAGS[flag]);
   }

@@ -1,5 +1,6 @@
 // BpfObject: a compiled BPF ELF object (bpf_object), opened, configured,
 // loaded, and the owner of its maps, programs and their links.
+import { statSync } from 'node:fs';
 import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { globalsOf, type Globals } from './globals.js';
@@ -45,6 +46,18 @@ function nativeOptions(opts: BpfObjectOptions): NativeObjectOptions {
   return o;
 }
 
+// libbpf 1.1 and 1.7 leak the fd of a directory given as an object path
+// (and report an "invalid file descriptor"): refuse it first.
+function notADirectory(path: string): void {
+  let dir = false;
+  try {
+    dir = statSync(path).isDirectory();
+  } catch {
+    return; // libbpf says what is wrong with a path that cannot be read
+  }
+  if (dir) throw new BpfError({ errno: 21, op: 'bpf_object__open_file', target: path, log: '' }, `bpf_object__open_file(${path}) failed: EISDIR (illegal operation on a directory): a BPF object is an ELF file, not a directory`);
+}
+
 export class BpfObject {
   #native: NativeObject;
   #state: BpfObjectState = 'opened';
@@ -63,7 +76,10 @@ export class BpfObject {
     if (typeof source === 'string') src = checkString('path', source);
     else if (source instanceof Uint8Array) src = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
     else src = invalidArgType('path', 'a path or a Buffer', source);
-    this.#native = new addon.NativeObject(src, nativeOptions(opts));
+    if (typeof src === 'string') notADirectory(src);
+    // libbpf names an image in memory by its address ('5616...-ae8'), which
+    // ends up in its maps' names: a name of our own unless one is given.
+    this.#native = new addon.NativeObject(src, { name: typeof src === 'string' ? undefined : 'mem_object', ...nativeOptions(opts) });
     this.#name = this.#native.name();
     this.#maps = new Map(this.#native.maps().map((m) => {
       const map = new BpfMap(m, this);

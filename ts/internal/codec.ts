@@ -19,8 +19,12 @@ function writeInt(buf: Buffer, off: number, size: number, v: bigint): void {
   else LE ? buf.writeUIntLE(n, off, size) : buf.writeUIntBE(n, off, size);
 }
 
-/** Writes `v` as `size` bytes into `out` at `off` (a Buffer is copied as is). */
-export function encodeInto(name: string, v: Scalar, size: number, out: Buffer, off: number): void {
+/**
+ * Writes `v` as `size` bytes into `out` at `off` (a Buffer is copied as is).
+ * `unsigned`: only 0 .. 2^bits - 1 (keys of raw maps, which know no sign,
+ * take unsigned numbers as their typed twins with u32/u64 keys do).
+ */
+export function encodeInto(name: string, v: Scalar, size: number, out: Buffer, off: number, unsigned = false): void {
   if (v instanceof Uint8Array) {
     if (v.length !== size) {
       fail(RangeError, 'ERR_INVALID_BUFFER_SIZE', `The "${name}" buffer must be ${size} bytes, got ${v.length}`);
@@ -39,16 +43,16 @@ export function encodeInto(name: string, v: Scalar, size: number, out: Buffer, o
   }
   const b = BigInt(v);
   const bits = BigInt(size * 8);
-  if (b < -(1n << (bits - 1n)) || b >= 1n << bits) {
-    outOfRange(name, `an integer that fits in ${size} byte(s)`, v);
+  if (unsigned ? b < 0n || b >= 1n << bits : b < -(1n << (bits - 1n)) || b >= 1n << bits) {
+    outOfRange(name, unsigned ? `an integer >= 0 that fits in ${size} byte(s)` : `an integer that fits in ${size} byte(s)`, v);
   }
   writeInt(out, off, size, b);
 }
 
 /** `v` as exactly `size` bytes; a Buffer of the right size is used as is. */
-export function encode(name: string, v: Scalar, size: number): Buffer {
+export function encode(name: string, v: Scalar, size: number, unsigned = false): Buffer {
   if (Buffer.isBuffer(v) && v.length === size) return v;
   const out = Buffer.alloc(size);
-  encodeInto(name, v, size, out, 0);
+  encodeInto(name, v, size, out, 0, unsigned);
   return out;
 }

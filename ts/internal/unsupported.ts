@@ -61,7 +61,8 @@ export function explainLoad(e: unknown, parts: LoadParts): unknown {
   const text = `${e.log}\n${(e as { verifierLog?: string }).verifierLog ?? ''}`;
   // A helper the verifier does not know: "unknown func bpf_loop#181".
   const helper = /unknown func (?:bpf_)?(\w+)#\d+/.exec(text)?.[1];
-  const progName = e.program ?? /prog '([^']+)'/.exec(e.log)?.[1];
+  // The program whose load failed (not one of the debug lines about the others).
+  const progName = e.program ?? /prog '([^']+)': (?:BPF program load failed|failed to load)/.exec(e.log)?.[1];
   const prog = progName === undefined ? undefined : parts.programs.get(progName);
   if (helper !== undefined && prog !== undefined) {
     const explained = explain(e, `helper:bpf_${helper}`, () => tryProbe(() => features.helper(prog.type, helper)), progName);
