@@ -1,7 +1,7 @@
 // BpfProgram: metadata, BPF_PROG_TEST_RUN, hand-written programs, pins;
 // BpfLink: pin, fromPin, detach.
 import { strict as assert } from 'node:assert';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BpfError, BpfLink, BpfObject, BpfProgram, VerifierError, asm, features } from '../ts/index.js';
 import { bpftool, ensureTracefs, itIf, obj, pinPath } from './helpers.js';
@@ -165,21 +165,28 @@ describe('BpfProgram', function () {
       assert.equal(link.type, 'raw_tracepoint');
       const id = link.id;
       link.pin(path);
-      link.detach();
-      let start = calls();
-      void process.ppid;
-      assert.equal(calls(), start + 1, 'still attached through the pin');
-      const again = BpfLink.fromPin(path);
+      let start: number;
       try {
-        assert.ok(again.id !== undefined && again.id > 0);
-        assert.equal(again.id, id);
-        assert.equal(again.programId, o.program('raw_getppid').id);
-        const shown = bpftool<{ id: number; prog_id: number }[]>('link', 'show').find((l) => l.id === again.id);
-        assert.equal(shown?.prog_id, o.program('raw_getppid').id);
-        again.unpin();
+        link.detach();
+        start = calls();
+        void process.ppid;
+        assert.equal(calls(), start + 1, 'still attached through the pin');
+        const again = BpfLink.fromPin(path);
+        try {
+          assert.ok(again.id !== undefined && again.id > 0);
+          assert.equal(again.id, id);
+          assert.equal(again.programId, o.program('raw_getppid').id);
+          const shown = bpftool<{ id: number; prog_id: number }[]>('link', 'show').find((l) => l.id === again.id);
+          assert.equal(shown?.prog_id, o.program('raw_getppid').id);
+          again.unpin();
+        } finally {
+          again.detach();
+          again.detach();
+        }
       } finally {
-        again.detach();
-        again.detach();
+        // a failure above must not leave it attached
+        link.detach();
+        rmSync(path, { force: true });
       }
       // Detached once the pin is gone and the last handle released: at once
       // on newer kernels; Linux 5.10 drops the pin's reference when it frees
