@@ -22,6 +22,21 @@ std::string SourceName(const ObjectState& s) {
   return s.path.empty() ? std::string("<buffer>") : s.path;
 }
 
+// libbpf 1.x returns NULL and sets errno when an open fails, but its
+// libbpf_ptr() turns only the last 4095 values of the address space
+// (IS_ERR) into NULL: a failure whose error code does not fit there, such
+// as an extern whose size does not fit an int (bpf_object__collect_externs
+// returns the size; still so in 1.7), comes back as ERR_PTR(code), which
+// looks like an object. Any ERR_PTR(int) is in the top half of the address
+// space, where no user-space pointer lives on Linux: such a value is an
+// error, never an object (libbpf has freed the object already).
+bool IsErrorPointer(const void* p, int* err) {
+  auto v = static_cast<intptr_t>(reinterpret_cast<uintptr_t>(p));
+  if (v >= 0 || v < static_cast<intptr_t>(INT_MIN)) return false;
+  *err = v >= -4095 ? static_cast<int>(-v) : EINVAL;
+  return true;
+}
+
 bpf_object* Open(ObjectState& s, Failure& f) {
   DECLARE_LIBBPF_OPTS(bpf_object_open_opts, o);
   const OpenOptions& p = s.opts;
@@ -34,6 +49,11 @@ bpf_object* Open(ObjectState& s, Failure& f) {
   bpf_object* obj = s.path.empty()
       ? bpf_object__open_mem(s.image.data(), s.image.size(), &o)
       : bpf_object__open_file(s.path.c_str(), &o);
+  int bogus = 0;
+  if (IsErrorPointer(obj, &bogus)) {
+    obj = nullptr;
+    errno = bogus;
+  }
   if (obj == nullptr) {
     f.err = errno ? errno : EINVAL;
     f.op = s.path.empty() ? "bpf_object__open_mem" : "bpf_object__open_file";

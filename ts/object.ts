@@ -6,6 +6,7 @@ import { BpfError } from './errors.js';
 import { globalsOf, type Globals } from './globals.js';
 import { addon, type NativeObject, type NativeObjectOptions } from './internal/addon.js';
 import { explainLoad } from './internal/unsupported.js';
+import { refuseMalformed } from './internal/objcheck.js';
 import { checkInt, checkString, invalidArgType, invalidState, unknownName } from './internal/errors.js';
 import type { BpfLink } from './link.js';
 import { BpfMap } from './map.js';
@@ -79,7 +80,9 @@ export class BpfObject {
     if (typeof src === 'string') notADirectory(src);
     // libbpf names an image in memory by its address ('5616...-ae8'), which
     // ends up in its maps' names: a name of our own unless one is given.
-    this.#native = new addon.NativeObject(src, { name: typeof src === 'string' ? undefined : 'mem_object', ...nativeOptions(opts) });
+    const o = nativeOptions(opts);
+    refuseMalformed(src, o); // what would crash libbpf 1.1 never reaches it (issue 11)
+    this.#native = new addon.NativeObject(src, { name: typeof src === 'string' ? undefined : 'mem_object', ...o });
     this.#name = this.#native.name();
     this.#maps = new Map(this.#native.maps().map((m) => {
       const map = new BpfMap(m, this);
