@@ -14,7 +14,8 @@
 // Options: --seconds N (default 60), --count N (stop after N mutants),
 // --seed S (default: random, printed), --batch N (mutants per child, 200),
 // --out DIR (crashes, default test/fuzz/crashes), --load-every K (load
-// every K-th mutant that opens; 0: never; default 25), --objects DIR
+// mutant n where n % K == 0, if it opens and its maps ask the kernel for
+// less than 64 MiB; 0: never; default 25), --objects DIR
 // (default bpf/), --unguarded (open with the addon directly, without the
 // object check: shows what libbpf itself does with the mutants),
 // --quiet (no progress lines). Exit status: 0 when no crash and no bad error, 1 otherwise.
@@ -611,13 +612,13 @@ async function parent(): Promise<number> {
   const files = readdirSync(values.objects!).filter((f) => f.endsWith('.bpf.o')).sort()
     .map((f) => path.join(values.objects!, f)).filter((f) => statSync(f).isFile());
   const layouts = files.map(layout);
+  // progress lines (--quiet drops them); the seed, crashes and bad errors are always printed
+  const log = (s: string): void => { if (!values.quiet) console.log(s); };
+  const report = (s: string): void => console.log(s);
   const dir = mkdtempSync(path.join(tmpdir(), 'lbn-fuzz-'));
   // maps pinned by name go to a private directory, removed at the end
   opts.pinRoot = path.join('/sys/fs/bpf', `lbn-fuzz-${process.pid}`);
-  // progress lines (--quiet drops them); crashes and bad errors are always printed
-  const log = (s: string): void => { if (!values.quiet) console.log(s); };
-  const report = (s: string): void => console.log(s);
-  log(`fuzz: seed ${seed}, ${layouts.length} objects (${layouts.map((l) => l.name).join(' ')}), batch ${batchSize}, ` +
+  report(`fuzz: seed ${seed}, ${layouts.length} objects (${layouts.map((l) => l.name).join(' ')}), batch ${batchSize}, ` +
     `${Number.isFinite(count) ? `${count} mutants` : `${seconds} s`}${opts.unguarded ? ', UNGUARDED' : ''}`);
 
   const deadline = Date.now() + seconds * 1000;
@@ -628,6 +629,17 @@ async function parent(): Promise<number> {
   let loaded = 0;
   let lastReport = Date.now();
   const badSeen = new Map<string, number>();
+  const cleanup = (): void => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(opts.pinRoot, { recursive: true, force: true });
+  };
+  const interrupted = (sig: NodeJS.Signals): void => {
+    cleanup();
+    console.log(`fuzz: ${sig} after ${n} objects, ${crashes} crashes, ${bad} bad errors, ${opened} opened, ${loaded} loaded`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     while (n < count && (values.count !== undefined || Date.now() < deadline)) {
       const size = Math.min(batchSize, count - n);
@@ -665,11 +677,10 @@ async function parent(): Promise<number> {
       }
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(opts.pinRoot, { recursive: true, force: true });
+    cleanup();
   }
   if (badSeen.size > 1) report(`bad errors by kind: ${[...badSeen].map(([k, v]) => `${v}x ${k}`).join('\n  ')}`);
-  console.log(`fuzz: ${n} objects, ${crashes} crashes, ${bad} bad errors, ${opened} opened, ${loaded} loaded (seed ${seed})`);
+  console.log(`fuzz: ${n} objects, ${crashes} crashes, ${bad} bad errors, ${opened} opened, ${loaded} loaded`);
   return crashes > 0 || bad > 0 ? 1 : 0;
 }
 

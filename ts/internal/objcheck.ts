@@ -482,6 +482,7 @@ interface Elf {
   byName: Map<string, Shdr>;
   /** The first global or weak object symbol of each name (find_elf_var_sym()). */
   globals: Map<string, Sym>;
+  funcIndex: Map<number, FuncIndex>;
 }
 
 function sectionLabel(s: Shdr): string {
@@ -612,7 +613,7 @@ function readElf(image: Buffer): Elf {
     const bind = sym.info >> 4;
     if ((sym.info & 0xf) === STT_OBJECT && (bind === STB_GLOBAL || bind === STB_WEAK) && !globals.has(sym.name)) globals.set(sym.name, sym);
   }
-  return { image, sections, symbols, funcs, byName, globals };
+  return { image, sections, symbols, funcs, byName, globals, funcIndex: new Map() };
 }
 
 /**
@@ -624,11 +625,72 @@ function checkInsnRoom(elf: Elf, sec: Shdr, off: number, what: string): void {
   if (sec.type !== SHT_PROGBITS || off % 8 !== 0 || off + 8 > sec.size) return; // libbpf rejects these itself
   const code = elf.image[sec.offset + off]!;
   if (code !== BPF_LD_IMM64) return;
-  for (const f of elf.funcs.get(sec.index) ?? []) {
-    if (off >= f.start && off < f.end && off + 16 > f.end) {
-      bad(`${what}: the 16-byte ld_imm64 instruction at offset ${off} of ${sectionLabel(sec)} runs past the end of function '${shown(f.name)}' (offset ${f.end})`);
-    }
+  const f = innermost(elf, sec.index, off);
+  if (f && off + 16 > f.end) {
+    bad(`${what}: the 16-byte ld_imm64 instruction at offset ${off} of ${sectionLabel(sec)} runs past the end of function '${shown(f.name)}' (offset ${f.end})`);
   }
+}
+
+interface FuncIndex {
+  /** Where the set of functions covering an offset changes, ascending. */
+  bounds: number[];
+  /** From bounds[i] up to bounds[i + 1]: the covering function that ends first. */
+  first: (Func | undefined)[];
+}
+
+/** Of the functions of a section that hold `off`, the one that ends first. */
+function innermost(elf: Elf, shndx: number, off: number): Func | undefined {
+  let index = elf.funcIndex.get(shndx);
+  if (!index) {
+    // a sweep over the function boundaries (functions may overlap in a
+    // malformed object, and there may be many of them)
+    const funcs = (elf.funcs.get(shndx) ?? []).filter((f) => f.end > f.start).sort((a, b) => a.start - b.start);
+    const bounds = [...new Set(funcs.flatMap((f) => [f.start, f.end]))].sort((a, b) => a - b);
+    const first: (Func | undefined)[] = [];
+    const heap: Func[] = [];
+    const push = (f: Func): void => {
+      heap.push(f);
+      for (let i = heap.length - 1; i > 0;) {
+        const up = (i - 1) >> 1;
+        if (heap[up]!.end <= heap[i]!.end) break;
+        [heap[up], heap[i]] = [heap[i]!, heap[up]!];
+        i = up;
+      }
+    };
+    const pop = (): void => {
+      const last = heap.pop()!;
+      if (heap.length === 0) return;
+      heap[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && heap[l]!.end < heap[m]!.end) m = l;
+        if (r < heap.length && heap[r]!.end < heap[m]!.end) m = r;
+        if (m === i) break;
+        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        i = m;
+      }
+    };
+    let next = 0;
+    for (const b of bounds) {
+      while (next < funcs.length && funcs[next]!.start <= b) push(funcs[next++]!);
+      while (heap.length > 0 && heap[0]!.end <= b) pop();
+      first.push(heap[0]);
+    }
+    index = { bounds, first };
+    elf.funcIndex.set(shndx, index);
+  }
+  const { bounds, first } = index;
+  let lo = 0;
+  let hi = bounds.length - 1;
+  if (hi < 0 || off < bounds[0]!) return undefined;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (bounds[mid]! <= off) lo = mid;
+    else hi = mid - 1;
+  }
+  return first[lo];
 }
 
 function checkRelocations(elf: Elf): void {
