@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BpfLink, BpfMap, BpfObject, PerfBuffer, RingBuffer } from '../ts/index.js';
+import { BpfError, BpfLink, BpfMap, BpfObject, Btf, PerfBuffer, RingBuffer } from '../ts/index.js';
 import { ROOT, obj, openFds, pinPath } from './helpers.js';
 
 const INDEX = path.join(ROOT, 'dist', 'ts', 'index.js');
@@ -211,6 +211,24 @@ console.log(JSON.stringify(out));
     assert.match(e.log, /loading object 'mem_object' from buffer/); // a debug-level line
     assert.doesNotMatch(e.log, /\x02/);
     assert.match(e.message, /: elf: 'mem_object' is not a proper ELF object$/);
+  });
+
+  it('Btf.parse of BTF whose typedef refers to itself: a BpfError naming the loop, not a stack overflow in the codecs', function () {
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt16LE(0xeb9f, 0);
+    hdr[2] = 1; // version
+    hdr.writeUInt32LE(24, 4); // header length
+    const type = Buffer.alloc(12);
+    type.writeUInt32LE(1, 0); // name 'a'
+    type.writeUInt32LE(8 << 24, 4); // TYPEDEF
+    type.writeUInt32LE(1, 8); // of type 1: itself
+    const strings = Buffer.from('\0a\0');
+    hdr.writeUInt32LE(0, 8);
+    hdr.writeUInt32LE(type.length, 12);
+    hdr.writeUInt32LE(type.length, 16);
+    hdr.writeUInt32LE(strings.length, 20);
+    assert.throws(() => Btf.parse(Buffer.concat([hdr, type, strings])), (e: unknown) =>
+      e instanceof BpfError && e.code === 'LIBBPF_ERRNO__FORMAT' && e.op === 'btf__parse' && /TYPEDEF 'a'\): reference loop 1 -> 1/.test(e.message));
   });
 
   it("new BpfObject('/tmp'): EISDIR naming the path, and no fd left per call", function () {

@@ -2,6 +2,8 @@
 // object's, as libbpf fixed it up, or the kernel's /sys/kernel/btf/vmlinux)
 // so that types can be described and turned into codecs in JavaScript.
 import { readFileSync } from 'node:fs';
+import { BpfError } from './errors.js';
+import { btfProblem } from './internal/objcheck.js';
 import { fail, invalidArgType } from './internal/errors.js';
 
 export const BTF_KINDS = [
@@ -79,12 +81,21 @@ export class Btf {
   /** Parses raw BTF (a .BTF section, /sys/kernel/btf/vmlinux). */
   static parse(raw: Buffer | Uint8Array): Btf {
     if (!(raw instanceof Uint8Array)) invalidArgType('raw', 'a Buffer', raw);
-    return new Btf(parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)));
+    const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    // Malformed BTF (a type that contains itself, ids and offsets out of
+    // range) would send the codecs into endless recursion or past their
+    // views: refused here, as libbpf's btf__parse() refuses it.
+    const problem = btfProblem(buf);
+    if (problem !== undefined) {
+      throw new BpfError({ errno: 4001, op: 'btf__parse', log: problem },
+        `btf__parse failed: LIBBPF_ERRNO__FORMAT (BPF object format invalid): ${problem}`);
+    }
+    return new Btf(parse(buf));
   }
 
-  /** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once. */
+  /** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once (the kernel checked it). */
   static kernel(): Btf {
-    kernelBtf ??= Btf.parse(readFileSync('/sys/kernel/btf/vmlinux'));
+    kernelBtf ??= new Btf(parse(readFileSync('/sys/kernel/btf/vmlinux')));
     return kernelBtf;
   }
 
