@@ -32,6 +32,7 @@ trap 'exit 143' TERM   # the timeout's SIGTERM runs the EXIT trap below
 root=$PWD
 started=$(date +%s)
 export LBN_CACHE=${LBN_CACHE:-/tmp/lbn-cache}
+unset LIBBPF_PREFIX   # the system libbpf (binding.gyp's default)
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/lbn-sanitizers.XXXXXX")
 chmod 755 "$scratch"   # 92's unprivileged child (uid 65534) loads the library from here
@@ -102,10 +103,11 @@ mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 # ------------------------------------------------------------- environment
 # Every process from here on inherits these: mocha, the node children the
-# tests spawn (which load the addon too), and the other children (ip, bpftool,
-# taskset, mount): those get the ASan runtime as well; uninstrumented, they
-# only have their malloc and libc calls checked, and they run fine (their
-# leaks at exit are in the logs, ignored below; their exit status is theirs).
+# tests spawn (which load the addon too), and the other children (ip,
+# bpftool, taskset, setpriv, mount): those get the ASan runtime as well;
+# uninstrumented, they only have their malloc and libc calls checked, and
+# they run fine (their leaks at exit are in the logs, ignored below; their
+# exit status is theirs).
 logs=$scratch/sanitizer-logs
 # Writable by all: a process that cannot open its log file dies ("Can't open
 # file"), and 92 runs one child as uid 65534.
@@ -117,16 +119,16 @@ mkdir -p "$logs" && chmod 1777 "$logs"
 # does not replace malloc.
 export LD_PRELOAD=$asan_rt
 # ASAN_OPTIONS:
-#   allow_user_segv_handler=0  node installs its own SIGSEGV handler (V8's
-#       WebAssembly trap handler) over ASan's, and passes a fault that is not
-#       WebAssembly's to the default action: a bare "Segmentation fault", no
-#       report. With this, ASan's sigaction() ignores anyone else's
-#       SIGSEGV/SIGBUS handler and a wild pointer in the addon gets a full
-#       report. (handle_segv=0 would leave the bare crash.) What it costs: an
-#       out-of-bounds WebAssembly access would be a crash instead of a
-#       RuntimeError, so the test process also gets
-#       --wasm-enforce-bounds-checks (explicit checks; no test here uses
-#       WebAssembly).
+#   allow_user_segv_handler=0  (handle_segv=1 stays, the default) node
+#       puts its own SIGSEGV handler (V8's WebAssembly trap handler) in place
+#       of ASan's, and hands a fault that is not WebAssembly's to the default
+#       action: a bare "Segmentation fault", no report. With this, ASan's
+#       sigaction() ignores anyone else's SIGSEGV/SIGBUS handler, and a wild
+#       pointer in the addon gets a full report (handle_segv=0 would leave
+#       the bare crash). What it costs: an out-of-bounds WebAssembly access
+#       would be a crash instead of a RuntimeError, so the test process also
+#       gets --wasm-enforce-bounds-checks (explicit checks; no test here uses
+#       WebAssembly anyway).
 #   abort_on_error=1  a report ends in abort(), so the process dies of SIGABRT
 #       (mocha's status then says so) rather than exiting with 1.
 #   halt_on_error=1  stop at the first error (the default without
@@ -157,13 +159,13 @@ export LSAN_OPTIONS="exitcode=0"
 # UBSAN_OPTIONS (libubsan is a runtime of its own, with its own options):
 # print_stacktrace=1 for where the undefined behaviour came from;
 # halt_on_error=1 and abort_on_error=1 as for ASan; report_error_type=1 names
-# the check; the logs next to ASan's, as $logs/ubsan.EXE.PID.
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1:report_error_type=1:log_path=$logs/ubsan:log_exe_name=1"
+# the check. No log_path: GCC's libubsan ignores it when libasan is loaded
+# too, and writes to the process's stderr (see mocha.stderr below).
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1:report_error_type=1"
 
 # mocha's stderr (and that of the children that share it) is also kept, for
-# UBSan: GCC's libubsan, when libasan is there too, ignores log_path and
-# writes to stderr. Its reports abort the process all the same, so a child's
-# lands in the failure of the test that ran it.
+# UBSan's reports. A child whose stderr a test reads keeps its report to
+# itself, but it dies of SIGABRT all the same, and the test that ran it fails.
 set +e
 { LBN_PLACE=asan node_modules/.bin/mocha --no-config --reporter ./test/summary-reporter.js \
     --node-option expose-gc --node-option wasm-enforce-bounds-checks --timeout 60000 \
