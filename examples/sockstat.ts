@@ -4,7 +4,7 @@
 //
 //   npm run sockstat                  # restricted C: bpf/sock_example.bpf.c
 //   npm run sockstat -- --insns       # hand-written instructions (asm) + BpfMap.create
-//   options: --seconds N (default 5), --ifname IF (default lo), --quiet (only the last line)
+//   npm run sockstat -- --help        # the options
 //
 // Outside this repository, import from 'libbpf-node' instead of '../ts/index.js'.
 import { execFile } from 'node:child_process';
@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BpfMap, BpfObject, BpfProgram, openRawSocket, type BpfLink } from '../ts/index.js';
 import { sockExampleInsns } from './sock_example_insns.js';
+import { intArg, parseTool, runTool, sleepUnlessAborted } from './tool.js';
 
 const IPPROTO = { TCP: 6, UDP: 17, ICMP: 1 } as const;
 const UDP_PER_SECOND = 5;
@@ -75,36 +76,55 @@ async function sendUdp(n: number): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const opt = (name: string, dflt: string): string => {
-    const i = args.indexOf(name);
-    return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-  };
-  const seconds = Number(opt('--seconds', '5'));
-  const ifname = opt('--ifname', 'lo');
-  const quiet = args.includes('--quiet');
+const NAME = 'sockstat';
+const { values } = parseTool({
+  name: NAME,
+  summary: 'Count packets per IP protocol on an interface with a socket filter (the kernel\'s samples/bpf/sock_example),\n' +
+    'sending UDP datagrams and a ping to 127.0.0.1 every second; prints TCP/UDP/ICMP counts each second.',
+  options: {
+    seconds: { type: 'string', short: 's' },
+    ifname: { type: 'string', short: 'i' },
+    insns: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  },
+  describe: {
+    seconds: 'run this many seconds (default 5)',
+    ifname: 'interface to bind the raw socket to (default lo)',
+    insns: 'load the hand-written instructions instead of the compiled object',
+    quiet: 'print only the last line',
+  },
+  examples: [
+    ['sockstat', 'five seconds on lo, the program compiled from C'],
+    ['sockstat --insns -s 2', 'two seconds, the program written instruction by instruction'],
+  ],
+});
 
-  const filter = args.includes('--insns') ? handWritten() : compiled();
-  const sock = openRawSocket(ifname);
+async function main(signal: AbortSignal): Promise<void> {
+  const seconds = intArg('--seconds', values.seconds, 5, 1);
+  const ifname = values.ifname ?? 'lo';
+  const filter = values.insns ? handWritten() : compiled();
   try {
-    filter.attach(sock);
-    for (let s = 1; s <= seconds; s++) {
-      const tick = new Promise((r) => setTimeout(r, 1000));
-      await sendUdp(UDP_PER_SECOND);
-      await promisify(execFile)('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
-      await tick;
-      const line = `TCP ${filter.count(IPPROTO.TCP)} UDP ${filter.count(IPPROTO.UDP)} ` +
-        `ICMP ${filter.count(IPPROTO.ICMP)} packets`;
-      if (!quiet || s === seconds) console.log(line);
+    const sock = openRawSocket(ifname);
+    try {
+      filter.attach(sock);
+      let line = '';
+      for (let s = 1; s <= seconds && !signal.aborted; s++) {
+        const tick = sleepUnlessAborted(1000, signal);
+        await sendUdp(UDP_PER_SECOND);
+        await promisify(execFile)('ping', ['-c', '1', '-W', '1', '127.0.0.1']);
+        await tick;
+        line = `TCP ${filter.count(IPPROTO.TCP)} UDP ${filter.count(IPPROTO.UDP)} ` +
+          `ICMP ${filter.count(IPPROTO.ICMP)} packets`;
+        if (!values.quiet && !signal.aborted) console.log(line);
+      }
+      // On Ctrl-C (or with --quiet) the last counts are printed once at the end.
+      if (values.quiet || signal.aborted) console.log(line || 'TCP 0 UDP 0 ICMP 0 packets');
+    } finally {
+      closeSync(sock);
     }
   } finally {
     filter.close();
-    closeSync(sock);
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
-});
+runTool(NAME, main);

@@ -262,6 +262,7 @@ describe('examples/uprobe-node', function () {
     assert.deepEqual(out.trim().split('\n'), [
       'uv_fs_stat calls/s: 100 (fs.statSync calls made: 100)',
       'uv_fs_stat calls/s: 200 (fs.statSync calls made: 200)',
+      'total: 300 uv_fs_stat calls seen, 300 fs.statSync calls made',
     ]);
   });
 });

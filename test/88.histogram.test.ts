@@ -23,7 +23,7 @@ describe('log2 histograms', function () {
 
   it('examples/runqlat prints a run queue latency histogram each interval', function () {
     this.timeout(20_000);
-    const out = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'examples', 'runqlat.js'), '--interval', '0.5', '--count', '2'],
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'examples', 'runqlat.js'), '0.5', '2'],
       { encoding: 'utf8' });
     const headers = out.match(/^ +usecs +: count +distribution$/gm) ?? [];
     assert.equal(headers.length, 2);
