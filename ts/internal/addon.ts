@@ -178,6 +178,28 @@ export interface Addon {
   libbpfVersion: string;
 }
 
+/** What the user must do when the addon cannot be loaded, by the loader's reason. */
+export function loadFailureAdvice(reason: string): string {
+  if (/libbpf\.so\.\d+: cannot open shared object file/.test(reason)) {
+    return 'the system libbpf (1.0 or newer) is not installed. Install its runtime package:\n' +
+      '    apt-get install libbpf1      # Debian 12+, Ubuntu 23.04+\n' +
+      '    dnf install libbpf           # Fedora, RHEL 9\n' +
+      '    pacman -S libbpf             # Arch';
+  }
+  if (/version `LIBBPF_[\d.]+' not found/.test(reason)) {
+    return 'the system libbpf is older than 1.0, which this addon needs (Debian 12, Ubuntu 23.04 and Fedora 37 have 1.x).\n' +
+      'Install a newer libbpf1, or build libbpf 1.x and rebuild: npm rebuild libbpf-node';
+  }
+  if (/version `(GLIBC|GLIBCXX|CXXABI)_[\d.]+' not found/.test(reason)) {
+    return 'the prebuilt addon needs glibc 2.32 and libstdc++ from GCC 11 or newer. Build it here instead:\n' +
+      '    apt-get install libbpf-dev libelf-dev zlib1g-dev pkg-config g++ make python3 && npm rebuild libbpf-node';
+  }
+  return 'Possible solutions:\n' +
+    '- install the system libbpf and a compiler, then rebuild:\n' +
+    '    apt-get install libbpf-dev libelf-dev zlib1g-dev pkg-config g++ make python3 && npm rebuild libbpf-node\n' +
+    '- on a distribution without libbpf 1.x packages, build libbpf 1.1 or newer and make pkg-config find it';
+}
+
 function load(): Addon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
@@ -185,14 +207,11 @@ function load(): Addon {
   try {
     return nodeGypBuild(root) as Addon;
   } catch (e) {
-    const err = e as Error;
-    throw new Error(
-      `libbpf-node: the native addon could not be loaded: ${err.message}\n` +
-      'Possible solutions:\n' +
-      '- install the system libbpf and a compiler, then rebuild:\n' +
-      '    apt-get install libbpf-dev libelf-dev zlib1g-dev pkg-config g++ make python3 && npm rebuild libbpf-node\n' +
-      '- on a distribution without libbpf 1.x packages, build libbpf 1.1 or newer and make pkg-config find it',
-      { cause: e });
+    const reason = (e as Error).message;
+    const err = new Error(`libbpf-node: the native addon could not be loaded: ${reason}\n${loadFailureAdvice(reason)}`, { cause: e });
+    // A code to test for, as Node's own loader errors have (ERR_DLOPEN_FAILED).
+    (err as NodeJS.ErrnoException).code = 'ERR_LIBBPF_NODE_LOAD';
+    throw err;
   }
 }
 
