@@ -37,6 +37,12 @@ describe('the npm package', function () {
     assert.ok(listing.includes('package/prebuilds/linux-x64/libbpf-node.node'), 'the tarball carries the prebuilt addon');
     assert.ok(listing.includes('package/dist/ts/index.d.ts'), 'and the type declarations');
     assert.ok(!listing.some((f) => f.startsWith('package/dist/test/')), 'but not the tests');
+    assert.deepEqual(listing.filter((f) => f.endsWith('.map')), [], 'nor source maps, whose sources it does not ship');
+    assert.deepEqual(listing.filter((f) => f.startsWith('package/bpf/')).sort(),
+      ['package/bpf/sock_example.bpf.c', 'package/bpf/sock_example.bpf.o'], 'and of the BPF objects only the quick start\'s');
+    for (const f of ['LICENSE', 'LICENSE-MIT', 'LICENSE-GPL-2.0', 'CHANGELOG.md', 'README.md', 'scripts/install.js']) {
+      assert.ok(listing.includes(`package/${f}`), `the tarball carries ${f}`);
+    }
 
     const app = path.join(work, 'app');
     mkdirSync(app);
