@@ -3,6 +3,8 @@
 // behind the user's back; closing the program's object detaches them.
 import { addon, type NativeLink, type NativeLinkInfo } from './internal/addon.js';
 import { checkString, invalidState } from './internal/errors.js';
+import type { BpfError } from './errors.js';
+import type { BpfProgram } from './program.js';
 
 const LINK_TYPES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
@@ -11,6 +13,41 @@ const LINK_TYPES = [
 export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach';
 
 const attached = new Set<BpfLink>();
+
+/** A program that obj.attach() (or a skeleton's attach()) did not attach, and why. */
+export interface SkippedProgram {
+  readonly program: BpfProgram;
+  /**
+   * Why: the method to call for a section that needs a target ("SEC(\"tc\")
+   * needs an interface and a direction: use prog.attachTc(...)"), autoload
+   * or autoattach off, or the hook this kernel lacks.
+   */
+  readonly reason: string;
+  /** The BpfError behind the reason (EOPNOTSUPP, or one naming the missing feature), where there was one. */
+  readonly error?: BpfError;
+}
+
+/**
+ * What obj.attach() returns: the links made (it is an array of them, as it
+ * always was), with `links` (the same links, as a plain array) and `skipped`
+ * besides, for `const { links, skipped } = obj.attach()`.
+ */
+export interface AttachResult extends Array<BpfLink> {
+  readonly links: BpfLink[];
+  readonly skipped: readonly SkippedProgram[];
+}
+
+/** @internal */
+export function attachResult(links: BpfLink[], skipped: SkippedProgram[]): AttachResult {
+  const result = [...links];
+  // Not enumerable: the result still compares, prints and spreads as the
+  // plain array of links it used to be.
+  Object.defineProperties(result, {
+    links: { value: links, enumerable: false },
+    skipped: { value: Object.freeze(skipped), enumerable: false },
+  });
+  return result as AttachResult;
+}
 
 export class BpfLink {
   #native: NativeLink | undefined;

@@ -1,0 +1,141 @@
+// Objects shaped like the tools people copy (libbpf-bootstrap,
+// libbpf-tools): bpf/mixed_tool.bpf.c mixes a tracepoint libbpf attaches
+// by its section with programs that need a target (tc, XDP, socket filter,
+// perf event, cgroup, flow dissector, sk_skb/sk_msg, and kprobe, uprobe,
+// USDT, raw_tp naming none). obj.attach() attaches the one and says what to
+// call for each of the others; prog.attach() on those names the method.
+import { strict as assert } from 'node:assert';
+import { BpfError, BpfObject, BpfSkeleton, features } from '../ts/index.js';
+import { ensureTracefs, itIf, obj, withoutFdLeak } from './helpers.js';
+
+const C = { GETPPID: 0, TC_ECHO: 1, PROBE: 2, OTHER: 3 } as const;
+const count = (o: BpfObject, slot: number): number => Number(o.map<number, bigint>('counts').lookup(slot)!);
+const getppid = (n: number): void => {
+  for (let i = 0; i < n; i++) void process.ppid;
+};
+
+// What obj.attach() must say of each program of mixed_tool that it skips.
+const SKIPPED: Record<string, RegExp> = {
+  tc_count_echo: /^SEC\("tc"\) needs an interface and a direction: use prog\.attachTc\(ifname, \{ direction: 'ingress' \| 'egress' \}\)$/,
+  xdp_pass: /^SEC\("xdp"\) needs an interface: use prog\.attachXdp\(ifname\)$/,
+  socket_count: /^SEC\("socket"\) is a socket filter: use prog\.attachSocket\(socket\)/,
+  perf_sample: /^SEC\("perf_event"\) needs a perf event: use prog\.attachPerfEvent\(\{ type, config, sampleFreq \| samplePeriod \}\)$/,
+  cgroup_count: /^SEC\("cgroup_skb\/ingress"\) needs a cgroup: use prog\.attachCgroup\(path\)$/,
+  dissect: /^SEC\("flow_dissector"\) needs a network namespace: use prog\.attachNetns\(path\)/,
+  skb_verdict: /^SEC\("sk_skb\/stream_verdict"\) runs on a sockmap or sockhash: use prog\.attachSockmap\(map\)$/,
+  msg_verdict: /^SEC\("sk_msg"\) runs on a sockmap or sockhash: use prog\.attachSockmap\(map\)$/,
+  kprobe_any: /^SEC\("kprobe"\) names no kernel function: use prog\.attachKprobe\(func\)$/,
+  uprobe_any: /^SEC\("uprobe"\) names no binary: use prog\.attachUprobe\(\{ binary, symbol \}\)$/,
+  usdt_any: /^SEC\("usdt"\) names no probe: use prog\.attachUsdt\(\{ binary, provider, name \}\)$/,
+  raw_tp_any: /^SEC\("raw_tp"\) names no tracepoint: use prog\.attachRawTracepoint\(name\)$/,
+  ksyscall_getppid: /^autoload is off: the program was not loaded$/,
+};
+
+describe('attach: real-world objects (obj.attach() reports what it skips)', function () {
+  let o: BpfObject | undefined;
+  before(ensureTracefs);
+  afterEach(() => o?.close());
+
+  function load(setup?: (x: BpfObject) => void): BpfObject {
+    const x = new BpfObject(obj('mixed_tool'));
+    setup?.(x);
+    x.load();
+    x.map('settings').update(0, BigInt(process.pid));
+    return x;
+  }
+
+  it('obj.attach(): the tracepoint is attached and fires; every other program is in `skipped` with the method to use', function () {
+    o = load();
+    const result = o.attach();
+    // Both shapes of the API: an array of links, and { links, skipped }.
+    const { links, skipped } = result;
+    assert.ok(Array.isArray(result));
+    assert.equal(result.length, 1);
+    assert.deepEqual(links, [...result]);
+    assert.equal(links[0]!.programId, o.program('handle_getppid').id);
+    assert.deepEqual(o.program('handle_getppid').links, links);
+    getppid(11);
+    assert.equal(count(o, C.GETPPID), 11);
+
+    assert.deepEqual(skipped.map((s) => s.program.name).sort(), Object.keys(SKIPPED).sort());
+    for (const s of skipped) {
+      assert.match(s.reason, SKIPPED[s.program.name]!, s.program.name);
+      assert.equal(s.program, o.program(s.program.name));
+      assert.equal(s.program.links.length, 0, `${s.program.name} has nothing attached`);
+      if (s.program.name === 'ksyscall_getppid') assert.equal(s.error, undefined);
+      else assert.ok(s.error instanceof BpfError && s.error.code === 'EOPNOTSUPP' && s.error.op === 'bpf_program__attach');
+    }
+    // The extra properties do not make the result compare or spread
+    // differently from the plain array of links it used to be.
+    assert.deepEqual(Object.keys(result), ['0']);
+    assert.deepEqual(result, links);
+
+    links[0]!.detach();
+    getppid(3);
+    assert.equal(count(o, C.GETPPID), 11);
+  });
+
+  it('prog.attach() on a program that needs a target: BpfError EOPNOTSUPP (bpf_program__attach) naming the method, nothing attached, no fd leaked', function () {
+    o = load();
+    const x = o;
+    withoutFdLeak(() => {
+      for (const [name, re] of Object.entries(SKIPPED)) {
+        if (name === 'ksyscall_getppid') continue;
+        const p = x.program(name);
+        assert.throws(() => p.attach(), (err: unknown) => {
+          assert.ok(err instanceof BpfError, String(err));
+          assert.equal(err.code, 'EOPNOTSUPP');
+          assert.equal(err.errno, 95);
+          assert.equal(err.op, 'bpf_program__attach');
+          assert.equal(err.program, name);
+          assert.ok(err.message.startsWith(`bpf_program__attach(${p.section}) failed: EOPNOTSUPP: program '${name}': `), err.message);
+          assert.match(err.message.replace(/^.*?: program '[^']+': /, ''), re);
+          return true;
+        });
+        assert.equal(p.links.length, 0);
+      }
+    });
+  });
+
+  it('a program that names its target still attaches by prog.attach() (the hint is only for those that do not)', function () {
+    o = load();
+    const link = o.program('handle_getppid').attach();
+    getppid(4);
+    assert.equal(count(o, C.GETPPID), 4);
+    link.detach();
+  });
+
+  it("a skeleton's attach() has the same result: links and skipped", function () {
+    o = load();
+    const skel = new BpfSkeleton(o);
+    const { links, skipped } = skel.attach();
+    assert.equal(links.length, 1);
+    assert.equal(skipped.length, Object.keys(SKIPPED).length);
+    getppid(2);
+    assert.equal(count(o, C.GETPPID), 2);
+  });
+
+  // The other way round: a hook this kernel lacks is reported, not thrown.
+  const kprobes = features.kprobes();
+  itIf('noKprobes', kprobes === true ? 'this kernel has kprobes (the next test attaches one)' : true)(
+    'a program whose hook this kernel lacks (ksyscall without kprobes) is skipped with the probe\'s reason and its BpfError',
+    function () {
+      o = load((x) => (x.program('ksyscall_getppid').autoload = true));
+      const { links, skipped } = o.attach();
+      assert.equal(links.length, 1);
+      const k = skipped.find((s) => s.program.name === 'ksyscall_getppid');
+      assert.ok(k, 'ksyscall_getppid is skipped');
+      assert.match(k.reason, /^this kernel lacks kprobes: kprobes need a kernel built with CONFIG_KPROBES/);
+      assert.ok(k.error instanceof BpfError && k.error.unsupported === 'kprobes');
+      assert.equal(o.program('ksyscall_getppid').links.length, 0);
+    });
+
+  itIf('kprobes', kprobes)('with kprobes, obj.attach() attaches SEC("ksyscall/getppid") too (it names its target)', function () {
+    o = load((x) => (x.program('ksyscall_getppid').autoload = true));
+    const { links, skipped } = o.attach();
+    assert.equal(links.length, 2);
+    assert.ok(!skipped.some((s) => s.program.name === 'ksyscall_getppid'));
+    getppid(5);
+    assert.equal(count(o, C.GETPPID), 10, 'the tracepoint and the ksyscall each counted 5');
+  });
+});
