@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,12 +28,22 @@ int Program::DupFd(Napi::Env env) {
 }
 
 Napi::Object Program::Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target,
-                             LogCapture& cap) {
+                             LogCapture& cap, bool usdt) {
   if (link == nullptr) {
     int err = errno;
     ThrowErrno(env, err, op, target + " (program " + Name() + ")", cap.take());
   }
-  return Link::FromLibbpf(env, link);
+  // The program's id, for links the kernel cannot describe (USDT, perf
+  // events attached by ioctl on kernels before 5.15).
+  bpf_prog_info pi;
+  uint32_t progId = 0;
+  try {
+    if (InfoByFd(Fd(env), pi) == 0) progId = pi.id;
+  } catch (...) {
+    bpf_link__destroy(link);
+    throw;
+  }
+  return Link::FromLibbpf(env, link, usdt, progId);
 }
 
 #define LOADED_PROGRAM(what)                                                                    \
@@ -44,7 +55,10 @@ Napi::Object Program::Libbpf(Napi::Env env, bpf_link* link, const char* op, cons
 Napi::Value Program::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LOADED_PROGRAM("attach()");
-  return Libbpf(env, bpf_program__attach(p), "bpf_program__attach", bpf_program__section_name(p), cap);
+  // SEC("usdt/...") attaches as attachUsdt() does: a USDT link.
+  const char* sec = bpf_program__section_name(p);
+  bool usdt = strncmp(sec, "usdt", 4) == 0 && (sec[4] == '/' || sec[4] == '\0' || strncmp(sec + 4, ".s/", 3) == 0);
+  return Libbpf(env, bpf_program__attach(p), "bpf_program__attach", sec, cap, usdt);
 }
 
 // attachKprobe(func, retprobe, offset)
@@ -105,7 +119,7 @@ Napi::Value Program::AttachUsdt(const Napi::CallbackInfo& info) {
   DECLARE_LIBBPF_OPTS(bpf_usdt_opts, o,
                       .usdt_cookie = info[4].IsBigInt() ? info[4].As<Napi::BigInt>().Uint64Value(&lossless) : 0);
   return Libbpf(env, bpf_program__attach_usdt(p, I32(info[3], -1), binary.c_str(), provider.c_str(), name.c_str(), &o),
-                "bpf_program__attach_usdt", binary + ":" + provider + ":" + name, cap);
+                "bpf_program__attach_usdt", binary + ":" + provider + ":" + name, cap, true);
 }
 
 Napi::Value Program::AttachTracepoint(const Napi::CallbackInfo& info) {

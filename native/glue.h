@@ -196,7 +196,8 @@ class Program : public Napi::ObjectWrap<Program> {
   Napi::Value AttachNetns(const Napi::CallbackInfo& info);
   Napi::Value AttachProg(const Napi::CallbackInfo& info);
   Napi::Value AttachIter(const Napi::CallbackInfo& info);
-  Napi::Object Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target, LogCapture& cap);
+  Napi::Object Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target, LogCapture& cap,
+                      bool usdt = false);
   int DupFd(Napi::Env env);
   std::string Name();
   Napi::Value TestRun(const Napi::CallbackInfo& info);
@@ -217,8 +218,12 @@ class Program : public Napi::ObjectWrap<Program> {
 // ------------------------------------------------------------------ link.cc
 // What one attachment is, and so how it is undone.
 struct Attachment {
-  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach } kind = kLibbpf;
-  bpf_link* link = nullptr;  // kLibbpf
+  // kUsdt: a libbpf link with no fd of its own (libbpf's USDT link is a set
+  // of uprobes, or an inner uprobe.multi link it does not expose; its fd
+  // field is 0 from calloc, and stdin must never be used or closed for it).
+  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach, kUsdt } kind = kLibbpf;
+  bpf_link* link = nullptr;  // kLibbpf, kUsdt
+  uint32_t progId = 0;       // kLibbpf, kUsdt: the program's id, for links the kernel cannot describe
   int fd = -1;               // kFd: a kernel link; kSocket: a dup of the socket
   int progFd = -1;           // a dup of the program's fd (kSocket: not owned)
   int targetFd = -1;         // kProgAttach: a dup of the map or cgroup
@@ -234,7 +239,7 @@ class Link : public Napi::ObjectWrap<Link> {
   static Napi::Function Init(Napi::Env env);
   // Takes ownership of what `a` holds.
   static Napi::Object New(Napi::Env env, const Attachment& a);
-  static Napi::Object FromLibbpf(Napi::Env env, bpf_link* link);
+  static Napi::Object FromLibbpf(Napi::Env env, bpf_link* link, bool usdt = false, uint32_t progId = 0);
   explicit Link(const Napi::CallbackInfo& info);
   ~Link() override;
 
@@ -246,7 +251,7 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value IterFd(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
-  int KernelFd(Napi::Env env, const char* op);
+  int KernelFd(Napi::Env env, const char* op, const std::string& target = "");
   void Release();
 
   Attachment a_;

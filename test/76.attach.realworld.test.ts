@@ -5,8 +5,12 @@
 // USDT, raw_tp naming none). obj.attach() attaches the one and says what to
 // call for each of the others; prog.attach() on those names the method.
 import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, fstatSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { BpfError, BpfObject, BpfSkeleton, features } from '../ts/index.js';
-import { ensureTracefs, itIf, obj, withoutFdLeak } from './helpers.js';
+import { ROOT, ensureTracefs, itIf, obj, pinPath, throwsWith, withoutFdLeak } from './helpers.js';
 
 const C = { GETPPID: 0, TC_ECHO: 1, PROBE: 2, OTHER: 3 } as const;
 const count = (o: BpfObject, slot: number): number => Number(o.map<number, bigint>('counts').lookup(slot)!);
@@ -137,5 +141,86 @@ describe('attach: real-world objects (obj.attach() reports what it skips)', func
     assert.ok(!skipped.some((s) => s.program.name === 'ksyscall_getppid'));
     getppid(5);
     assert.equal(count(o, C.GETPPID), 10, 'the tracepoint and the ksyscall each counted 5');
+  });
+});
+
+// The USDT target of test/70 (lbn:tick once per iteration, lbn_add() too).
+const TARGET = path.join(tmpdir(), `lbn-target76-${process.pid}`);
+
+describe('attach: USDT links (libbpf makes them of uprobes: no fd of their own)', function () {
+  let o: BpfObject | undefined;
+  const runTarget = (n: number): void => {
+    spawnSync(TARGET, [String(n)], { input: 'go\n' });
+  };
+  before(function () {
+    execFileSync('gcc', ['-O2', '-o', TARGET, path.join(ROOT, 'test', 'fixtures', 'target.c')]);
+  });
+  after(() => rmSync(TARGET, { force: true }));
+  beforeEach(() => {
+    o = new BpfObject(obj('mixed_tool')).load();
+    o.map('settings').update(0, 0n); // every process: the target is a child
+  });
+  afterEach(() => o?.close());
+
+  // libbpf needs BPF cookies for USDT in a PIE (a shared object to it) without a pid.
+  const usdtIt = itIf('bpfCookie', features.bpfCookie());
+
+  usdtIt("a USDT link: type 'usdt', fd -1 (never stdin), no link id, the program's id; it counts, and detach() removes its uprobes", function () {
+    const x = o!;
+    const stdin = fstatSync(0);
+    withoutFdLeak(() => {
+      const link = x.program('usdt_any').attachUsdt({ binary: TARGET, provider: 'lbn', name: 'tick' });
+      assert.equal(link.type, 'usdt');
+      assert.equal(link.fd, -1);
+      assert.equal(link.id, undefined);
+      assert.equal(link.programId, x.program('usdt_any').id);
+      runTarget(7);
+      assert.equal(count(x, C.PROBE), 7);
+      link.detach();
+      assert.equal(link.attached, false);
+      runTarget(5);
+      assert.equal(count(x, C.PROBE), 7, 'no uprobe left after detach()');
+    });
+    // fd 0 is still the same open file: the USDT link's "fd" (0 in libbpf) was never closed.
+    const after = fstatSync(0);
+    assert.deepEqual([after.dev, after.ino, after.mode], [stdin.dev, stdin.ino, stdin.mode]);
+  });
+
+  usdtIt('pin(), unpin() and update() on a USDT link: BpfError EOPNOTSUPP saying why, no pin made, the link still counting', function () {
+    const link = o!.program('usdt_any').attachUsdt({ binary: TARGET, provider: 'lbn', name: 'tick' });
+    const where = pinPath('usdt-link');
+    try {
+      throwsWith(() => link.pin(where), {
+        code: 'EOPNOTSUPP', op: 'bpf_link__pin', target: where,
+        message: /^bpf_link__pin\(.*\) failed: EOPNOTSUPP \(operation not supported\): a USDT attachment is no single kernel link: libbpf makes it of one uprobe per probe site/,
+      }, BpfError);
+      assert.equal(existsSync(where), false);
+      throwsWith(() => link.unpin(), { code: 'EOPNOTSUPP', op: 'bpf_link__unpin', message: /USDT/ }, BpfError);
+      throwsWith(() => link.update(o!.program('uprobe_any')), { code: 'EOPNOTSUPP', op: 'bpf_link_update', message: /USDT/ }, BpfError);
+      runTarget(3);
+      assert.equal(count(o!, C.PROBE), 3);
+    } finally {
+      rmSync(where, { force: true });
+    }
+  });
+
+  it("a uprobe's link (a perf_event kernel link here, perf_event_legacy before 5.15): fd, type and the program's id", function () {
+    const link = o!.program('uprobe_any').attachUprobe({ binary: TARGET, symbol: 'lbn_add' });
+    assert.equal(link.programId, o!.program('uprobe_any').id);
+    if (features.bpfCookie() === true) {
+      assert.equal(link.type, 'perf_event');
+      assert.ok(link.fd > 0);
+      assert.equal(typeof link.id, 'number');
+    } else {
+      // The perf event's fd: no kernel link object, so no link id.
+      assert.equal(link.type, 'perf_event_legacy');
+      assert.ok(link.fd > 0);
+      assert.equal(link.id, undefined);
+    }
+    runTarget(4);
+    assert.equal(count(o!, C.PROBE), 4);
+    link.detach();
+    runTarget(2);
+    assert.equal(count(o!, C.PROBE), 4);
   });
 });

@@ -10,7 +10,14 @@ const LINK_TYPES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
   'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
 ] as const;
-export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach';
+/**
+ * The kernel's link types, and the attachments that are no kernel link:
+ * 'socket_filter', 'xdp_netlink', 'tc' (a classic tc filter), 'prog_attach',
+ * 'usdt' (libbpf's set of uprobes, one per probe site) and
+ * 'perf_event_legacy' (a perf event the program was attached to by ioctl,
+ * on kernels before 5.15).
+ */
+export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt';
 
 const attached = new Set<BpfLink>();
 
@@ -77,7 +84,12 @@ export class BpfLink {
   }
 
   get attached(): boolean { return this.#native !== undefined; }
-  /** The link's fd (-1 for a socket filter, which the kernel does not model as a link). */
+  /**
+   * The link's fd; -1 where there is none of the link's own: a socket
+   * filter, a netlink XDP or tc attachment, prog_attach, and a USDT link
+   * (libbpf's USDT link has no fd). For 'perf_event_legacy', the perf
+   * event's fd.
+   */
   get fd(): number { return this.#meta().fd; }
   /** The kernel's link id (undefined where there is no kernel link object). */
   get id(): number | undefined { return this.#meta().id; }
@@ -86,12 +98,18 @@ export class BpfLink {
   get type(): LinkType {
     const m = this.#meta();
     if (m.kind === 'socket') return 'socket_filter';
+    if (m.kind === 'usdt') return 'usdt';
     if (m.kind !== 'link') return m.kind;
     if (m.type === undefined) return 'perf_event_legacy';
     return LINK_TYPES[m.type] ?? (`unknown(${m.type})` as LinkType);
   }
 
-  /** Pins the link in bpffs: it stays attached after this process exits, until unpinned. */
+  /**
+   * Pins the link in bpffs: it stays attached after this process exits,
+   * until unpinned. Only kernel links can be pinned: the others (a USDT
+   * link, a socket filter, netlink XDP, a classic tc filter) are a BpfError
+   * EOPNOTSUPP saying so.
+   */
   pin(path: string): void {
     this.#live().pin(checkString('path', path));
   }

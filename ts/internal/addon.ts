@@ -104,7 +104,7 @@ export interface NativeProgram {
 }
 
 export interface NativeLinkInfo {
-  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach';
+  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt';
   ifindex?: number;
   fd: number;
   id?: number;
