@@ -232,6 +232,7 @@ struct Attachment {
   uint32_t flags = 0;        // kXdpNetlink
   uint32_t tcParent = 0;     // kTc: BPF_TC_INGRESS or BPF_TC_EGRESS
   uint32_t handle = 0, priority = 0;  // kTc
+  bool hookCreated = false;  // kTc: bpf_tc_hook_create made the clsact qdisc (it was not there)
 };
 
 class Link : public Napi::ObjectWrap<Link> {
@@ -252,7 +253,8 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value IterFd(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   int KernelFd(Napi::Env env, const char* op, const std::string& target = "");
-  void Release();
+  // Undoes the attachment; false where the kernel refused (a tc filter already gone).
+  bool Release();
 
   Attachment a_;
   bool live_ = false;
@@ -260,6 +262,9 @@ class Link : public Napi::ObjectWrap<Link> {
 
 // -------------------------------------------------------------- perf_event.cc
 Napi::Value PerfEventOpen(const Napi::CallbackInfo& info);
+// tcFilterCount(ifindex), tcHookDestroy(ifindex): the clsact qdisc of an interface (attach.cc).
+Napi::Value TcFilterCount(const Napi::CallbackInfo& info);
+Napi::Value TcHookDestroy(const Napi::CallbackInfo& info);
 
 // ------------------------------------------------- ring_buffer.cc, perf_buffer.cc
 Napi::Function RingBufferInit(Napi::Env env);

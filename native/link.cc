@@ -36,9 +36,10 @@ Link::Link(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link>(info) {
 // it is detached, so this runs for links the user let go of on purpose.
 Link::~Link() { Release(); }
 
-void Link::Release() {
-  if (!live_) return;
+bool Link::Release() {
+  if (!live_) return false;
   live_ = false;
+  bool ok = true;
   switch (a_.kind) {
     case Attachment::kLibbpf:
     case Attachment::kUsdt:  // libbpf destroys its uprobes; it closes no fd of the USDT link itself
@@ -62,7 +63,7 @@ void Link::Release() {
       DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a_.ifindex,
                           .attach_point = static_cast<bpf_tc_attach_point>(a_.tcParent));
       DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = a_.handle, .priority = a_.priority);
-      bpf_tc_detach(&hook, &o);
+      ok = bpf_tc_detach(&hook, &o) == 0;
       close(a_.progFd);
       break;
     }
@@ -72,6 +73,7 @@ void Link::Release() {
       close(a_.targetFd);
       break;
   }
+  return ok;
 }
 
 Napi::Object Link::New(Napi::Env env, const Attachment& a) {
@@ -140,6 +142,7 @@ Napi::Value Link::Info(const Napi::CallbackInfo& info) {
     o.Set("progId", a_.progId);
   }
   if (a_.ifindex) o.Set("ifindex", a_.ifindex);
+  if (a_.kind == Attachment::kTc) o.Set("hookCreated", a_.hookCreated);
   return o;
 }
 
@@ -182,9 +185,11 @@ Napi::Value Link::IterFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// detach(): whether this call undid the attachment (false when already
+// detached, or when the kernel no longer had it: a tc filter whose
+// interface or qdisc went away).
 Napi::Value Link::Detach(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), Release());
 }
 
 }  // namespace glue

@@ -6,6 +6,7 @@
 // call for each of the others; prog.attach() on those names the method.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { existsSync, fstatSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -222,5 +223,131 @@ describe('attach: USDT links (libbpf makes them of uprobes: no fd of their own)'
     link.detach();
     runTarget(2);
     assert.equal(count(o!, C.PROBE), 4);
+  });
+});
+
+// Classic tc filters on one end of a veth pair whose other end is in a
+// network namespace of this test: pings sent from the namespace arrive on
+// the ingress of DEV here. DEV has no address (nothing of the host's
+// routing changes); the namespace reaches "10.79.0.1" through a permanent
+// neighbour entry with DEV's MAC, so the echo requests go out and none is
+// answered.
+describe('attach: classic tc filters and their clsact qdisc', function () {
+  const NS = `lbn76-${process.pid}`;
+  const DEV = `l76a${process.pid % 100000}`;
+  const PEER = `l76b${process.pid % 100000}`;
+  let o: BpfObject | undefined;
+  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+  const tc = (...args: string[]): string => execFileSync('tc', args, { encoding: 'utf8', timeout: 10_000 });
+  const qdiscs = (): string[] => (JSON.parse(tc('-j', 'qdisc', 'show', 'dev', DEV)) as { kind: string }[]).map((q) => q.kind);
+  const hasClsact = (): boolean => qdiscs().includes('clsact');
+  const filters = (dir: 'ingress' | 'egress'): string => tc('filter', 'show', 'dev', DEV, dir).trim();
+  const ping = (n: number): void => {
+    spawnSync('ip', ['netns', 'exec', NS, 'ping', '-n', '-q', '-c', String(n), '-i', '0.05', '-W', '0.2', '10.79.0.1'], { timeout: 10_000 });
+  };
+  const echoes = (): number => count(o!, C.TC_ECHO);
+  // A filter of "another tool": tc's own, classic BPF accepting every packet.
+  const otherFilter = (): void => void tc('filter', 'add', 'dev', DEV, 'egress', 'pref', '7', 'bpf', 'bytecode', '1,6 0 0 4294967295,');
+
+  before(function () {
+    ip('netns', 'add', NS);
+    ip('link', 'add', DEV, 'type', 'veth', 'peer', 'name', PEER, 'netns', NS);
+    ip('link', 'set', DEV, 'up');
+    const mac = readFileSync(`/sys/class/net/${DEV}/address`, 'utf8').trim();
+    ip('-n', NS, 'link', 'set', PEER, 'up');
+    ip('-n', NS, 'addr', 'add', '10.79.0.2/24', 'dev', PEER);
+    ip('-n', NS, 'neigh', 'add', '10.79.0.1', 'lladdr', mac, 'dev', PEER, 'nud', 'permanent');
+  });
+  after(function () {
+    spawnSync('ip', ['netns', 'del', NS]); // takes the pair with it
+    spawnSync('ip', ['link', 'del', DEV]);
+  });
+  beforeEach(() => {
+    o = new BpfObject(obj('mixed_tool')).load();
+    spawnSync('tc', ['qdisc', 'del', 'dev', DEV, 'clsact']);
+  });
+  afterEach(() => {
+    o?.close();
+    spawnSync('tc', ['qdisc', 'del', 'dev', DEV, 'clsact']);
+  });
+
+  it('a filter counts the pings; the clsact qdisc it made is there while attached and gone after detach()', function () {
+    assert.equal(hasClsact(), false);
+    const link = o!.program('tc_count_echo').attachTc(DEV, { direction: 'ingress', tcx: false });
+    assert.equal(link.type, 'tc');
+    assert.equal(link.fd, -1);
+    assert.equal(link.programId, o!.program('tc_count_echo').id);
+    assert.equal(hasClsact(), true);
+    assert.match(filters('ingress'), /tc_count_echo/);
+    ping(5);
+    assert.equal(echoes(), 5);
+    link.detach();
+    assert.deepEqual([hasClsact(), filters('ingress')], [false, '']);
+    ping(2);
+    assert.equal(echoes(), 5);
+  });
+
+  it('two filters on the qdisc it made (ingress and egress): the qdisc goes with the last of them', function () {
+    const p = o!.program('tc_count_echo');
+    const a = p.attachTc(DEV, { direction: 'ingress', tcx: false });
+    const b = p.attachTc(DEV, { direction: 'egress', tcx: false });
+    a.detach();
+    assert.equal(hasClsact(), true, 'the egress filter still uses it');
+    assert.match(filters('egress'), /tc_count_echo/);
+    b.detach();
+    assert.equal(hasClsact(), false);
+  });
+
+  it('a qdisc that was there before is kept (another filter of someone else too); destroyHook: true removes it when nothing is left on it', function () {
+    tc('qdisc', 'add', 'dev', DEV, 'clsact');
+    const p = o!.program('tc_count_echo');
+    p.attachTc(DEV, { direction: 'ingress', tcx: false }).detach();
+    assert.equal(hasClsact(), true);
+    // Ours (destroyHook) but with a filter of "another tool" on it: kept.
+    otherFilter();
+    p.attachTc(DEV, { direction: 'ingress', tcx: false, destroyHook: true }).detach();
+    assert.equal(hasClsact(), true);
+    assert.match(filters('egress'), /pref 7 bpf .*bytecode/);
+    tc('filter', 'del', 'dev', DEV, 'egress', 'pref', '7');
+    p.attachTc(DEV, { direction: 'ingress', tcx: false, destroyHook: true }).detach();
+    assert.equal(hasClsact(), false);
+  });
+
+  it('the qdisc it made is kept with destroyHook: false, and while another filter is on it', function () {
+    const p = o!.program('tc_count_echo');
+    p.attachTc(DEV, { direction: 'ingress', tcx: false, destroyHook: false }).detach();
+    assert.equal(hasClsact(), true);
+    tc('qdisc', 'del', 'dev', DEV, 'clsact');
+    const link = p.attachTc(DEV, { direction: 'ingress', tcx: false });
+    otherFilter();
+    link.detach();
+    assert.equal(hasClsact(), true, 'a filter of someone else is on it');
+    assert.match(filters('egress'), /pref 7 bpf .*bytecode/);
+  });
+
+  it('closing the object detaches the filter and removes the qdisc it made', function () {
+    o!.program('tc_count_echo').attachTc(DEV, { direction: 'ingress', tcx: false });
+    assert.equal(hasClsact(), true);
+    o!.close();
+    assert.deepEqual([hasClsact(), filters('ingress')], [false, '']);
+  });
+
+  it('a process that exits (process.exit(), an uncaught exception) with a filter attached leaves neither filter nor qdisc', function () {
+    for (const end of ['process.exit(0)', "throw new Error('boom')"]) {
+      const script = `const { BpfObject } = require(${JSON.stringify(path.join(ROOT, 'dist', 'ts', 'index.js'))});
+        const o = new BpfObject(${JSON.stringify(obj('mixed_tool'))}).load();
+        o.program('tc_count_echo').attachTc(${JSON.stringify(DEV)}, { direction: 'ingress', tcx: false });
+        process.stdout.write(require('node:child_process').execFileSync('tc', ['-j', 'qdisc', 'show', 'dev', ${JSON.stringify(DEV)}], { encoding: 'utf8' }));
+        ${end};`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+      assert.match(r.stdout, /"clsact"/, `attached in the child (${end}): ${r.stderr}`);
+      assert.deepEqual([hasClsact(), filters('ingress')], [false, ''], end);
+    }
+  });
+
+  it('misuse: destroyHook must be a boolean (TypeError before any syscall)', function () {
+    throwsWith(() => o!.program('tc_count_echo').attachTc(DEV, { direction: 'ingress', tcx: false, destroyHook: 'yes' as unknown as boolean }),
+      { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    assert.equal(hasClsact(), false);
   });
 });

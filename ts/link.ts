@@ -59,12 +59,19 @@ export function attachResult(links: BpfLink[], skipped: SkippedProgram[]): Attac
 export class BpfLink {
   #native: NativeLink | undefined;
   #onDetach: ((link: BpfLink) => void) | undefined;
+  #release: { detach(): void } | undefined;
   #info: NativeLinkInfo | undefined;
 
-  /** @internal Links are made by the attach methods of BpfProgram and by BpfLink.fromPin(). */
-  constructor(native: NativeLink, onDetach?: (link: BpfLink) => void) {
+  /**
+   * @internal Links are made by the attach methods of BpfProgram and by
+   * BpfLink.fromPin(). `release`, where given, undoes the attachment
+   * instead of the native link's detach() (and does more: a classic tc
+   * filter's removes the clsact qdisc it made).
+   */
+  constructor(native: NativeLink, onDetach?: (link: BpfLink) => void, release?: { detach(): void }) {
     this.#native = native;
     this.#onDetach = onDetach;
+    this.#release = release;
     attached.add(this);
   }
 
@@ -145,7 +152,8 @@ export class BpfLink {
     if (!native) return;
     this.#native = undefined;
     attached.delete(this);
-    native.detach();
+    if (this.#release) this.#release.detach();
+    else native.detach();
     this.#onDetach?.(this);
   }
 

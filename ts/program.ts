@@ -10,6 +10,7 @@ import { attachFeature, explain, needing, programFeature } from './internal/unsu
 import { attachHint, targetHint } from './internal/attach_hints.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
 import { releaseOnExit } from './internal/exit_cleanup.js';
+import { tcAttached, tcDetached } from './internal/tc_hooks.js';
 import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { BpfLink } from './link.js';
 import { BpfMap } from './map.js';
@@ -261,14 +262,29 @@ export class BpfProgram {
   /** The links of this program that are still attached. */
   get links(): readonly BpfLink[] { return [...this.#links]; }
 
-  #link(native: NativeLink): BpfLink {
-    // Netlink XDP and tc filters outlive the process unless released.
-    const kind = native.info().kind;
-    const forget = kind === 'xdp_netlink' || kind === 'tc' ? releaseOnExit(native) : undefined;
+  #link(native: NativeLink, tc?: { destroyHook: boolean | undefined }): BpfLink {
+    // Netlink XDP and tc filters outlive the process unless released. A tc
+    // filter's release also removes the clsact qdisc where that is ours to
+    // remove (internal/tc_hooks.ts), at detach() as at exit.
+    const info = native.info();
+    let release: { detach(): void } = native;
+    if (info.kind === 'tc') {
+      const ifindex = info.ifindex ?? 0;
+      tcAttached(ifindex, info.hookCreated === true);
+      let done = false;
+      release = {
+        detach(): void {
+          if (done) return;
+          done = true;
+          tcDetached(ifindex, native.detach(), tc?.destroyHook);
+        },
+      };
+    }
+    const forget = info.kind === 'xdp_netlink' || info.kind === 'tc' ? releaseOnExit(release) : undefined;
     const link = new BpfLink(native, (l) => {
       this.#links.delete(l);
       forget?.();
-    });
+    }, release === native ? undefined : release);
     this.#links.add(link);
     return link;
   }
@@ -472,7 +488,8 @@ export class BpfProgram {
         if (!tcProgram || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
       }
     }
-    return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle));
+    if (o.destroyHook !== undefined && typeof o.destroyHook !== 'boolean') invalidArgType('opts.destroyHook', 'of type boolean', o.destroyHook);
+    return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle), { destroyHook: o.destroyHook });
   }
 
   /** A cgroup (v2 directory) hook; `type` where the section does not name one. */
