@@ -4,8 +4,12 @@
 // failure names its target.
 #include "glue.h"
 
+#include <linux/netlink.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,12 +31,22 @@ int Program::DupFd(Napi::Env env) {
 }
 
 Napi::Object Program::Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target,
-                             LogCapture& cap) {
+                             LogCapture& cap, bool usdt) {
   if (link == nullptr) {
     int err = errno;
     ThrowErrno(env, err, op, target + " (program " + Name() + ")", cap.take());
   }
-  return Link::FromLibbpf(env, link);
+  // The program's id, for links the kernel cannot describe (USDT, perf
+  // events attached by ioctl on kernels before 5.15).
+  bpf_prog_info pi;
+  uint32_t progId = 0;
+  try {
+    if (InfoByFd(Fd(env), pi) == 0) progId = pi.id;
+  } catch (...) {
+    bpf_link__destroy(link);
+    throw;
+  }
+  return Link::FromLibbpf(env, link, usdt, progId);
 }
 
 #define LOADED_PROGRAM(what)                                                                    \
@@ -44,7 +58,10 @@ Napi::Object Program::Libbpf(Napi::Env env, bpf_link* link, const char* op, cons
 Napi::Value Program::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LOADED_PROGRAM("attach()");
-  return Libbpf(env, bpf_program__attach(p), "bpf_program__attach", bpf_program__section_name(p), cap);
+  // SEC("usdt/...") attaches as attachUsdt() does: a USDT link.
+  const char* sec = bpf_program__section_name(p);
+  bool usdt = strncmp(sec, "usdt", 4) == 0 && (sec[4] == '/' || sec[4] == '\0' || strncmp(sec + 4, ".s/", 3) == 0);
+  return Libbpf(env, bpf_program__attach(p), "bpf_program__attach", sec, cap, usdt);
 }
 
 // attachKprobe(func, retprobe, offset)
@@ -105,7 +122,7 @@ Napi::Value Program::AttachUsdt(const Napi::CallbackInfo& info) {
   DECLARE_LIBBPF_OPTS(bpf_usdt_opts, o,
                       .usdt_cookie = info[4].IsBigInt() ? info[4].As<Napi::BigInt>().Uint64Value(&lossless) : 0);
   return Libbpf(env, bpf_program__attach_usdt(p, I32(info[3], -1), binary.c_str(), provider.c_str(), name.c_str(), &o),
-                "bpf_program__attach_usdt", binary + ":" + provider + ":" + name, cap);
+                "bpf_program__attach_usdt", binary + ":" + provider + ":" + name, cap, true);
 }
 
 Napi::Value Program::AttachTracepoint(const Napi::CallbackInfo& info) {
@@ -167,7 +184,8 @@ Napi::Value Program::AttachXdp(const Napi::CallbackInfo& info) {
 }
 
 // attachTc(ifindex, attachPoint, priority, handle): a tc filter on the
-// interface's clsact qdisc (made when missing, and left in place).
+// interface's clsact qdisc, made when missing (the link says whether it
+// made it: the TypeScript layer decides whether to remove it).
 Napi::Value Program::AttachTc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Attachment a;
@@ -179,6 +197,7 @@ Napi::Value Program::AttachTc(const Napi::CallbackInfo& info) {
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a.ifindex, .attach_point = static_cast<bpf_tc_attach_point>(a.tcParent));
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) ThrowErrno(env, err, "bpf_tc_hook_create", target, cap.take());
+  a.hookCreated = err == 0;
   a.progFd = DupFd(env);
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = a.progFd, .handle = U32(info[3]), .priority = U32(info[2]));
   err = bpf_tc_attach(&hook, &o);
@@ -273,6 +292,90 @@ Napi::Value Program::AttachSocket(const Napi::CallbackInfo& info) {
     ThrowErrno(env, err, "setsockopt(SO_ATTACH_BPF)", "socket fd " + std::to_string(sock) + " (program " + Name() + ")");
   }
   return Link::New(env, a);
+}
+
+}  // namespace glue
+
+namespace glue {
+
+namespace {
+// The filters on one side of an interface's clsact qdisc, by a
+// RTM_GETTFILTER dump (libbpf can only query a filter it knows the handle
+// and priority of); -errno on failure (no qdisc: EINVAL or ENOENT).
+int CountTcFilters(int ifindex, uint32_t parent) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct {
+    nlmsghdr nh;
+    tcmsg t;
+  } req;
+  memset(&req, 0, sizeof(req));
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(tcmsg));
+  req.nh.nlmsg_type = RTM_GETTFILTER;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = 1;
+  req.t.tcm_family = AF_UNSPEC;
+  req.t.tcm_ifindex = ifindex;
+  req.t.tcm_parent = parent;
+  if (send(fd, &req, req.nh.nlmsg_len, 0) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  alignas(nlmsghdr) char buf[32768];
+  int count = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+    if (n == 0) break;
+    int len = static_cast<int>(n);
+    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        close(fd);
+        return count;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int err = static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+        close(fd);
+        return err < 0 ? err : -EIO;
+      }
+      if (h->nlmsg_type == RTM_NEWTFILTER) count++;
+    }
+  }
+  close(fd);
+  return count;
+}
+}  // namespace
+
+// tcFilterCount(ifindex): the filters on both sides of the clsact qdisc.
+Napi::Value TcFilterCount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = I32(info[0], 0);
+  int total = 0;
+  for (uint32_t side : {TC_H_MIN_INGRESS, TC_H_MIN_EGRESS}) {
+    int n = CountTcFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, side));
+    if (n < 0) ThrowErrno(env, n, "RTM_GETTFILTER", "ifindex " + std::to_string(ifindex));
+    total += n;
+  }
+  return Napi::Number::New(env, total);
+}
+
+// tcHookDestroy(ifindex): removes the interface's clsact qdisc, and with it
+// every filter on it (bpf_tc_hook_destroy with both sides).
+Napi::Value TcHookDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = I32(info[0], 0);
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                      .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  LogCapture cap;
+  int err = bpf_tc_hook_destroy(&hook);
+  if (err) ThrowErrno(env, err, "bpf_tc_hook_destroy", "ifindex " + std::to_string(ifindex), cap.take());
+  return env.Undefined();
 }
 
 }  // namespace glue

@@ -196,7 +196,8 @@ class Program : public Napi::ObjectWrap<Program> {
   Napi::Value AttachNetns(const Napi::CallbackInfo& info);
   Napi::Value AttachProg(const Napi::CallbackInfo& info);
   Napi::Value AttachIter(const Napi::CallbackInfo& info);
-  Napi::Object Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target, LogCapture& cap);
+  Napi::Object Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target, LogCapture& cap,
+                      bool usdt = false);
   int DupFd(Napi::Env env);
   std::string Name();
   Napi::Value TestRun(const Napi::CallbackInfo& info);
@@ -217,8 +218,12 @@ class Program : public Napi::ObjectWrap<Program> {
 // ------------------------------------------------------------------ link.cc
 // What one attachment is, and so how it is undone.
 struct Attachment {
-  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach } kind = kLibbpf;
-  bpf_link* link = nullptr;  // kLibbpf
+  // kUsdt: a libbpf link with no fd of its own (libbpf's USDT link is a set
+  // of uprobes, or an inner uprobe.multi link it does not expose; its fd
+  // field is 0 from calloc, and stdin must never be used or closed for it).
+  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach, kUsdt } kind = kLibbpf;
+  bpf_link* link = nullptr;  // kLibbpf, kUsdt
+  uint32_t progId = 0;       // kLibbpf, kUsdt: the program's id, for links the kernel cannot describe
   int fd = -1;               // kFd: a kernel link; kSocket: a dup of the socket
   int progFd = -1;           // a dup of the program's fd (kSocket: not owned)
   int targetFd = -1;         // kProgAttach: a dup of the map or cgroup
@@ -227,6 +232,7 @@ struct Attachment {
   uint32_t flags = 0;        // kXdpNetlink
   uint32_t tcParent = 0;     // kTc: BPF_TC_INGRESS or BPF_TC_EGRESS
   uint32_t handle = 0, priority = 0;  // kTc
+  bool hookCreated = false;  // kTc: bpf_tc_hook_create made the clsact qdisc (it was not there)
 };
 
 class Link : public Napi::ObjectWrap<Link> {
@@ -234,7 +240,7 @@ class Link : public Napi::ObjectWrap<Link> {
   static Napi::Function Init(Napi::Env env);
   // Takes ownership of what `a` holds.
   static Napi::Object New(Napi::Env env, const Attachment& a);
-  static Napi::Object FromLibbpf(Napi::Env env, bpf_link* link);
+  static Napi::Object FromLibbpf(Napi::Env env, bpf_link* link, bool usdt = false, uint32_t progId = 0);
   explicit Link(const Napi::CallbackInfo& info);
   ~Link() override;
 
@@ -246,8 +252,9 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value IterFd(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
-  int KernelFd(Napi::Env env, const char* op);
-  void Release();
+  int KernelFd(Napi::Env env, const char* op, const std::string& target = "");
+  // Undoes the attachment; false where the kernel refused (a tc filter already gone).
+  bool Release();
 
   Attachment a_;
   bool live_ = false;
@@ -255,6 +262,9 @@ class Link : public Napi::ObjectWrap<Link> {
 
 // -------------------------------------------------------------- perf_event.cc
 Napi::Value PerfEventOpen(const Napi::CallbackInfo& info);
+// tcFilterCount(ifindex), tcHookDestroy(ifindex): the clsact qdisc of an interface (attach.cc).
+Napi::Value TcFilterCount(const Napi::CallbackInfo& info);
+Napi::Value TcHookDestroy(const Napi::CallbackInfo& info);
 
 // ------------------------------------------------- ring_buffer.cc, perf_buffer.cc
 Napi::Function RingBufferInit(Napi::Env env);

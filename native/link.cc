@@ -36,11 +36,13 @@ Link::Link(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link>(info) {
 // it is detached, so this runs for links the user let go of on purpose.
 Link::~Link() { Release(); }
 
-void Link::Release() {
-  if (!live_) return;
+bool Link::Release() {
+  if (!live_) return false;
   live_ = false;
+  bool ok = true;
   switch (a_.kind) {
     case Attachment::kLibbpf:
+    case Attachment::kUsdt:  // libbpf destroys its uprobes; it closes no fd of the USDT link itself
       bpf_link__destroy(a_.link);
       break;
     case Attachment::kFd:
@@ -61,7 +63,7 @@ void Link::Release() {
       DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a_.ifindex,
                           .attach_point = static_cast<bpf_tc_attach_point>(a_.tcParent));
       DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = a_.handle, .priority = a_.priority);
-      bpf_tc_detach(&hook, &o);
+      ok = bpf_tc_detach(&hook, &o) == 0;
       close(a_.progFd);
       break;
     }
@@ -71,6 +73,7 @@ void Link::Release() {
       close(a_.targetFd);
       break;
   }
+  return ok;
 }
 
 Napi::Object Link::New(Napi::Env env, const Attachment& a) {
@@ -78,9 +81,11 @@ Napi::Object Link::New(Napi::Env env, const Attachment& a) {
   return Data(env).linkCtor.New({Napi::External<Attachment>::New(env, &copy)});
 }
 
-Napi::Object Link::FromLibbpf(Napi::Env env, bpf_link* link) {
+Napi::Object Link::FromLibbpf(Napi::Env env, bpf_link* link, bool usdt, uint32_t progId) {
   Attachment a;
+  a.kind = usdt ? Attachment::kUsdt : Attachment::kLibbpf;
   a.link = link;
+  a.progId = progId;
   return New(env, a);
 }
 
@@ -100,24 +105,31 @@ Napi::Value Link::FromPin(const Napi::CallbackInfo& info) {
 }
 
 // The fd of the kernel link, for the operations only kernel links have.
-int Link::KernelFd(Napi::Env env, const char* op) {
+int Link::KernelFd(Napi::Env env, const char* op, const std::string& target) {
   if (!live_) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
   if (a_.kind == Attachment::kLibbpf) return bpf_link__fd(a_.link);
   if (a_.kind == Attachment::kFd) return a_.fd;
-  ThrowErrno(env, EOPNOTSUPP, op, "this attachment is not a kernel link (socket filter, netlink XDP, tc filter or prog_attach)");
+  if (a_.kind == Attachment::kUsdt)
+    ThrowErrno(env, EOPNOTSUPP, op, target,
+               "a USDT attachment is no single kernel link: libbpf makes it of one uprobe per probe site (or of a "
+               "uprobe.multi link it keeps to itself), so it has no fd to pin, update or query; keep the process "
+               "that attached it alive, or pin the program and attach it again\n");
+  ThrowErrno(env, EOPNOTSUPP, op, target,
+             "this attachment is not a kernel link (socket filter, netlink XDP, tc filter or prog_attach)\n");
 }
 
 Napi::Value Link::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!live_) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
-  static const char* kinds[] = {"link", "link", "socket", "xdp_netlink", "tc", "prog_attach"};
+  static const char* kinds[] = {"link", "link", "socket", "xdp_netlink", "tc", "prog_attach", "usdt"};
   Napi::Object o = Napi::Object::New(env);
   o.Set("kind", kinds[a_.kind]);
   int fd = a_.kind == Attachment::kLibbpf ? bpf_link__fd(a_.link) : a_.kind == Attachment::kFd ? a_.fd : -1;
   o.Set("fd", fd);
   int progFd = a_.progFd;
-  // Links made by perf_event_open (kprobes on old kernels) have no kernel
-  // link object: bpf_obj_get_info_by_fd then fails and only fd is known.
+  // Links made by perf_event_open (kprobes on kernels before 5.15) have no
+  // kernel link object: their fd is the perf event's, bpf_obj_get_info_by_fd
+  // fails on it, and the program's id is the one noted at attach time.
   bpf_link_info li;
   if (fd >= 0 && InfoByFd(fd, li) == 0) {
     o.Set("id", li.id);
@@ -126,15 +138,18 @@ Napi::Value Link::Info(const Napi::CallbackInfo& info) {
   } else if (progFd >= 0) {
     bpf_prog_info pi;
     if (InfoByFd(progFd, pi) == 0) o.Set("progId", pi.id);
+  } else if (a_.progId != 0) {
+    o.Set("progId", a_.progId);
   }
   if (a_.ifindex) o.Set("ifindex", a_.ifindex);
+  if (a_.kind == Attachment::kTc) o.Set("hookCreated", a_.hookCreated);
   return o;
 }
 
 Napi::Value Link::Pin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int fd = KernelFd(env, "bpf_link__pin");
+  int fd = KernelFd(env, "bpf_link__pin", path);
   LogCapture cap;
   int err = a_.kind == Attachment::kLibbpf ? bpf_link__pin(a_.link, path.c_str())
                                            : (bpf_obj_pin(fd, path.c_str()) ? -errno : 0);
@@ -170,9 +185,11 @@ Napi::Value Link::IterFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// detach(): whether this call undid the attachment (false when already
+// detached, or when the kernel no longer had it: a tc filter whose
+// interface or qdisc went away).
 Napi::Value Link::Detach(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), Release());
 }
 
 }  // namespace glue

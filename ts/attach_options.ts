@@ -91,6 +91,13 @@ export interface TcOptions {
    * handle is given and the kernel has it; false forces a classic tc filter.
    */
   tcx?: boolean;
+  /**
+   * A classic tc filter hangs on the interface's clsact qdisc, made when
+   * missing. On detach (and at exit) the qdisc is removed when no filter is
+   * left on it, by default only if this process made it; `true`: also when
+   * it was there before; `false`: never. (A tcx link needs no qdisc.)
+   */
+  destroyHook?: boolean;
 }
 
 export interface CgroupOptions {

@@ -14,7 +14,7 @@ export type {
   KprobeOptions, KsyscallOptions, KprobeMultiOptions, UprobeOptions, UsdtOptions, PerfEventOptions, XdpOptions,
   TcOptions, CgroupOptions, SockmapOptions, IterOptions,
 } from './attach_options.js';
-export type { LinkType } from './link.js';
+export type { LinkType, AttachResult, SkippedProgram } from './link.js';
 export { BpfError, VerifierError } from './errors.js';
 export { RingBuffer } from './ring_buffer.js';
 export type { RingBufferOptions, RingBufferStats } from './ring_buffer.js';

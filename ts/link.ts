@@ -3,24 +3,75 @@
 // behind the user's back; closing the program's object detaches them.
 import { addon, type NativeLink, type NativeLinkInfo } from './internal/addon.js';
 import { checkString, invalidState } from './internal/errors.js';
+import type { BpfError } from './errors.js';
+import type { BpfProgram } from './program.js';
 
 const LINK_TYPES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
   'kprobe_multi', 'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
 ] as const;
-export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach';
+/**
+ * The kernel's link types, and the attachments that are no kernel link:
+ * 'socket_filter', 'xdp_netlink', 'tc' (a classic tc filter), 'prog_attach',
+ * 'usdt' (libbpf's set of uprobes, one per probe site) and
+ * 'perf_event_legacy' (a perf event the program was attached to by ioctl,
+ * on kernels before 5.15).
+ */
+export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt';
 
 const attached = new Set<BpfLink>();
+
+/** A program that obj.attach() (or a skeleton's attach()) did not attach, and why. */
+export interface SkippedProgram {
+  readonly program: BpfProgram;
+  /**
+   * Why: the method to call for a section that needs a target ("SEC(\"tc\")
+   * needs an interface and a direction: use prog.attachTc(...)"), autoload
+   * or autoattach off, or the hook this kernel lacks.
+   */
+  readonly reason: string;
+  /** The BpfError behind the reason (EOPNOTSUPP, or one naming the missing feature), where there was one. */
+  readonly error?: BpfError;
+}
+
+/**
+ * What obj.attach() returns: the links made (it is an array of them, as it
+ * always was), with `links` (the same links, as a plain array) and `skipped`
+ * besides, for `const { links, skipped } = obj.attach()`.
+ */
+export interface AttachResult extends Array<BpfLink> {
+  readonly links: BpfLink[];
+  readonly skipped: readonly SkippedProgram[];
+}
+
+/** @internal */
+export function attachResult(links: BpfLink[], skipped: SkippedProgram[]): AttachResult {
+  const result = [...links];
+  // Not enumerable: the result still compares, prints and spreads as the
+  // plain array of links it used to be.
+  Object.defineProperties(result, {
+    links: { value: links, enumerable: false },
+    skipped: { value: Object.freeze(skipped), enumerable: false },
+  });
+  return result as AttachResult;
+}
 
 export class BpfLink {
   #native: NativeLink | undefined;
   #onDetach: ((link: BpfLink) => void) | undefined;
+  #release: { detach(): void } | undefined;
   #info: NativeLinkInfo | undefined;
 
-  /** @internal Links are made by the attach methods of BpfProgram and by BpfLink.fromPin(). */
-  constructor(native: NativeLink, onDetach?: (link: BpfLink) => void) {
+  /**
+   * @internal Links are made by the attach methods of BpfProgram and by
+   * BpfLink.fromPin(). `release`, where given, undoes the attachment
+   * instead of the native link's detach() (and does more: a classic tc
+   * filter's removes the clsact qdisc it made).
+   */
+  constructor(native: NativeLink, onDetach?: (link: BpfLink) => void, release?: { detach(): void }) {
     this.#native = native;
     this.#onDetach = onDetach;
+    this.#release = release;
     attached.add(this);
   }
 
@@ -40,7 +91,12 @@ export class BpfLink {
   }
 
   get attached(): boolean { return this.#native !== undefined; }
-  /** The link's fd (-1 for a socket filter, which the kernel does not model as a link). */
+  /**
+   * The link's fd; -1 where there is none of the link's own: a socket
+   * filter, a netlink XDP or tc attachment, prog_attach, and a USDT link
+   * (libbpf's USDT link has no fd). For 'perf_event_legacy', the perf
+   * event's fd.
+   */
   get fd(): number { return this.#meta().fd; }
   /** The kernel's link id (undefined where there is no kernel link object). */
   get id(): number | undefined { return this.#meta().id; }
@@ -49,12 +105,18 @@ export class BpfLink {
   get type(): LinkType {
     const m = this.#meta();
     if (m.kind === 'socket') return 'socket_filter';
+    if (m.kind === 'usdt') return 'usdt';
     if (m.kind !== 'link') return m.kind;
     if (m.type === undefined) return 'perf_event_legacy';
     return LINK_TYPES[m.type] ?? (`unknown(${m.type})` as LinkType);
   }
 
-  /** Pins the link in bpffs: it stays attached after this process exits, until unpinned. */
+  /**
+   * Pins the link in bpffs: it stays attached after this process exits,
+   * until unpinned. Only kernel links can be pinned: the others (a USDT
+   * link, a socket filter, netlink XDP, a classic tc filter) are a BpfError
+   * EOPNOTSUPP saying so.
+   */
   pin(path: string): void {
     this.#live().pin(checkString('path', path));
   }
@@ -90,7 +152,8 @@ export class BpfLink {
     if (!native) return;
     this.#native = undefined;
     attached.delete(this);
-    native.detach();
+    if (this.#release) this.#release.detach();
+    else native.detach();
     this.#onDetach?.(this);
   }
 

@@ -8,9 +8,9 @@ import { addon, type NativeObject, type NativeObjectOptions } from './internal/a
 import { explainLoad } from './internal/unsupported.js';
 import { refuseMalformed } from './internal/objcheck.js';
 import { checkInt, checkString, invalidArgType, invalidState, unknownName } from './internal/errors.js';
-import type { BpfLink } from './link.js';
+import { attachResult, type AttachResult, type BpfLink, type SkippedProgram } from './link.js';
 import { BpfMap } from './map.js';
-import { BpfProgram } from './program.js';
+import { BpfProgram, attachHints } from './program.js';
 
 export interface BpfObjectOptions {
   /** Object name (default: from the file name). */
@@ -224,30 +224,46 @@ export class BpfObject {
 
   /**
    * Attaches every loaded program whose section names its attach point
-   * (SEC("tracepoint/..."), SEC("raw_tp/..."), ...), like a skeleton's
-   * attach(). Programs without one (SEC("socket"), SEC("xdp")) are skipped.
-   * On a failure, the links made so far are detached before the error is
-   * thrown.
+   * (SEC("tracepoint/..."), SEC("raw_tp/..."), SEC("uprobe/bin:func"), ...),
+   * like a skeleton's attach(), and reports the programs it did not attach
+   * and why: a section that needs a target (SEC("tc"), SEC("xdp"),
+   * SEC("socket"), SEC("kprobe") without a function: the reason names the
+   * method to call), autoload or autoattach off, or a hook this kernel lacks
+   * (the reason is the feature probe's; `error` holds the BpfError).
+   *
+   * The result is the array of links, which also carries `links` (the same
+   * links) and `skipped`: both `obj.attach().forEach(...)` and
+   * `const { links, skipped } = obj.attach()` work. On any other failure,
+   * the links made so far are detached before the error is thrown.
    */
-  attach(): BpfLink[] {
+  attach(): AttachResult {
     this.#open('attach');
     if (this.#state !== 'loaded') invalidState(`BpfObject '${this.#name}' is not loaded`);
     const links: BpfLink[] = [];
+    const skipped: SkippedProgram[] = [];
     try {
       for (const p of this.#programs.values()) {
-        if (!p.autoload) continue;
+        const off = p.autoAttachSkip();
+        if (off !== undefined) {
+          skipped.push({ program: p, reason: off });
+          continue;
+        }
         try {
           links.push(p.attach());
         } catch (e) {
-          if (e instanceof BpfError && e.code === 'EOPNOTSUPP') continue;
-          throw e;
+          const hint = e instanceof BpfError ? attachHints.get(e) : undefined;
+          if (hint !== undefined) skipped.push({ program: p, reason: hint, error: e as BpfError });
+          else if (e instanceof BpfError && e.unsupported !== undefined) {
+            const why = e.message.split('\n  unsupported: ')[1] ?? e.message;
+            skipped.push({ program: p, reason: `this kernel lacks ${e.unsupported}: ${why}`, error: e });
+          } else throw e;
         }
       }
     } catch (e) {
       for (const l of links) l.detach();
       throw e;
     }
-    return links;
+    return attachResult(links, skipped);
   }
 
   /** Detaches every link, then closes every map and program fd. Idempotent. */

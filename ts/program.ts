@@ -7,8 +7,10 @@ import { Insn, assemble } from './asm.js';
 import { BpfError } from './errors.js';
 import { features } from './features.js';
 import { attachFeature, explain, needing, programFeature } from './internal/unsupported.js';
+import { attachHint, targetHint } from './internal/attach_hints.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
 import { releaseOnExit } from './internal/exit_cleanup.js';
+import { tcAttached, tcDetached } from './internal/tc_hooks.js';
 import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { BpfLink } from './link.js';
 import { BpfMap } from './map.js';
@@ -121,6 +123,9 @@ function withFd<T>(path: string, flags: number, fn: (fd: number) => T): T {
     closeSync(fd);
   }
 }
+
+/** @internal The hint of a BpfError that prog.attach() gave one (obj.attach() reports it as the reason). */
+export const attachHints = new WeakMap<BpfError, string>();
 
 // XDP_FLAGS_* of linux/if_link.h
 const XDP_MODES = { generic: 1 << 1, native: 1 << 2, offload: 1 << 3 } as const;
@@ -257,24 +262,83 @@ export class BpfProgram {
   /** The links of this program that are still attached. */
   get links(): readonly BpfLink[] { return [...this.#links]; }
 
-  #link(native: NativeLink): BpfLink {
-    // Netlink XDP and tc filters outlive the process unless released.
-    const kind = native.info().kind;
-    const forget = kind === 'xdp_netlink' || kind === 'tc' ? releaseOnExit(native) : undefined;
+  #link(native: NativeLink, tc?: { destroyHook: boolean | undefined }): BpfLink {
+    // Netlink XDP and tc filters outlive the process unless released. A tc
+    // filter's release also removes the clsact qdisc where that is ours to
+    // remove (internal/tc_hooks.ts), at detach() as at exit.
+    const info = native.info();
+    let release: { detach(): void } = native;
+    if (info.kind === 'tc') {
+      const ifindex = info.ifindex ?? 0;
+      tcAttached(ifindex, info.hookCreated === true);
+      let done = false;
+      release = {
+        detach(): void {
+          if (done) return;
+          done = true;
+          tcDetached(ifindex, native.detach(), tc?.destroyHook);
+        },
+      };
+    }
+    const forget = info.kind === 'xdp_netlink' || info.kind === 'tc' ? releaseOnExit(release) : undefined;
     const link = new BpfLink(native, (l) => {
       this.#links.delete(l);
       forget?.();
-    });
+    }, release === native ? undefined : release);
     this.#links.add(link);
     return link;
   }
 
-  /** Attaches by the program's section, as libbpf's bpf_program__attach() does. */
+  /**
+   * Attaches by the program's section, as libbpf's bpf_program__attach()
+   * does. A section that names no target libbpf can attach to (SEC("tc"),
+   * SEC("xdp"), SEC("socket"), SEC("kprobe") without a function, ...) is a
+   * BpfError EOPNOTSUPP (op bpf_program__attach, as libbpf answers) whose
+   * message names the method to call instead (attachTc, attachXdp, ...):
+   * the same code as before, so callers that tell "no target" from real
+   * failures by it keep working.
+   */
   attach(): BpfLink {
     const native = this.#loaded();
     if (!this.#owner) invalidState('a standalone program has no section to attach by');
-    const [feature, probe] = attachFeature(this.section, this.type);
-    return this.#link(needing(feature, probe, () => native.attach()));
+    let made: NativeLink;
+    try {
+      made = native.attach();
+    } catch (e) {
+      const hinted = this.#withAttachHint(e);
+      if (hinted !== e) throw hinted;
+      const [feature, probe] = attachFeature(this.section, this.type);
+      throw explain(e, feature, probe);
+    }
+    return this.#link(made);
+  }
+
+  // libbpf's bare EOPNOTSUPP for a section it cannot attach by (it tried
+  // nothing: no attach function for the section, or a section without its
+  // target), turned into one that says what to call. That comes before any
+  // feature probe: SEC("kprobe") needs a function on every kernel. The
+  // kernel's own EOPNOTSUPP from a real attempt (libbpf logs it) keeps its
+  // error, explained by the probes.
+  #withAttachHint(e: unknown): unknown {
+    if (!(e instanceof BpfError) || e.code !== 'EOPNOTSUPP' || e.op !== 'bpf_program__attach') return e;
+    const hint = targetHint(this.section, this.type) ?? (e.log.trim() === '' ? attachHint(this.section, this.type) : undefined);
+    if (hint === undefined) return e;
+    const err = new BpfError({ errno: e.errno, op: e.op, target: e.target, log: e.log, program: this.name },
+      `bpf_program__attach(${this.section}) failed: EOPNOTSUPP: program '${this.name}': ${hint}`);
+    Object.defineProperty(err, 'cause', { value: e, enumerable: false, writable: true, configurable: true });
+    attachHints.set(err, hint);
+    return err;
+  }
+
+  /**
+   * @internal What obj.attach() does with this program: attach it, or skip
+   * it for this reason (not loaded, autoattach off).
+   */
+  autoAttachSkip(): string | undefined {
+    const m = this.#meta();
+    if (m.autoload === false) return 'autoload is off: the program was not loaded';
+    if (m.autoattach === false) return 'autoattach is off (prog.autoattach = false)';
+    return undefined;
   }
 
   #options<T extends object>(opts: T): T {
@@ -424,7 +488,8 @@ export class BpfProgram {
         if (!tcProgram || !(e instanceof BpfError) || e.code !== 'EINVAL') throw e;
       }
     }
-    return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle));
+    if (o.destroyHook !== undefined && typeof o.destroyHook !== 'boolean') invalidArgType('opts.destroyHook', 'of type boolean', o.destroyHook);
+    return this.#link(native.attachTc(ifindex, TC_POINTS[o.direction], priority, handle), { destroyHook: o.destroyHook });
   }
 
   /** A cgroup (v2 directory) hook; `type` where the section does not name one. */

@@ -1,5 +1,5 @@
 // What every generated skeleton class shares: the object's life cycle.
-import type { BpfLink } from './link.js';
+import type { AttachResult } from './link.js';
 import type { BpfObject } from './object.js';
 
 export class BpfSkeleton {
@@ -19,8 +19,11 @@ export class BpfSkeleton {
     return this;
   }
 
-  /** Attaches every program whose section names its target. */
-  attach(): BpfLink[] {
+  /**
+   * Attaches every program whose section names its target: the links, with
+   * `links` and `skipped` (what was not attached, and why) as obj.attach().
+   */
+  attach(): AttachResult {
     return this.object.attach();
   }
 

@@ -104,12 +104,14 @@ export interface NativeProgram {
 }
 
 export interface NativeLinkInfo {
-  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach';
+  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt';
   ifindex?: number;
   fd: number;
   id?: number;
   type?: number;
   progId?: number;
+  /** A classic tc filter: whether attaching it made the clsact qdisc. */
+  hookCreated?: boolean;
 }
 
 export interface NativeLink {
@@ -118,7 +120,8 @@ export interface NativeLink {
   unpin(): void;
   update(progFd: number, target: string): void;
   iterFd(): number;
-  detach(): void;
+  /** Whether this call undid the attachment (false: already detached, or the kernel no longer had it). */
+  detach(): boolean;
 }
 
 export interface NativeObjectOptions {
@@ -166,6 +169,8 @@ export interface Addon {
   openRawSocket(ifname: string): number;
   ifNameToIndex(ifname: string): number;
   perfEventOpen(type: number, config: number | bigint, sample: number, isFreq: boolean, pid: number, cpu: number): number;
+  tcFilterCount(ifindex: number): number;
+  tcHookDestroy(ifindex: number): void;
   /** libbpf's probes: 1 yes, 0 no, < 0 -errno of a probe that could not run. */
   probeType(kind: 'prog' | 'map', type: number): number;
   probeType(kind: 'helper', progType: number, helperId: number): number;
