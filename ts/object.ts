@@ -189,7 +189,7 @@ export class BpfObject {
   #explainUncreated(e: unknown): unknown {
     if (!(e instanceof BpfError)) return e;
     const log = `${e.log}\n${(e as { verifierLog?: string }).verifierLog ?? ''}`;
-    if (!/fd -1 is not pointing to valid bpf_map|was not created/.test(log)) return e;
+    if (!/fd -1 is not pointing to valid bpf_map|wasn't created|was not created/.test(log)) return e;
     const off = [...this.#maps.values()].filter((m) => !m.autocreate).map((m) => `'${m.name}'`);
     if (off.length === 0) return e;
     e.message += `\n(a program uses a map that load() did not create: ${off.join(', ')} ${off.length > 1 ? 'have' : 'has'} autocreate = false)`;
