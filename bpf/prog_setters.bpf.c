@@ -16,6 +16,24 @@ struct {
 	__uint(max_entries, 1);
 } optional_map SEC(".maps");
 
+/* a misaligned packet read: fine on x86_64 unless BPF_F_STRICT_ALIGNMENT */
+SEC("xdp")
+int unaligned(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+
+	if (data + 8 > end)
+		return XDP_PASS;
+	return *(volatile __u32 *)(data + 1) == 0 ? XDP_DROP : XDP_PASS;
+}
+
+/* a section libbpf knows no program type for: prog.type must be set */
+SEC("?lbn_custom")
+int custom_section(struct __sk_buff *skb)
+{
+	return 0;
+}
+
 /* 32-bit arithmetic: with BPF_F_TEST_RND_HI32 the verifier pads each 32-bit
  * definition whose upper half is unused with a random upper half */
 SEC("socket")
@@ -32,7 +50,7 @@ int alu32(struct __sk_buff *skb)
 SEC("?cgroup/sock_create")
 int post_bind_only(struct bpf_sock *sk)
 {
-	return sk->src_ip4 != 0x0100007f ? 1 : 1;
+	return sk->src_ip4 == 0x0100007f;
 }
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
