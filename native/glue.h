@@ -79,6 +79,13 @@ struct ObjectState {
   std::vector<std::string> progLogs;  // kept after a load with kernelLogLevel > 0
   // Data sections mapped after load (index: map), shared with the programs.
   std::vector<std::pair<void*, size_t>> globals;
+  // Pre-load settings libbpf cannot give back (or drops on a failed load),
+  // kept to re-apply them to a re-opened object (index: map or program).
+  // The fds are our own dups, closed with the object: libbpf keeps
+  // inner_map_fd without owning it, and closes a reused fd when a load fails.
+  std::vector<int> reuseFds, innerFds;
+  std::vector<std::string> attachTargets;
+  std::vector<int> progIfindexes;
   std::string path;            // source: file path ...
   std::vector<uint8_t> image;  // ... or an in-memory ELF image (kept: libbpf reads it until load)
   OpenOptions opts;
@@ -126,9 +133,13 @@ class Map : public Napi::ObjectWrap<Map> {
   static Napi::Value Create(const Napi::CallbackInfo& info);
   static Napi::Value FromPin(const Napi::CallbackInfo& info);
   static Napi::Value FromFd(const Napi::CallbackInfo& info);
+  static Napi::Value FromId(const Napi::CallbackInfo& info);
   static Napi::Object FromOwnedFd(Napi::Env env, int fd);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value Set(const Napi::CallbackInfo& info);
+  Napi::Value SetInnerMapFd(const Napi::CallbackInfo& info);
+  Napi::Value ReuseFd(const Napi::CallbackInfo& info);
   Napi::Value Lookup(const Napi::CallbackInfo& info);
   Napi::Value Update(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
@@ -173,8 +184,11 @@ class Program : public Napi::ObjectWrap<Program> {
  private:
   static Napi::Value LoadInsns(const Napi::CallbackInfo& info);
   static Napi::Value FromPin(const Napi::CallbackInfo& info);
+  static Napi::Value FromId(const Napi::CallbackInfo& info);
+  static Napi::Object FromOwnedFd(Napi::Env env, int fd, const char* op, const std::string& what);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value Set(const Napi::CallbackInfo& info);
   Napi::Value SetType(const Napi::CallbackInfo& info);
   Napi::Value SetExpectedAttachType(const Napi::CallbackInfo& info);
   Napi::Value SetAttachTarget(const Napi::CallbackInfo& info);

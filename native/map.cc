@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <climits>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace glue {
@@ -53,8 +54,12 @@ Napi::Function Map::Init(Napi::Env env) {
                      {
                          StaticMethod<&Map::Create>("create"),
                          StaticMethod<&Map::FromPin>("fromPin"),
+                         StaticMethod<&Map::FromId>("fromId"),
                          InstanceMethod<&Map::Info>("info"),
                          InstanceMethod<&Map::SetMaxEntries>("setMaxEntries"),
+                         InstanceMethod<&Map::Set>("set"),
+                         InstanceMethod<&Map::SetInnerMapFd>("setInnerMapFd"),
+                         InstanceMethod<&Map::ReuseFd>("reuseFd"),
                          InstanceMethod<&Map::Lookup>("lookup"),
                          InstanceMethod<&Map::Update>("update"),
                          InstanceMethod<&Map::Delete>("delete"),
@@ -136,6 +141,16 @@ Napi::Value Map::FromPin(const Napi::CallbackInfo& info) {
   return FromOwnedFd(env, fd);
 }
 
+// fromId(id): a map of any loader, by its kernel id (bpf_map_get_fd_by_id);
+// the fd is this wrapper's.
+Napi::Value Map::FromId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0) ThrowErrno(env, errno, "bpf_map_get_fd_by_id", "map id " + std::to_string(id));
+  return FromOwnedFd(env, fd);
+}
+
 bpf_map* Map::Owned(Napi::Env env, bool mustBeLoaded) {
   ObjectState& s = *owner_;
   if (s.obj == nullptr) ThrowState(env, "ERR_INVALID_STATE", "the map's BpfObject is closed");
@@ -196,11 +211,19 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     o.Set("btfKeyTypeId", bpf_map__btf_key_type_id(m));
     o.Set("btfValueTypeId", bpf_map__btf_value_type_id(m));
     o.Set("internal", bpf_map__is_internal(m));
+    o.Set("numaNode", bpf_map__numa_node(m));
+    o.Set("mapExtra", Napi::BigInt::New(env, static_cast<uint64_t>(bpf_map__map_extra(m))));
+    o.Set("autocreate", bpf_map__autocreate(m));
+    o.Set("innerMapSet", index_ < owner_->innerFds.size() && owner_->innerFds[index_] >= 0);
+    o.Set("reused", index_ < owner_->reuseFds.size() && owner_->reuseFds[index_] >= 0);
     const char* pin = bpf_map__pin_path(m);
     if (pin != nullptr) o.Set("pinPath", pin);
     if (owner_->loaded) fd = std::max(bpf_map__fd(m), -1);
     bpf_map_info mi;
-    if (fd >= 0 && InfoByFd(fd, mi) == 0) id = mi.id;
+    if (fd >= 0 && InfoByFd(fd, mi) == 0) {
+      id = mi.id;
+      o.Set("mapExtra", Napi::BigInt::New(env, static_cast<uint64_t>(mi.map_extra)));
+    }
   } else {
     fd = Fd(env);
     bpf_map_info mi;
@@ -215,6 +238,7 @@ Napi::Value Map::Info(const Napi::CallbackInfo& info) {
     o.Set("btfKeyTypeId", mi.btf_key_type_id);
     o.Set("btfValueTypeId", mi.btf_value_type_id);
     o.Set("internal", false);
+    o.Set("mapExtra", Napi::BigInt::New(env, static_cast<uint64_t>(mi.map_extra)));
     id = mi.id;
   }
   o.Set("type", type);
@@ -233,6 +257,106 @@ Napi::Value Map::SetMaxEntries(const Napi::CallbackInfo& info) {
   if (owner_->loaded) ThrowState(env, "ERR_INVALID_STATE", "maxEntries can only change before load()");
   int err = bpf_map__set_max_entries(m, info[0].As<Napi::Number>().Uint32Value());
   if (err) ThrowErrno(env, err, "bpf_map__set_max_entries", bpf_map__name(m));
+  return env.Undefined();
+}
+
+// set(field, value): the bpf_map__set_* setters of a map of an object, before
+// load. ts/map.ts checks the value's type and range.
+Napi::Value Map::Set(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "the settings of an existing map are fixed");
+  bpf_map* m = Owned(env, false);
+  if (owner_->loaded || owner_->failed) ThrowState(env, "ERR_INVALID_STATE", "map settings can only change before load()");
+  std::string field = info[0].As<Napi::String>().Utf8Value();
+  Napi::Value v = info[1];
+  auto u32 = [&]() { return v.As<Napi::Number>().Uint32Value(); };
+  int err = 0;
+  const char* op = "";
+  LogCapture cap;
+  if (field == "type") {
+    op = "bpf_map__set_type";
+    err = bpf_map__set_type(m, static_cast<bpf_map_type>(u32()));
+  } else if (field == "keySize") {
+    op = "bpf_map__set_key_size";
+    err = bpf_map__set_key_size(m, u32());
+  } else if (field == "valueSize") {
+    op = "bpf_map__set_value_size";
+    err = bpf_map__set_value_size(m, u32());
+  } else if (field == "flags") {
+    op = "bpf_map__set_map_flags";
+    err = bpf_map__set_map_flags(m, u32());
+  } else if (field == "numaNode") {
+    op = "bpf_map__set_numa_node";
+    err = bpf_map__set_numa_node(m, u32());
+  } else if (field == "ifindex") {
+    op = "bpf_map__set_ifindex";
+    err = bpf_map__set_ifindex(m, u32());
+  } else if (field == "mapExtra") {
+    bool lossless = false;
+    op = "bpf_map__set_map_extra";
+    err = bpf_map__set_map_extra(m, v.As<Napi::BigInt>().Uint64Value(&lossless));
+  } else if (field == "autocreate") {
+    op = "bpf_map__set_autocreate";
+    err = bpf_map__set_autocreate(m, v.ToBoolean());
+  } else if (field == "pinPath") {
+    op = "bpf_map__set_pin_path";
+    std::string path = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+    err = bpf_map__set_pin_path(m, v.IsString() ? path.c_str() : nullptr);
+  } else {
+    ThrowState(env, "ERR_INVALID_ARG_VALUE", "unknown map setting " + field);
+  }
+  if (err) ThrowErrno(env, err, op, bpf_map__name(m), cap.take());
+  return env.Undefined();
+}
+
+namespace {
+// A dup of `fd` stored at `slot` of `fds` (grown to the object's maps).
+int KeepDup(Napi::Env env, std::vector<int>& fds, size_t slot, size_t count, int fd, const char* what) {
+  if (fds.size() < count) fds.resize(count, -1);
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) ThrowErrno(env, errno, "fcntl", what);
+  if (fds[slot] >= 0) close(fds[slot]);
+  fds[slot] = dup;
+  return dup;
+}
+}  // namespace
+
+// setInnerMapFd(fd): the template of a map-in-map's inner maps. libbpf keeps
+// the fd without owning it, so a dup of it lives as long as the object.
+Napi::Value Map::SetInnerMapFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "the inner map of an existing map is fixed");
+  bpf_map* m = Owned(env, false);
+  if (owner_->loaded || owner_->failed) ThrowState(env, "ERR_INVALID_STATE", "innerMap can only change before load()");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (index_ < owner_->innerFds.size() && owner_->innerFds[index_] >= 0)
+    ThrowState(env, "ERR_INVALID_STATE", std::string("map '") + bpf_map__name(m) + "' has its innerMap already (libbpf takes one)");
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) ThrowErrno(env, errno, "fcntl", bpf_map__name(m));
+  LogCapture cap;
+  int err = bpf_map__set_inner_map_fd(m, dup);
+  if (err) {
+    close(dup);
+    ThrowErrno(env, err, "bpf_map__set_inner_map_fd", bpf_map__name(m), cap.take());
+  }
+  if (owner_->innerFds.size() < owner_->maps.size()) owner_->innerFds.resize(owner_->maps.size(), -1);
+  owner_->innerFds[index_] = dup;
+  return env.Undefined();
+}
+
+// reuseFd(fd): the object uses an existing map instead of creating one
+// (bpf_map__reuse_fd, which takes its own dup and the map's definition).
+Napi::Value Map::ReuseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "reuseFd applies to a map of an object");
+  bpf_map* m = Owned(env, false);
+  if (owner_->loaded || owner_->failed) ThrowState(env, "ERR_INVALID_STATE", "reuseFd can only be called before load()");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  std::string name = bpf_map__name(m);
+  LogCapture cap;
+  int err = bpf_map__reuse_fd(m, fd);
+  if (err) ThrowErrno(env, err, "bpf_map__reuse_fd", name, cap.take());
+  KeepDup(env, owner_->reuseFds, index_, owner_->maps.size(), fd, name.c_str());
   return env.Undefined();
 }
 

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 namespace glue {
 
@@ -65,25 +66,38 @@ bpf_object* Open(ObjectState& s, Failure& f) {
 
 // A fresh bpf_object of the same source gets the pre-load settings the user
 // made on the first one (same ELF, so maps and programs come in the same
-// order).
-void CopySettings(bpf_object* from, bpf_object* to) {
+// order). What libbpf cannot give back (reused and inner map fds, attach
+// targets, program ifindexes) comes from `s`.
+void CopySettings(const ObjectState& s, bpf_object* from, bpf_object* to) {
   bpf_map* b = bpf_object__next_map(to, nullptr);
+  size_t i = 0;
   for (bpf_map* a = bpf_object__next_map(from, nullptr); a && b;
-       a = bpf_object__next_map(from, a), b = bpf_object__next_map(to, b)) {
+       a = bpf_object__next_map(from, a), b = bpf_object__next_map(to, b), i++) {
+    if (bpf_map__type(a) != bpf_map__type(b)) bpf_map__set_type(b, bpf_map__type(a));
+    if (bpf_map__key_size(a) != bpf_map__key_size(b)) bpf_map__set_key_size(b, bpf_map__key_size(a));
     if (bpf_map__value_size(a) != bpf_map__value_size(b))
       bpf_map__set_value_size(b, bpf_map__value_size(a));
     if (bpf_map__max_entries(a) != bpf_map__max_entries(b))
       bpf_map__set_max_entries(b, bpf_map__max_entries(a));
     if (bpf_map__map_flags(a) != bpf_map__map_flags(b))
       bpf_map__set_map_flags(b, bpf_map__map_flags(a));
+    if (bpf_map__numa_node(a) != bpf_map__numa_node(b)) bpf_map__set_numa_node(b, bpf_map__numa_node(a));
+    if (bpf_map__map_extra(a) != bpf_map__map_extra(b)) bpf_map__set_map_extra(b, bpf_map__map_extra(a));
+    if (bpf_map__ifindex(a) != bpf_map__ifindex(b)) bpf_map__set_ifindex(b, bpf_map__ifindex(a));
+    const char* pa = bpf_map__pin_path(a);
+    const char* pb = bpf_map__pin_path(b);
+    if (pa != nullptr && (pb == nullptr || strcmp(pa, pb) != 0)) bpf_map__set_pin_path(b, pa);
     bpf_map__set_autocreate(b, bpf_map__autocreate(a));
+    if (i < s.innerFds.size() && s.innerFds[i] >= 0) bpf_map__set_inner_map_fd(b, s.innerFds[i]);
+    if (i < s.reuseFds.size() && s.reuseFds[i] >= 0) bpf_map__reuse_fd(b, s.reuseFds[i]);
     size_t sz = 0;
     const void* iv = bpf_map__initial_value(a, &sz);
     if (iv != nullptr) bpf_map__set_initial_value(b, iv, sz);
   }
   bpf_program* q = bpf_object__next_program(to, nullptr);
+  i = 0;
   for (bpf_program* p = bpf_object__next_program(from, nullptr); p && q;
-       p = bpf_object__next_program(from, p), q = bpf_object__next_program(to, q)) {
+       p = bpf_object__next_program(from, p), q = bpf_object__next_program(to, q), i++) {
     bpf_program__set_autoload(q, bpf_program__autoload(p));
     bpf_program__set_autoattach(q, bpf_program__autoattach(p));
     if (bpf_program__type(p) != bpf_program__type(q))
@@ -91,6 +105,9 @@ void CopySettings(bpf_object* from, bpf_object* to) {
     bpf_program__set_expected_attach_type(q, bpf_program__expected_attach_type(p));
     bpf_program__set_flags(q, bpf_program__flags(p));
     bpf_program__set_log_level(q, bpf_program__log_level(p));
+    if (i < s.attachTargets.size() && !s.attachTargets[i].empty())
+      bpf_program__set_attach_target(q, 0, s.attachTargets[i].c_str());
+    if (i < s.progIfindexes.size() && s.progIfindexes[i] != 0) bpf_program__set_ifindex(q, s.progIfindexes[i]);
   }
 }
 
@@ -109,6 +126,12 @@ void ObjectState::Close() {
   globals.clear();
   if (obj != nullptr) bpf_object__close(obj);
   obj = nullptr;
+  for (int fd : reuseFds)
+    if (fd >= 0) close(fd);
+  for (int fd : innerFds)
+    if (fd >= 0) close(fd);
+  reuseFds.clear();
+  innerFds.clear();
   maps.clear();
   progs.clear();
   image.clear();
@@ -146,8 +169,12 @@ bool LoadObject(ObjectState& s, Failure& f) {
     int err = bpf_object__load(s.obj);
     if (err == 0) {
       s.loaded = true;
-      if (s.opts.kernelLogLevel > 0)
-        for (auto& b : bufs) s.progLogs.emplace_back(b.p);
+      // Kept where a log was asked for: for every program (the object's
+      // kernelLogLevel) or for one (its logLevel).
+      for (size_t i = 0; i < bufs.size(); i++) {
+        bool wanted = s.opts.kernelLogLevel > 0 || bpf_program__log_level(s.progs[i]) > 0;
+        s.progLogs.emplace_back(wanted ? bufs[i].p : "");
+      }
       return true;
     }
     f = Failure();
@@ -178,7 +205,7 @@ bool LoadObject(ObjectState& s, Failure& f) {
       s.failed = true;
       return false;
     }
-    CopySettings(s.obj, fresh);
+    CopySettings(s, s.obj, fresh);
     bpf_object__close(s.obj);
     s.obj = fresh;
     s.Index();

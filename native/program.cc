@@ -47,7 +47,9 @@ Napi::Function Program::Init(Napi::Env env) {
                      {
                          StaticMethod<&Program::LoadInsns>("load"),
                          StaticMethod<&Program::FromPin>("fromPin"),
+                         StaticMethod<&Program::FromId>("fromId"),
                          InstanceMethod<&Program::Info>("info"),
+                         InstanceMethod<&Program::Set>("set"),
                          InstanceMethod<&Program::SetAutoload>("setAutoload"),
                          InstanceMethod<&Program::SetType>("setType"),
                          InstanceMethod<&Program::SetExpectedAttachType>("setExpectedAttachType"),
@@ -162,15 +164,12 @@ Napi::Value Program::LoadInsns(const Napi::CallbackInfo& info) {
   return p;
 }
 
-Napi::Value Program::FromPin(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", path);
+// A wrapper owning `fd`, which must be a program's (closed on failure).
+Napi::Object Program::FromOwnedFd(Napi::Env env, int fd, const char* op, const std::string& what) {
   bpf_prog_info pi;
   if (FdKind(fd) != "bpf-prog" || InfoByFd(fd, pi) != 0) {
     close(fd);
-    ThrowErrno(env, EINVAL, "bpf_obj_get", path + " is not a pinned program");
+    ThrowErrno(env, EINVAL, op, what + " is not a program");
   }
   ProgramInit init;
   init.fd = fd;
@@ -178,6 +177,24 @@ Napi::Value Program::FromPin(const Napi::CallbackInfo& info) {
   init.type = pi.type;
   init.insnCount = pi.xlated_prog_len / sizeof(bpf_insn);
   return Data(env).programCtor.New({Napi::External<ProgramInit>::New(env, &init)});
+}
+
+Napi::Value Program::FromPin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowErrno(env, errno, "bpf_obj_get", path);
+  return FromOwnedFd(env, fd, "bpf_obj_get", path);
+}
+
+// fromId(id): a program of any loader, by its kernel id.
+Napi::Value Program::FromId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  int fd = bpf_prog_get_fd_by_id(id);
+  std::string what = "program id " + std::to_string(id);
+  if (fd < 0) ThrowErrno(env, errno, "bpf_prog_get_fd_by_id", what);
+  return FromOwnedFd(env, fd, "bpf_prog_get_fd_by_id", what);
 }
 
 bpf_program* Program::Owned(Napi::Env env, bool mustBeLoaded, bool preLoad) {
@@ -212,6 +229,11 @@ Napi::Value Program::Info(const Napi::CallbackInfo& info) {
     o.Set("expectedAttachType", static_cast<uint32_t>(bpf_program__expected_attach_type(p)));
     o.Set("autoload", bpf_program__autoload(p));
     o.Set("autoattach", bpf_program__autoattach(p));
+    o.Set("flags", bpf_program__flags(p));
+    o.Set("logLevel", bpf_program__log_level(p));
+    if (index_ < owner_->attachTargets.size() && !owner_->attachTargets[index_].empty())
+      o.Set("attachTarget", owner_->attachTargets[index_]);
+    if (index_ < owner_->progIfindexes.size()) o.Set("ifindex", owner_->progIfindexes[index_]);
     o.Set("insnCount", static_cast<double>(bpf_program__insn_cnt(p)));
     if (owner_->loaded) fd = std::max(bpf_program__fd(p), -1);
     if (index_ < owner_->progLogs.size() && !owner_->progLogs[index_].empty())
@@ -231,6 +253,8 @@ Napi::Value Program::Info(const Napi::CallbackInfo& info) {
       o.Set("tag", Hex(pi.tag, sizeof(pi.tag)));
       o.Set("xlatedInsnCount", pi.xlated_prog_len / static_cast<uint32_t>(sizeof(bpf_insn)));
       o.Set("jitedBytes", pi.jited_prog_len);
+      o.Set("attachBtfId", pi.attach_btf_id);
+      o.Set("attachBtfObjId", pi.attach_btf_obj_id);
     }
   }
   return o;
@@ -333,6 +357,37 @@ Napi::Value Program::SetAttachTarget(const Napi::CallbackInfo& info) {
   LogCapture cap;
   int err = bpf_program__set_attach_target(p, 0, name.c_str());
   if (err) ThrowErrno(env, err, "bpf_program__set_attach_target", name, cap.take());
+  // Kept: libbpf has no getter, and a re-opened object needs it again.
+  if (owner_->attachTargets.size() < owner_->progs.size()) owner_->attachTargets.resize(owner_->progs.size());
+  owner_->attachTargets[index_] = name;
+  return env.Undefined();
+}
+
+// set(field, value): the other bpf_program__set_* setters, before load.
+Napi::Value Program::Set(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!owner_) ThrowState(env, "ERR_INVALID_STATE", "the settings of a loaded program are fixed");
+  bpf_program* p = Owned(env, false, true);
+  std::string field = info[0].As<Napi::String>().Utf8Value();
+  uint32_t v = info[1].IsBoolean() ? info[1].ToBoolean().Value() : U32(info[1]);
+  int err = 0;
+  const char* op = "";
+  if (field == "flags") {
+    op = "bpf_program__set_flags";
+    err = bpf_program__set_flags(p, v);
+  } else if (field == "logLevel") {
+    op = "bpf_program__set_log_level";
+    err = bpf_program__set_log_level(p, v);
+  } else if (field == "autoattach") {
+    bpf_program__set_autoattach(p, v != 0);
+  } else if (field == "ifindex") {
+    bpf_program__set_ifindex(p, v);
+    if (owner_->progIfindexes.size() < owner_->progs.size()) owner_->progIfindexes.resize(owner_->progs.size(), 0);
+    owner_->progIfindexes[index_] = static_cast<int>(v);
+  } else {
+    ThrowState(env, "ERR_INVALID_ARG_VALUE", "unknown program setting " + field);
+  }
+  if (err) ThrowErrno(env, err, op, bpf_program__name(p));
   return env.Undefined();
 }
 

@@ -5,6 +5,7 @@ export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
   MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
+  IdMapType, UnreadableMapType, InnerMapOptions,
 } from './map.js';
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';

@@ -9,7 +9,7 @@ import { codecFor, type Codec } from './codec.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
-import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
+import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState, outOfRange } from './internal/errors.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
 
 /** A key: raw bytes of the map's key size, or an integer for 1/2/4/8-byte keys. */
@@ -81,8 +81,18 @@ export interface MapCreateOptions<T extends MapType = MapType> {
   flags?: number;
 }
 
-/** The value type a raw lookup yields for a map type. */
-export type LookupResultOf<T extends MapType> = T extends PerCpuMapType ? PerCpu<Buffer> : Buffer;
+/** Maps whose values user space reads as kernel ids: program ids (prog_array), map ids (maps of maps). */
+export type IdMapType = 'prog_array' | 'array_of_maps' | 'hash_of_maps';
+/** Maps whose values the kernel does not give to user space: dumps give undefined (see BpfMap#valuesUnreadable). */
+export type UnreadableMapType = 'cgroup_array' | 'perf_event_array' | 'xskmap';
+
+/** The value type a lookup yields for a map type made with BpfMap.create(). */
+export type LookupResultOf<T extends MapType> = [T] extends [IdMapType] ? number
+  : [T] extends [UnreadableMapType] ? undefined
+  : T extends PerCpuMapType ? PerCpu<Buffer> : Buffer;
+
+/** innerMap's options form: a template made like BpfMap.create's maps. */
+export type InnerMapOptions = MapCreateOptions;
 
 export interface MapEntriesOptions {
   /** Elements per bpf_map_lookup_batch call (default 4096). */
@@ -109,7 +119,8 @@ export interface MapChanges<K, V> {
   deleted: K[];
 }
 
-function sameValue(a: Buffer | Buffer[], b: Buffer | Buffer[]): boolean {
+function sameValue(a: Buffer | Buffer[] | undefined, b: Buffer | Buffer[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
   if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
   return a.length === b.length && a.every((x, i) => x.equals(b[i]!));
 }
@@ -123,6 +134,8 @@ export interface MapOwner {
 }
 
 const PER_CPU = new Set<string>(PER_CPU_MAP_TYPES);
+// What the kernel answers a lookup of a value it does not give to user space.
+const UNREADABLE_CODES = new Set(['ENOTSUPP', 'EOPNOTSUPP', 'ENOSPC']);
 /** What closes with a map: its ring and perf buffers. */
 interface Dependent {
   close(): void;
@@ -131,6 +144,40 @@ interface Dependent {
 const forgetWhenCollected = new FinalizationRegistry<{ deps: Set<WeakRef<Dependent>>; ref: WeakRef<Dependent> }>(
   ({ deps, ref }) => deps.delete(ref));
 const HASH_LIKE = new Set<string>(['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash']);
+const ID_MAPS = new Set<string>(['prog_array', 'array_of_maps', 'hash_of_maps']);
+const MAPS_OF_MAPS = new Set<string>(['array_of_maps', 'hash_of_maps']);
+const BPF_F_NUMA_NODE = 1 << 2;
+
+// Why the kernel gives user space no values of these map types (its
+// map_lookup_elem from the bpf() syscall; checked on Linux 6.18): dumps give
+// undefined for them instead of failing. Socket maps give socket cookies
+// where their values are 8 bytes wide, else nothing (see unreadableReason).
+const UNREADABLE: Readonly<Record<string, string>> = {
+  cgroup_array: 'the kernel does not give cgroup_array values (cgroup references) to user space: ENOTSUPP',
+  perf_event_array: 'the kernel does not give perf_event_array values (perf event references) to user space: ENOTSUPP',
+  xskmap: 'the kernel does not give xskmap values (AF_XDP socket references) to user space: EOPNOTSUPP',
+};
+
+function unreadableReason(type: string, valueSize: number): string | undefined {
+  if (Object.hasOwn(UNREADABLE, type)) return UNREADABLE[type];
+  if ((type === 'sockmap' || type === 'sockhash' || type === 'reuseport_sockarray') && valueSize !== 8) {
+    return `the kernel gives ${type} values (socket cookies) to user space only where the value size is 8: ENOSPC`;
+  }
+  return undefined;
+}
+
+// Where a zero size or entry count is what the kernel (or libbpf, which
+// fills it in) wants; checked against Linux 6.18 with bpf_map_create and
+// against libbpf 1.1's bpf_object__create_map. Every other type refuses a 0
+// with a bare EINVAL that libbpf 1.1 reports as "Retrying without BTF".
+const ZERO_KEY_OK = new Set<string>(['ringbuf', 'user_ringbuf', 'bloom_filter', 'queue', 'stack', 'arena']);
+const ZERO_VALUE_OK = new Set<string>(['ringbuf', 'user_ringbuf', 'arena']);
+// perf_event_array: libbpf makes it one slot per possible CPU; local and
+// cgroup storages must declare 0.
+const ZERO_ENTRIES_OK = new Set<string>(['perf_event_array', 'cgroup_storage', 'percpu_cgroup_storage',
+  'sk_storage', 'inode_storage', 'task_storage', 'cgrp_storage']);
+// libbpf sizes these itself (from the kernel's BTF).
+const SIZED_BY_LIBBPF = new Set<string>(['struct_ops']);
 
 // What a map and its raw view share: one fd, one life.
 interface MapCore {
@@ -153,6 +200,10 @@ interface MapCore {
   readonly keyTypeId: number;
   readonly valueTypeId: number;
   readonly internal: boolean;
+  // What innerMap was given (for its getter).
+  innerMap: BpfMap | InnerMapOptions | undefined;
+  // Set when a dump met a value the kernel would not give (a map type not in UNREADABLE).
+  unreadable: string | undefined;
 }
 
 interface MapCodecs {
@@ -191,6 +242,7 @@ export class BpfMap<K = unknown, V = unknown> {
         native, owner, name: info.name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
         btf: owner ? null : undefined,
         keyTypeId: info.btfKeyTypeId, valueTypeId: info.btfValueTypeId, internal: info.internal,
+        innerMap: undefined, unreadable: undefined,
       };
     }
     this.#core = core;
@@ -220,6 +272,15 @@ export class BpfMap<K = unknown, V = unknown> {
     return new BpfMap(addon.NativeMap.fromPin(checkString('path', path)));
   }
 
+  /**
+   * Opens a map by its kernel id (bpf_map_get_fd_by_id): any loader's map,
+   * or an inner map whose id a map of maps holds. The BpfMap owns its fd:
+   * close() it (or `using`) when done.
+   */
+  static fromId<K = unknown, V = unknown>(id: number): BpfMap<K, V> {
+    return new BpfMap(addon.NativeMap.fromId(checkInt('id', id, 1, 0xffff_ffff)));
+  }
+
   #live(): NativeMap {
     const c = this.#core;
     if (c.closed) invalidState(`map ${this.#label} is closed`);
@@ -233,6 +294,15 @@ export class BpfMap<K = unknown, V = unknown> {
     if (owner && owner.state !== 'loaded') {
       invalidState(`map ${this.#label} is not in the kernel yet: load() its BpfObject first`);
     }
+    return native;
+  }
+
+  // A map of an object that is not loaded yet: its settings can change.
+  #preLoad(what: string): NativeMap {
+    const native = this.#live();
+    const owner = this.#core.owner;
+    if (!owner) invalidState(`${what} of map ${this.#label} cannot change: the map exists (only a BpfObject's maps are set before load())`);
+    if (owner.state !== 'opened') invalidState(`${what} of map ${this.#label} can only change before load(); its BpfObject is ${owner.state}`);
     return native;
   }
 
@@ -283,11 +353,118 @@ export class BpfMap<K = unknown, V = unknown> {
 
   get name(): string { return this.#core.name; }
   get #label(): string { return this.#core.name ? `'${this.#core.name}'` : '(unnamed)'; }
+  // The setters below are libbpf's bpf_map__set_*: on a map of a BpfObject
+  // before load() only (a TypeError with code ERR_INVALID_STATE after).
   get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
+  set type(t: MapType) {
+    const v = MAP_TYPES.indexOf(t);
+    if (v <= 0) invalidArgValue('type', t, 'is not a map type');
+    this.#preLoad('type').set('type', v);
+  }
   get keySize(): number { return this.#meta().keySize; }
+  set keySize(n: number) {
+    this.#preLoad('keySize').set('keySize', checkInt('keySize', n, 0, 0xffff_ffff));
+  }
   get valueSize(): number { return this.#meta().valueSize; }
+  /** E.g. a stack-trace map's depth * 8, which tools set at run time. */
+  set valueSize(n: number) {
+    this.#preLoad('valueSize').set('valueSize', checkInt('valueSize', n, 0, 0xffff_ffff));
+  }
+  /** BPF_F_* map flags. */
   get flags(): number { return this.#meta().flags; }
+  set flags(n: number) {
+    this.#preLoad('flags').set('flags', checkInt('flags', n, 0, 0xffff_ffff));
+  }
+  /**
+   * The NUMA node the map's memory comes from, as set before load (0 for
+   * maps made elsewhere: the kernel does not report it). Setting it also
+   * sets BPF_F_NUMA_NODE in flags, without which the kernel ignores it.
+   */
+  get numaNode(): number { return this.#meta().numaNode ?? 0; }
+  set numaNode(n: number) {
+    const native = this.#preLoad('numaNode');
+    native.set('numaNode', checkInt('numaNode', n, 0, 0xffff_ffff));
+    native.set('flags', (this.#meta().flags | BPF_F_NUMA_NODE) >>> 0);
+  }
+  /** map_extra: a bloom filter's number of hash functions (1-15; 0: the kernel's 5). */
+  get mapExtra(): bigint { return this.#meta().mapExtra; }
+  set mapExtra(v: bigint) {
+    let x: bigint;
+    if (typeof v === 'bigint') x = v;
+    else if (typeof v === 'number') x = BigInt(checkInt('mapExtra', v, 0, Number.MAX_SAFE_INTEGER));
+    else x = invalidArgType('mapExtra', 'of type bigint', v);
+    if (x < 0n || x > 0xffff_ffff_ffff_ffffn) outOfRange('mapExtra', '>= 0n && < 2n ** 64n', v);
+    this.#preLoad('mapExtra').set('mapExtra', x);
+  }
+  /** The device of an offloaded map (0: none). */
   get ifindex(): number { return this.#meta().ifindex; }
+  set ifindex(n: number) {
+    this.#preLoad('ifindex').set('ifindex', checkInt('ifindex', n, 0, 0x7fff_ffff));
+  }
+  /**
+   * Where load() pins the map (or reuses the map pinned there); undefined
+   * for none. A BpfObject's `pinRoot` sets it for LIBBPF_PIN_BY_NAME maps.
+   */
+  get pinPath(): string | undefined { return this.#meta().pinPath; }
+  set pinPath(path: string | undefined) {
+    const p = path === undefined ? null : checkString('pinPath', path);
+    this.#preLoad('pinPath').set('pinPath', p);
+  }
+  /** false: load() creates no map (a program using it then fails to load). */
+  get autocreate(): boolean { return this.#meta().autocreate ?? true; }
+  set autocreate(on: boolean) {
+    if (typeof on !== 'boolean') invalidArgType('autocreate', 'of type boolean', on);
+    this.#preLoad('autocreate').set('autocreate', on);
+  }
+  /**
+   * The template of a map of maps' inner maps, for an outer map declared
+   * without `__array(values, ...)`: a map (its type, sizes and flags count,
+   * not its contents) or BpfMap.create's options (a template made and
+   * dropped here). libbpf takes one per map.
+   */
+  get innerMap(): BpfMap | InnerMapOptions | undefined { return this.#core.innerMap; }
+  set innerMap(template: BpfMap | InnerMapOptions | undefined) {
+    if (template === null || typeof template !== 'object') invalidArgType('innerMap', 'a BpfMap or map options', template);
+    const native = this.#preLoad('innerMap');
+    if (!MAPS_OF_MAPS.has(this.type)) invalidState(`innerMap applies to maps of maps; map ${this.#label} is a ${this.type}`);
+    if (template instanceof BpfMap) {
+      native.setInnerMapFd(template.liveFd());
+    } else {
+      const made = BpfMap.create(template);
+      try {
+        native.setInnerMapFd(made.fd);
+      } finally {
+        made.close();
+      }
+    }
+    this.#core.innerMap = template;
+  }
+
+  /**
+   * Makes load() use an existing map (a fd, or a BpfMap of another object
+   * or made elsewhere) instead of creating this one (bpf_map__reuse_fd):
+   * both then see the same elements. The map takes the other's definition
+   * (type, sizes, name). Before load() only.
+   */
+  reuseFd(map: BpfMap | number): void {
+    const fd = map instanceof BpfMap ? map.liveFd()
+      : typeof map === 'number' ? checkInt('fd', map, 0, 0x7fff_ffff)
+      : invalidArgType('map', 'a BpfMap or a map fd', map);
+    this.#preLoad('reuseFd').reuseFd(fd);
+  }
+
+  /** True once reuseFd() was called on this map of an object. */
+  get reused(): boolean { return this.#meta().reused ?? false; }
+
+  /**
+   * Why dumps (entries(), values(), watch()) give undefined values for this
+   * map: the kernel gives user space no values of its type (cgroup and perf
+   * event arrays, xskmaps; socket maps whose values are not 8 bytes), or
+   * refused one during a dump. undefined where values are read.
+   */
+  get valuesUnreadable(): string | undefined {
+    return unreadableReason(this.type, this.valueSize) ?? this.#core.unreadable;
+  }
   /** -1 until the object is loaded. */
   get fd(): number { return this.#meta().fd; }
   /** The kernel's map id (0 until loaded). */
@@ -324,10 +501,25 @@ export class BpfMap<K = unknown, V = unknown> {
   /** Settable on a map of an object before load() (bpf_map__set_max_entries). */
   set maxEntries(n: number) {
     checkInt('maxEntries', n, 0, 0xffff_ffff);
-    const owner = this.#core.owner;
-    if (!owner) invalidState('maxEntries of an existing map cannot change');
-    if (owner.state !== 'opened') invalidState('maxEntries can only change before load()');
-    this.#live().setMaxEntries(n);
+    this.#preLoad('maxEntries').setMaxEntries(n);
+  }
+
+  /**
+   * @internal What makes load() fail for this map before the kernel sees
+   * it: a size or entry count of 0 where its type needs one (the ELF left
+   * it for the loader to set). undefined when nothing is missing.
+   */
+  missingSetting(): string | undefined {
+    const m = this.#meta();
+    if (m.autocreate === false || m.reused || !this.#core.owner) return undefined;
+    const type = this.type;
+    if (SIZED_BY_LIBBPF.has(type)) return undefined;
+    const what = (field: string, setter: string): string =>
+      `map ${this.#label} (${type}): ${field} is 0; set map.${setter} before load()`;
+    if (m.valueSize === 0 && !ZERO_VALUE_OK.has(type) && type !== 'perf_event_array') return what('value_size', 'valueSize');
+    if (m.keySize === 0 && !ZERO_KEY_OK.has(type) && type !== 'perf_event_array') return what('key_size', 'keySize');
+    if (m.maxEntries === 0 && !ZERO_ENTRIES_OK.has(type)) return what('max_entries', 'maxEntries');
+    return undefined;
   }
 
   #key(key: unknown): Buffer | null {
@@ -346,8 +538,10 @@ export class BpfMap<K = unknown, V = unknown> {
     return (codec ? codec.decode(raw) : raw) as K;
   }
 
-  #value(value: unknown): Buffer {
+  #value(given: unknown): Buffer {
     const m = this.#meta();
+    // A map of maps holds maps: a BpfMap stands for its fd.
+    const value = given instanceof BpfMap && MAPS_OF_MAPS.has(this.type) ? given.liveFd() : given;
     const codec = this.#codecs()?.value;
     const into = (name: string, v: unknown, out: Buffer, off: number): void => {
       if (codec && !isBytes(v)) out.set(codec.encode(v, name), off);
@@ -391,7 +585,10 @@ export class BpfMap<K = unknown, V = unknown> {
     return values;
   }
 
-  #decode(v: MapLookupResult): V {
+  #decode(v: MapLookupResult | undefined): V {
+    if (v === undefined) return undefined as V;
+    // Program and map ids, whatever the declared value type.
+    if (this.#decoding && Buffer.isBuffer(v) && v.length === 4 && ID_MAPS.has(this.type)) return v.readUInt32LE(0) as V;
     const codec = this.#codecs()?.value;
     if (!codec) return v as V;
     return (Array.isArray(v) ? v.map((b) => codec.decode(b)) : codec.decode(v)) as V;
@@ -413,9 +610,50 @@ export class BpfMap<K = unknown, V = unknown> {
    */
   lookup<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
     const native = this.#loaded();
+    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
     const k = this.#key(key);
-    const out = Buffer.allocUnsafe(this.#meta().valueBytes);
+    // Zeroed: some lookups read the buffer (a bloom filter's, a queue's peek
+    // of nothing), and the kernel must never see this process's old bytes.
+    const out = Buffer.alloc(this.#meta().valueBytes);
     return native.lookup(k, out, 0) ? this.#result(out) : undefined;
+  }
+
+  #bloom(what: string): NativeMap {
+    const native = this.#loaded();
+    if (this.type !== 'bloom_filter') invalidState(`${what} applies to bloom filters; map ${this.#label} is a ${this.type}`);
+    return native;
+  }
+
+  /**
+   * Adds a value to a bloom filter (BPF_MAP_UPDATE_ELEM with no key, as
+   * bpf_map_push_elem does on the BPF side).
+   */
+  add<T extends V = V>(value: T | MapValueIn<T>): void {
+    const native = this.#bloom('add()');
+    native.update(null, this.#value(value), 0);
+  }
+
+  /**
+   * Whether a bloom filter may hold `value` (BPF_MAP_LOOKUP_ELEM with no
+   * key: the kernel tests the value passed in): false is certain, true is
+   * "probably" (the filter's false positives).
+   */
+  has<T extends V = V>(value: T | MapValueIn<T>): boolean {
+    const native = this.#bloom('has()');
+    return native.lookup(null, this.#value(value), 0);
+  }
+
+  /**
+   * The inner map that a map of maps holds under `key`, opened by its id:
+   * a BpfMap that owns its fd, to close() (or `using`) when done; undefined
+   * where the slot is empty.
+   */
+  lookupMap<Q extends K = K>(key: Q | MapKeyIn<Q>): BpfMap | undefined {
+    const native = this.#loaded();
+    if (!MAPS_OF_MAPS.has(this.type)) invalidState(`lookupMap() applies to maps of maps; map ${this.#label} is a ${this.type}`);
+    const out = Buffer.alloc(4);
+    if (!native.lookup(this.#key(key), out, 0)) return undefined;
+    return BpfMap.fromId(out.readUInt32LE(0));
   }
 
   /**
@@ -441,7 +679,7 @@ export class BpfMap<K = unknown, V = unknown> {
   lookupAndDelete<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
     const native = this.#loaded();
     const k = this.#key(key);
-    const out = Buffer.allocUnsafe(this.#meta().valueBytes);
+    const out = Buffer.alloc(this.#meta().valueBytes);
     // Hash maps gained lookup_and_delete after queues and stacks (5.14).
     const found = HASH_LIKE.has(this.type)
       ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDelete(k, out))
@@ -459,7 +697,7 @@ export class BpfMap<K = unknown, V = unknown> {
     const size = this.#meta().keySize;
     let prev: Buffer | null = null;
     for (;;) {
-      const next = Buffer.allocUnsafe(size);
+      const next = Buffer.alloc(size);
       if (!native.nextKey(prev, next)) return;
       yield next;
       prev = next;
@@ -477,10 +715,27 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   *#syncEntries(): IterableIterator<[K, V]> {
-    const size = this.#meta().valueBytes;
+    const m = this.#meta();
+    let unreadable = unreadableReason(this.type, m.valueSize) !== undefined;
     for (const k of this.#rawKeys()) {
-      const out = Buffer.allocUnsafe(size);
-      if (this.#loaded().lookup(k, out, 0)) yield [this.#keyOut(k), this.#result(out)];
+      if (unreadable) {
+        yield [this.#keyOut(k), undefined as V];
+        continue;
+      }
+      const out = Buffer.alloc(m.valueBytes);
+      let found: boolean;
+      try {
+        found = this.#loaded().lookup(k, out, 0);
+      } catch (e) {
+        // A map type whose values the kernel keeps to itself, not in the
+        // table: the reason is kept for valuesUnreadable.
+        if (!(e instanceof BpfError) || !UNREADABLE_CODES.has(e.code)) throw e;
+        this.#core.unreadable = `the kernel gives no ${this.type} values to user space: ${e.code}`;
+        unreadable = true;
+        yield [this.#keyOut(k), undefined as V];
+        continue;
+      }
+      if (found) yield [this.#keyOut(k), this.#result(out)];
     }
   }
 
@@ -513,13 +768,17 @@ export class BpfMap<K = unknown, V = unknown> {
     const out = Buffer.alloc(Math.max(m.keySize, 8));
     let entries: [K, V][] = [];
     let at = 0;
-    let state: 'batch' | 'done' | 'keys' = opts.batch === false ? 'keys' : 'batch';
+    // Unreadable values: key by key, which yields undefined for them.
+    const byKey = opts.batch === false || unreadableReason(this.type, m.valueSize) !== undefined;
+    let state: 'batch' | 'done' | 'keys' = byKey ? 'keys' : 'batch';
     let keyByKey: Iterator<[K, V]> | undefined;
 
     // The next batch, or false when there is none (or the map type has no
     // batch operations: then key by key).
     const fill = (): boolean => {
       for (;;) {
+        // Not zeroed: BPF_MAP_LOOKUP_BATCH only writes these (the token
+        // `out` it reads is zeroed), and a batch can be large.
         const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
         const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
         let count: number;
@@ -587,8 +846,8 @@ export class BpfMap<K = unknown, V = unknown> {
     const interval = checkInt('opts.intervalMs', opts.intervalMs ?? 1000, 1, 0x7fff_ffff);
     const signal = opts.signal;
     const raw = this.raw;
-    const decoded = (e: readonly [Buffer, MapLookupResult]): [K, V] => [this.#keyOut(e[0]), this.#decode(e[1])];
-    let previous = new Map<string, [Buffer, MapLookupResult]>();
+    const decoded = (e: readonly [Buffer, MapLookupResult | undefined]): [K, V] => [this.#keyOut(e[0]), this.#decode(e[1])];
+    let previous = new Map<string, [Buffer, MapLookupResult | undefined]>();
     for (let first = true; ; first = false) {
       if (!first) {
         try {
@@ -598,8 +857,8 @@ export class BpfMap<K = unknown, V = unknown> {
         }
       }
       signal?.throwIfAborted();
-      const snapshot: [Buffer, MapLookupResult][] = [];
-      for await (const [k, v] of raw.entries()) snapshot.push([k as Buffer, v]);
+      const snapshot: [Buffer, MapLookupResult | undefined][] = [];
+      for await (const [k, v] of raw.entries()) snapshot.push([k as Buffer, v as MapLookupResult | undefined]);
       if (!opts.changes) {
         yield snapshot.map(decoded);
         continue;

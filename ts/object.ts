@@ -64,6 +64,9 @@ export class BpfObject {
   #state: BpfObjectState = 'opened';
   #name: string;
   #maps: Map<string, BpfMap>;
+  // Internal maps by the name the user expects: libbpf names them after the
+  // object name cut to fit 15 bytes ('bootstra.rodata' for 'bootstrap').
+  #mapAliases = new Map<string, BpfMap>();
   #programs: Map<string, BpfProgram>;
   #btf: Btf | null | undefined;
   #globals = new Map<string, Globals>();
@@ -88,6 +91,12 @@ export class BpfObject {
       const map = new BpfMap(m, this);
       return [map.name, map];
     }));
+    for (const m of this.#maps.values()) {
+      const dot = m.name.indexOf('.');
+      if (!m.internal || dot < 0) continue;
+      const alias = this.#name + m.name.slice(dot);
+      if (alias !== m.name && !this.#maps.has(alias)) this.#mapAliases.set(alias, m);
+    }
     this.#programs = new Map(this.#native.programs().map((p) => {
       const prog = new BpfProgram(p, this);
       return [prog.name, prog];
@@ -160,15 +169,43 @@ export class BpfObject {
     }
   }
 
+  // Settings the ELF left for the loader and nobody set: refused before the
+  // kernel sees them (where it would answer a bare EINVAL), naming the map
+  // or program and the setter. The object stays 'opened', to set and retry.
+  #preflight(): void {
+    for (const m of this.#maps.values()) {
+      const missing = m.missingSetting();
+      if (missing !== undefined) invalidState(`BpfObject '${this.#name}': ${missing}`);
+    }
+    for (const p of this.#programs.values()) {
+      if (p.autoload && p.type === 'unspec') {
+        invalidState(`BpfObject '${this.#name}': program '${p.name}': section '${p.section}' names no program type; set prog.type before load()`);
+      }
+    }
+  }
+
+  // A program that uses a map left uncreated (autocreate = false) fails in
+  // the verifier with "fd -1 is not pointing to valid bpf_map": say which.
+  #explainUncreated(e: unknown): unknown {
+    if (!(e instanceof BpfError)) return e;
+    const log = `${e.log}\n${(e as { verifierLog?: string }).verifierLog ?? ''}`;
+    if (!/fd -1 is not pointing to valid bpf_map|wasn't created|was not created/.test(log)) return e;
+    const off = [...this.#maps.values()].filter((m) => !m.autocreate).map((m) => `'${m.name}'`);
+    if (off.length === 0) return e;
+    e.message += `\n(a program uses a map that load() did not create: ${off.join(', ')} ${off.length > 1 ? 'have' : 'has'} autocreate = false)`;
+    return e;
+  }
+
   /** Creates the maps and loads the programs into the kernel (bpf_object__load). */
   load(): this {
     this.#beginLoad();
+    this.#preflight();
     try {
       this.#native.load();
       this.#state = 'loaded';
     } catch (e) {
       this.#state = 'failed';
-      throw this.#explain(e);
+      throw this.#explain(this.#explainUncreated(e));
     }
     return this;
   }
@@ -176,12 +213,13 @@ export class BpfObject {
   /** load() on a worker thread: the verifier can take a while on large programs. */
   async loadAsync(): Promise<this> {
     this.#beginLoad();
+    this.#preflight();
     this.#state = 'loading';
     try {
       await this.#native.loadAsync();
     } catch (e) {
       if (this.#state === 'loading') this.#state = 'failed';
-      throw this.#explain(e);
+      throw this.#explain(this.#explainUncreated(e));
     }
     // close() may have run while the worker loaded
     if ((this.#state as BpfObjectState) === 'closed') {
@@ -207,11 +245,13 @@ export class BpfObject {
    * The map called `name`. Its key and value types can be given when known:
    * `obj.map<number, bigint>('counts')` for `__type(key, u32)`,
    * `__type(value, u64)` (a generated skeleton types every map).
+   * Internal maps are found by libbpf's name ('bootstra.rodata') and by the
+   * whole object name ('bootstrap.rodata').
    */
   map<K = unknown, V = unknown>(name: string): BpfMap<K, V> {
     this.#open('look up a map');
-    const m = this.#maps.get(checkString('name', name));
-    if (!m) unknownName(`map in BpfObject '${this.#name}'`, name, this.#maps.keys());
+    const m = this.#maps.get(checkString('name', name)) ?? this.#mapAliases.get(name);
+    if (!m) unknownName(`map in BpfObject '${this.#name}'`, name, [...this.#maps.keys(), ...this.#mapAliases.keys()]);
     return m as BpfMap<K, V>;
   }
 

@@ -190,6 +190,15 @@ export class BpfProgram {
     return new BpfProgram(addon.NativeProgram.fromPin(checkString('path', path)));
   }
 
+  /**
+   * Opens a program by its kernel id (bpf_prog_get_fd_by_id): any loader's
+   * program, or one whose id a prog array holds. The BpfProgram owns its
+   * fd: close() it (or `using`) when done.
+   */
+  static fromId(id: number): BpfProgram {
+    return new BpfProgram(addon.NativeProgram.fromId(checkInt('id', id, 1, 0xffff_ffff)));
+  }
+
   #live(): NativeProgram {
     if (this.#closed) invalidState(`program '${this.#name}' is closed`);
     if (this.#owner?.state === 'closed') invalidState(`program '${this.#name}' belongs to a closed BpfObject`);
@@ -243,6 +252,36 @@ export class BpfProgram {
     if (typeof on !== 'boolean') invalidArgType('autoload', 'of type boolean', on);
     this.#preLoad('autoload').setAutoload(on);
   }
+  // The setters below are libbpf's bpf_program__set_*: on a program of a
+  // BpfObject before load() only (a TypeError with code ERR_INVALID_STATE after).
+  /** false: BpfObject#attach() leaves the program alone (it is still loaded). */
+  get autoattach(): boolean { return this.#meta().autoattach ?? true; }
+  set autoattach(on: boolean) {
+    if (typeof on !== 'boolean') invalidArgType('autoattach', 'of type boolean', on);
+    this.#preLoad('autoattach').set('autoattach', on);
+  }
+  /** BPF_F_* load flags (BPF_F_SLEEPABLE, BPF_F_TEST_RND_HI32, BPF_F_XDP_HAS_FRAGS, ...), as libbpf will pass them. */
+  get flags(): number { return this.#meta().flags ?? 0; }
+  set flags(n: number) {
+    this.#preLoad('flags').set('flags', checkInt('flags', n, 0, 0xffff_ffff));
+  }
+  /**
+   * The verifier's log level for this program (1, 2, 4; 0: none): a
+   * successful load then keeps the log in `verifierLog`.
+   */
+  get logLevel(): number { return this.#meta().logLevel ?? 0; }
+  set logLevel(n: number) {
+    this.#preLoad('logLevel').set('logLevel', checkInt('logLevel', n, 0, 31));
+  }
+  /** The device an offloaded program is loaded for (0: none), as set before load(). */
+  get ifindex(): number { return this.#meta().ifindex ?? 0; }
+  set ifindex(n: number) {
+    this.#preLoad('ifindex').set('ifindex', checkInt('ifindex', n, 0, 0x7fff_ffff));
+  }
+  /** The BTF attach target set before load() (undefined: the section's). */
+  get attachTarget(): string | undefined { return this.#meta().attachTarget; }
+  /** The kernel BTF type id the loaded program attaches to (BTF-based programs; 0 for others). */
+  get attachBtfId(): number | undefined { return this.#meta().attachBtfId; }
   /** -1 until loaded. */
   get fd(): number { return this.#meta().fd; }
   get id(): number | undefined { return this.#meta().id; }

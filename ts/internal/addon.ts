@@ -20,11 +20,28 @@ export interface NativeMapInfo {
   btfValueTypeId: number;
   internal: boolean;
   pinPath?: string;
+  /** BPF_F_NUMA_NODE's node, as set before load (maps of an object). */
+  numaNode?: number;
+  /** map_extra (bloom filters: the number of hash functions); the kernel's once created. */
+  mapExtra: bigint;
+  autocreate?: boolean;
+  innerMapSet?: boolean;
+  reused?: boolean;
 }
+
+/** What NativeMap.set() changes (bpf_map__set_*). */
+export type NativeMapSetting =
+  | ['type' | 'keySize' | 'valueSize' | 'flags' | 'numaNode' | 'ifindex', number]
+  | ['mapExtra', bigint]
+  | ['autocreate', boolean]
+  | ['pinPath', string | null];
 
 export interface NativeMap {
   info(): NativeMapInfo;
   setMaxEntries(n: number): void;
+  set(...setting: NativeMapSetting): void;
+  setInnerMapFd(fd: number): void;
+  reuseFd(fd: number): void;
   lookup(key: Buffer | null, out: Buffer, flags: number): boolean;
   update(key: Buffer | null, value: Buffer, flags: number): void;
   delete(key: Buffer | null): boolean;
@@ -47,6 +64,12 @@ export interface NativeProgramInfo {
   expectedAttachType?: number;
   autoload?: boolean;
   autoattach?: boolean;
+  flags?: number;
+  logLevel?: number;
+  attachTarget?: string;
+  ifindex?: number;
+  attachBtfId?: number;
+  attachBtfObjId?: number;
   insnCount: number;
   fd: number;
   id?: number;
@@ -76,6 +99,8 @@ export interface NativeTestRunResult {
 export interface NativeProgram {
   info(): NativeProgramInfo;
   setAutoload(on: boolean): void;
+  set(field: 'flags' | 'logLevel' | 'ifindex', value: number): void;
+  set(field: 'autoattach', value: boolean): void;
   setType(type: number): void;
   setExpectedAttachType(type: number): void;
   setAttachTarget(name: string): void;
@@ -153,11 +178,13 @@ export interface Addon {
     create(type: number, name: string | null, keySize: number, valueSize: number,
       maxEntries: number, flags: number): NativeMap;
     fromPin(path: string): NativeMap;
+    fromId(id: number): NativeMap;
   };
   NativeProgram: {
     load(type: number, insns: Buffer, license: string, name: string | null,
       expectedAttachType: number, logLevel: number): NativeProgram;
     fromPin(path: string): NativeProgram;
+    fromId(id: number): NativeProgram;
   };
   NativeLink: {
     fromPin(path: string): NativeLink;
