@@ -85,6 +85,11 @@ describe('program setters before load', () => {
     assert.ok(Number(o.bss.enter_calls) >= 3);
     assert.equal(Number(o.bss.other_calls), 0, 'the program left alone saw nothing');
     assert.ok(o.program('count_other').fd >= 0, 'but it is loaded');
+    // and obj.attach() says why it was left alone
+    const other = links.skipped.find((s) => s.program === o.program('count_other'));
+    assert.ok(other, `skipped: ${links.skipped.map((s) => s.program.name).join(', ')}`);
+    assert.equal(other.reason, 'autoattach is off (prog.autoattach = false)');
+    assert.deepEqual(links.links, [...links], 'the one link, count_enter\'s');
   });
 
   it('a section that names no program type: a clear error before load, loads once type is set', () => {
