@@ -268,8 +268,9 @@ export class BpfObject {
    * like a skeleton's attach(), and reports the programs it did not attach
    * and why: a section that needs a target (SEC("tc"), SEC("xdp"),
    * SEC("socket"), SEC("kprobe") without a function: the reason names the
-   * method to call), autoload or autoattach off, or a hook this kernel lacks
-   * (the reason is the feature probe's; `error` holds the BpfError).
+   * method to call), or autoload or autoattach off. A program whose hook
+   * this kernel lacks is an error (its BpfError names the feature in
+   * `unsupported`): set `autoload = false` on alternatives you do not need.
    *
    * The result is the array of links, which also carries `links` (the same
    * links) and `skipped`: both `obj.attach().forEach(...)` and
@@ -291,12 +292,11 @@ export class BpfObject {
         try {
           links.push(p.attach());
         } catch (e) {
+          // A section that needs a target is skipped; anything else (a hook
+          // this kernel lacks included: the program was meant to run) throws.
           const hint = e instanceof BpfError ? attachHints.get(e) : undefined;
           if (hint !== undefined) skipped.push({ program: p, reason: hint, error: e as BpfError });
-          else if (e instanceof BpfError && e.unsupported !== undefined) {
-            const why = e.message.split('\n  unsupported: ')[1] ?? e.message;
-            skipped.push({ program: p, reason: `this kernel lacks ${e.unsupported}: ${why}`, error: e });
-          } else throw e;
+          else throw e;
         }
       }
     } catch (e) {
