@@ -65,7 +65,7 @@ describe('gen skeleton', function () {
       assert.match(embedded, /BpfObject\.fromBuffer\(Buffer\.from\(IMAGE, 'base64'\)/);
       writeFileSync(path.join(dir, 'use.ts'), [
         `import { RunqlatSkeleton, type Hist } from './runqlat.skel.js';`,
-        `import { ExecsnoopSkeleton, type Event } from './execsnoop.skel.js';`,
+        `import { ExecsnoopSkeleton } from './execsnoop.skel.js';`,
         `const r = new RunqlatSkeleton();`,
         `import { TypesTestSkeleton, type Inner, type Buffer2, type PerCpu2 } from './types_test.skel.js';`,
         `const h: Hist | undefined = r.maps.hists.lookup(0);`,
@@ -84,7 +84,7 @@ describe('gen skeleton', function () {
         `tt.maps.samples.update(0, { nope: 1 });`,
         `const t: bigint | undefined = r.maps.start.lookup(1);`,
         `const raw: Buffer | undefined = r.maps.hists.raw.lookup(0);`,
-        `const e: Event = { pid: 1, ppid: 0, comm: 'x', filename: '/bin/x' };`,
+        `const e: number = new ExecsnoopSkeleton().rodata.max_args;`,
         `const d: bigint = new ExecsnoopSkeleton().bss.dropped;`,
         `export { h, t, raw, e, d, popped, perCpu, perCpuRaw, pairs, pairsRaw, len, b2, cpus };`,
       ].join('\n'));
