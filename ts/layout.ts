@@ -115,7 +115,6 @@ export class Layout<T> {
   #codec: Codec<T> | undefined;
   #btf: Btf | undefined;
   #id = 0;
-  declare readonly __value?: T; // carries T for inference; never set
 
   /** @internal Use struct() or array(). */
   constructor(node: Node) {

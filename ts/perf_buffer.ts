@@ -99,12 +99,18 @@ class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
  * the documented `Decoded` unless T is given (`new PerfBuffer<Event>(m,
  * { type: 'struct event' })`).
  */
+// At most one of decode, type and layout.
+type OneDecoder<T> =
+  | { type?: undefined; layout?: undefined }
+  | { type: string; layout?: undefined; decode?: undefined }
+  | { layout: Layout<T>; type?: undefined; decode?: undefined };
+
 export interface PerfBufferConstructor {
   new <T = Decoded>(map: BpfMap, opts: PerfBufferOptions<T> & { type: string; layout?: undefined; decode?: undefined }): PerfBuffer<T>;
   new <T>(map: BpfMap, opts: PerfBufferOptions<T> & { layout: Layout<T>; type?: undefined; decode?: undefined }): PerfBuffer<T>;
   new <T = Buffer>(map: BpfMap, opts?: PerfBufferOptions<T> & { type?: undefined; layout?: undefined }): PerfBuffer<T>;
   /** Options whose kind is known only at run time: T is what the caller says. */
-  new <T = unknown>(map: BpfMap, opts?: PerfBufferOptions<T>): PerfBuffer<T>;
+  new <T = unknown>(map: BpfMap, opts?: PerfBufferOptions<T> & OneDecoder<T>): PerfBuffer<T>;
   readonly prototype: PerfBuffer<unknown>;
 }
 

@@ -92,12 +92,18 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
  * the documented `Decoded` unless T is given (`new RingBuffer<Event>(m,
  * { type: 'struct event' })`).
  */
+// At most one of decode, type and layout.
+type OneDecoder<T> =
+  | { type?: undefined; layout?: undefined }
+  | { type: string; layout?: undefined; decode?: undefined }
+  | { layout: Layout<T>; type?: undefined; decode?: undefined };
+
 export interface RingBufferConstructor {
   new <T = Decoded>(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> & { type: string; layout?: undefined; decode?: undefined }): RingBuffer<T>;
   new <T>(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> & { layout: Layout<T>; type?: undefined; decode?: undefined }): RingBuffer<T>;
   new <T = Buffer>(maps: BpfMap | readonly BpfMap[], opts?: RingBufferOptions<T> & { type?: undefined; layout?: undefined }): RingBuffer<T>;
   /** Options whose kind is known only at run time: T is what the caller says. */
-  new <T = unknown>(maps: BpfMap | readonly BpfMap[], opts?: RingBufferOptions<T>): RingBuffer<T>;
+  new <T = unknown>(maps: BpfMap | readonly BpfMap[], opts?: RingBufferOptions<T> & OneDecoder<T>): RingBuffer<T>;
   readonly prototype: RingBuffer<unknown>;
 }
 
