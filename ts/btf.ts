@@ -78,10 +78,19 @@ export class Btf {
     }
   }
 
-  /** Parses raw BTF (a .BTF section, /sys/kernel/btf/vmlinux). */
+  /**
+   * Parses raw BTF (a .BTF section, /sys/kernel/btf/vmlinux), or the .BTF
+   * section of an ELF image (a types file read into memory).
+   */
   static parse(raw: Buffer | Uint8Array): Btf {
     if (!(raw instanceof Uint8Array)) invalidArgType('raw', 'a Buffer', raw);
-    const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (buf.length >= 4 && buf.readUInt32LE(0) === 0x464c457f) {
+      buf = elfBtf(buf, (problem) => {
+        throw new BpfError({ errno: 4001, op: 'btf__parse', log: problem },
+          `btf__parse failed: LIBBPF_ERRNO__FORMAT (BPF object format invalid): ${problem}`);
+      });
+    }
     // Malformed BTF (a type that contains itself, ids and offsets out of
     // range) would send the codecs into endless recursion or past their
     // views: refused here, as libbpf's btf__parse() refuses it.
