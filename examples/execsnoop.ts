@@ -1,5 +1,9 @@
-// execsnoop: a tracepoint program (sched/sched_process_exec) sends one ring
-// buffer record per exec(); this prints pid, ppid, comm and file name live.
+// execsnoop: every exec() on the system, with bcc's columns (PCOMM PID PPID
+// RET ARGS). execsnoop.bpf.c sends only the used part of each record
+// (sizeof(e) - unused bytes: the arguments are NUL-separated in a trailing
+// array); the records are decoded by a layout declared here, the same
+// struct event as bpf/execsnoop.h, whose trailing array is cut to the bytes
+// sent. No offsets here.
 //
 //   npm run execsnoop                 # until Ctrl-C
 //   npm run execsnoop -- --count 5    # stop after 5 execs
@@ -7,8 +11,25 @@
 // A ring buffer has no lost-record notice: the BPF program counts the
 // records it had no room for (`dropped`, in .bss), and this prints the
 // count at exit. Outside this repository, import from 'libbpf-node'.
-import { RingBuffer } from '../ts/index.js';
-import { ExecsnoopSkeleton, type Event } from './execsnoop.skel.js';
+import { RingBuffer, struct, type LayoutValue } from '../ts/index.js';
+import { ExecsnoopSkeleton } from './execsnoop.skel.js';
+
+// struct event of bpf/execsnoop.h. Btf.fromFile('bpf/execsnoop_types.bpf.o')
+// with { type: 'struct event', btf } decodes the same records, with args as
+// a string (up to its first NUL: the file name only).
+const Event = struct({
+  pid: 's32', ppid: 's32', uid: 'u32', retval: 's32', args_count: 's32', args_size: 'u32',
+  comm: 'char[16]', args: 'u8[7680]',
+}, { name: 'event' });
+type Event = LayoutValue<typeof Event>;
+
+const COLUMNS = (pcomm: string, pid: string, ppid: string, ret: string, args: string): string =>
+  `${pcomm.padEnd(16)} ${pid.padEnd(7)} ${ppid.padEnd(7)} ${ret.padStart(3)} ${args}`;
+
+function argv(e: Event): string {
+  // the arguments sent, NUL-separated, each NUL-terminated
+  return Buffer.from(e.args.buffer, e.args.byteOffset, e.args.length).toString('utf8').split('\0').slice(0, e.args_count).join(' ');
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -19,15 +40,13 @@ async function main(): Promise<void> {
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   process.once('SIGTERM', () => ac.abort());
-  // Records decode as the program's struct event (its interface comes from
-  // the generated skeleton, execsnoop.skel.ts).
-  const events = new RingBuffer<Event>(skel.maps.events, { type: 'struct event', signal: ac.signal });
+  const events = new RingBuffer(skel.maps.events, { layout: Event, signal: ac.signal });
   skel.attach();
-  console.log(`${'PID'.padEnd(8)}${'PPID'.padEnd(8)}${'COMM'.padEnd(17)}FILENAME`);
+  console.log(COLUMNS('PCOMM', 'PID', 'PPID', 'RET', 'ARGS'));
   let seen = 0;
   try {
     for await (const e of events) {
-      console.log(`${String(e.pid).padEnd(8)}${String(e.ppid).padEnd(8)}${e.comm.padEnd(17)}${e.filename}`);
+      console.log(COLUMNS(e.comm, String(e.pid), String(e.ppid), String(e.retval), argv(e)));
       if (++seen >= count) break;
     }
   } catch (e) {

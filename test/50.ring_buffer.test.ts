@@ -263,7 +263,7 @@ describe('RingBuffer (records from a tracepoint)', function () {
 });
 
 describe('examples/execsnoop', function () {
-  it('prints pid, ppid, comm and file name of each exec live, and exits cleanly on SIGINT', async function () {
+  it('prints bcc\'s columns for each exec live (comm, pid, ppid, ret, argv from a variable-length record), and exits cleanly on SIGINT', async function () {
     const { spawn, execFileSync: run } = await import('node:child_process');
     const { copyFileSync, rmSync } = await import('node:fs');
     const exe = path.join(tmpdir(), `lbn-exec-${process.pid}`); // comm: the first 15 characters
@@ -283,13 +283,17 @@ describe('examples/execsnoop', function () {
         if (re.test(out)) resolve();
         else wanted = { re, resolve };
       });
-      await waitFor(/^PID\s+PPID\s+COMM\s+FILENAME$/m);
-      for (let i = 0; i < 3; i++) run(exe);
-      const mine = new RegExp(`^(\\d+)\\s+${process.pid}\\s+${path.basename(exe).slice(0, 15)}\\s+${exe}$`, 'gm');
+      await waitFor(/^PCOMM {12}PID {5}PPID {4}RET ARGS$/m);
+      for (let i = 0; i < 3; i++) run(exe, ['one', `two-${i}`, 'three']);
+      const comm = path.basename(exe).slice(0, 15);
+      const mine = new RegExp(`^${comm} +(\\d+) +${process.pid} +0 ${exe} one two-(\\d) three$`, 'gm');
       await waitFor(new RegExp(`(${mine.source}[\\s\\S]*){3}`, 'm'));
       const rows = [...out.matchAll(mine)];
       assert.equal(rows.length, 3);
+      assert.deepEqual(rows.map((r) => r[2]), ['0', '1', '2']);
       assert.equal(new Set(rows.map((r) => r[1])).size, 3, 'three different pids');
+      // fixed-width columns: PCOMM 16, PID 7, PPID 7, RET 3
+      assert.equal(rows[0]![0].indexOf(` ${process.pid} `), 16 + 1 + 7);
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGINT');
       assert.equal(await exited, 0);

@@ -257,17 +257,17 @@ describe('codecs from BTF', function () {
     m.close();
   });
 
-  it('ring buffer records decode by type name (execsnoop: struct event)', function () {
-    const e = new BpfObject(obj('execsnoop'));
-    try {
-      const codec = codecFor<{ pid: number; comm: string }>(e.btf!, 'struct event');
-      assert.equal(codec.size, 152);
-      const raw = Buffer.alloc(152);
-      raw.writeUInt32LE(42, 0);
-      raw.write('bash', 8);
-      assert.deepEqual([codec.decode(raw).pid, codec.decode(raw).comm], [42, 'bash']);
-    } finally {
-      e.close();
-    }
+  it('ring buffer records decode by type name (execsnoop: struct event, from execsnoop_types.bpf.o)', function () {
+    const codec = codecFor<{ pid: number; comm: string; args: string }>(Btf.fromFile(obj('execsnoop_types')), 'struct event');
+    assert.equal(codec.size, 7720);
+    assert.equal(codec.minSize, 40);
+    const raw = Buffer.alloc(7720);
+    raw.writeUInt32LE(42, 0);
+    raw.write('bash', 24);
+    raw.write('/bin/ls\0-l\0', 40);
+    assert.deepEqual([codec.decode(raw).pid, codec.decode(raw).comm, codec.decode(raw).args], [42, 'bash', '/bin/ls']);
+    // what execsnoop sends: sizeof(e) - unused
+    assert.deepEqual(codec.decodeRecord(raw.subarray(0, 40 + 11)), { ...codec.decode(raw), args: '/bin/ls' });
+    assert.equal(codec.decodeRecord(raw.subarray(0, 44)).args, '/bin');
   });
 });

@@ -78,10 +78,19 @@ export class Btf {
     }
   }
 
-  /** Parses raw BTF (a .BTF section, /sys/kernel/btf/vmlinux). */
+  /**
+   * Parses raw BTF (a .BTF section, /sys/kernel/btf/vmlinux), or the .BTF
+   * section of an ELF image (a types file read into memory).
+   */
   static parse(raw: Buffer | Uint8Array): Btf {
     if (!(raw instanceof Uint8Array)) invalidArgType('raw', 'a Buffer', raw);
-    const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (buf.length >= 4 && buf.readUInt32LE(0) === 0x464c457f) {
+      buf = elfBtf(buf, (problem) => {
+        throw new BpfError({ errno: 4001, op: 'btf__parse', log: problem },
+          `btf__parse failed: LIBBPF_ERRNO__FORMAT (BPF object format invalid): ${problem}`);
+      });
+    }
     // Malformed BTF (a type that contains itself, ids and offsets out of
     // range) would send the codecs into endless recursion or past their
     // views: refused here, as libbpf's btf__parse() refuses it.
@@ -91,6 +100,42 @@ export class Btf {
         `btf__parse failed: LIBBPF_ERRNO__FORMAT (BPF object format invalid): ${problem}`);
     }
     return new Btf(parse(buf));
+  }
+
+  /**
+   * The BTF of a file: an ELF object's .BTF section (e.g. a header's types
+   * compiled once with `clang -g -target bpf -c types.c`), or raw BTF (a
+   * /sys/kernel/btf file, `bpftool btf dump ... format raw`). Types there
+   * decode records whose type never reached the map's own object:
+   * `new RingBuffer(map, { type: 'struct event', btf: Btf.fromFile('types.bpf.o') })`.
+   * Malformed BTF is refused as Btf.parse() refuses it.
+   */
+  static fromFile(path: string): Btf {
+    if (typeof path !== 'string') invalidArgType('path', 'of type string', path);
+    if (path.length === 0) fail(TypeError, 'ERR_INVALID_ARG_VALUE', 'The argument \'path\' must be a non-empty string');
+    let image: Buffer;
+    try {
+      image = readFileSync(path);
+    } catch (e) {
+      const errno = -((e as { errno?: number }).errno ?? -5);
+      throw new BpfError({ errno: Math.abs(errno), op: 'btf__parse', target: path, log: `${(e as Error).message}\n` });
+    }
+    const refuse = (problem: string): never => {
+      throw new BpfError({ errno: 4001, op: 'btf__parse', target: path, log: `${problem}\n` },
+        `btf__parse failed: LIBBPF_ERRNO__FORMAT (BPF object format invalid): ${path}: ${problem}`);
+    };
+    let raw: Buffer;
+    if (image.length >= 2 && image.readUInt16LE(0) === 0xeb9f) raw = image;
+    else if (image.length >= 4 && image.readUInt32LE(0) === 0x464c457f) raw = elfBtf(image, refuse);
+    else return refuse('neither an ELF file nor raw BTF (no 0x7f ELF or 0xeB9F magic)');
+    const problem = btfProblem(raw);
+    if (problem !== undefined) refuse(problem);
+    return new Btf(parse(raw));
+  }
+
+  /** @internal Types made in JavaScript (layouts): ids are their indexes, 0 being void. */
+  static fromTypes(types: BtfType[]): Btf {
+    return new Btf(types);
   }
 
   /** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once (the kernel checked it). */
@@ -169,6 +214,38 @@ export class Btf {
         return t.name || `(anon ${t.kind})`;
     }
   }
+}
+
+// The .BTF section of a 64-bit little-endian ELF file (any type: a BPF
+// object, a vmlinux), every read bounds-checked.
+function elfBtf(image: Buffer, refuse: (problem: string) => never): Buffer {
+  if (image.length < 64 || image[4] !== 2 || image[5] !== 1) refuse('not a 64-bit little-endian ELF file');
+  const shoff = Number(image.readBigUInt64LE(0x28));
+  const shentsize = image.readUInt16LE(0x3a);
+  let shnum = image.readUInt16LE(0x3c);
+  let shstrndx = image.readUInt16LE(0x3e);
+  if (shoff === 0 || shentsize !== 64 || shoff + 64 > image.length) refuse('ELF header: no usable section header table');
+  if (shnum === 0) shnum = Number(image.readBigUInt64LE(shoff + 32));
+  if (shstrndx === 0xffff) shstrndx = image.readUInt32LE(shoff + 40);
+  if (shoff + 64 * shnum > image.length || shstrndx >= shnum) refuse('ELF header: the section headers run past the file');
+  const sec = (i: number): { type: number; offset: number; size: number; name: number } => {
+    const h = shoff + 64 * i;
+    const offset = Number(image.readBigUInt64LE(h + 24));
+    const size = Number(image.readBigUInt64LE(h + 32));
+    return { name: image.readUInt32LE(h), type: image.readUInt32LE(h + 4), offset, size };
+  };
+  const strtab = sec(shstrndx);
+  if (strtab.offset + strtab.size > image.length) refuse('ELF: the section name table runs past the file');
+  for (let i = 1; i < shnum; i++) {
+    const s = sec(i);
+    if (s.name >= strtab.size) continue;
+    const start = strtab.offset + s.name;
+    const end = image.indexOf(0, start);
+    if (end < 0 || end >= strtab.offset + strtab.size || image.toString('latin1', start, end) !== '.BTF') continue;
+    if (s.type === 8 /* SHT_NOBITS */ || s.offset + s.size > image.length) refuse(`ELF section ${i} (.BTF) holds no data or runs past the file`);
+    return image.subarray(s.offset, s.offset + s.size);
+  }
+  return refuse('the ELF file has no .BTF section (compile with clang -g -target bpf)');
 }
 
 // The BTF wire format (include/uapi/linux/btf.h).

@@ -9,6 +9,21 @@
 import { Btf, type BtfMember, type BtfType } from './btf.js';
 import { fail } from './internal/errors.js';
 
+/** The typed arrays codecs give for arrays of integers and floats. */
+export type DecodedTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
+  | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
+
+/**
+ * What a codec decodes a BTF type to, where the type is known only at run
+ * time (`{ type: 'struct event' }` without a type argument): integers up to
+ * 32 bits, enums and floats as numbers, 64-bit integers and pointers as
+ * bigint, bool as boolean, char arrays as strings, other integer and float
+ * arrays as typed arrays, other arrays as arrays, structs and unions as
+ * objects of their members. Give the type (`new RingBuffer<Event>(...)`)
+ * or use a layout to have it statically.
+ */
+export type Decoded = number | bigint | boolean | string | DecodedTypedArray | Decoded[] | { [member: string]: Decoded };
+
 export interface Codec<T = unknown> {
   /** The C name of the type, e.g. 'struct event'. */
   readonly typeName: string;
@@ -20,6 +35,25 @@ export interface Codec<T = unknown> {
    * (a batch of records), unchecked: the caller knows the bounds.
    */
   decodeAt(dv: DataView, bytes: Uint8Array, offset: number): T;
+  /**
+   * Bytes a record must hold to be decoded: every member but a trailing
+   * array, which records may cut short (tools send only its used part).
+   * `size` for types that do not end in an array.
+   */
+  readonly minSize: number;
+  /** True where the type ends in an array (char or other) that a record may cut short, or a flexible one. */
+  readonly variable: boolean;
+  /**
+   * Decodes one record of any length, as ring and perf buffers deliver
+   * them: members that fit are decoded, a trailing array is cut to the
+   * bytes present (a string ends at its NUL or at the end of the record; a
+   * flexible array takes every byte present), bytes past the type are
+   * ignored. A record shorter than `minSize` throws a RangeError
+   * (ERR_OUT_OF_RANGE) naming the member it cuts.
+   */
+  decodeRecord(bytes: Uint8Array): T;
+  /** @internal decodeRecord() over a DataView of a batch: `len` bytes at `offset`. */
+  decodeRecordAt(dv: DataView, bytes: Uint8Array, offset: number, len: number): T;
   /**
    * A new Buffer of `size` bytes holding `value`; throws, writing nothing,
    * if it does not fit. `path` names the value in messages (default 'value').
@@ -57,6 +91,13 @@ const helpers = {
       u8[at + i] = Number(v & 0xffn);
       v >>= 8n;
     }
+  },
+  // A record shorter than its type's fixed part: name the member it cuts.
+  short(typeName: string, len: number, min: number, size: number, fields: readonly (readonly [string, number, number])[]): never {
+    const cut = fields.find((f) => f[2] > len);
+    const where = cut ? `: it ends inside member '${cut[0]}' (bytes ${cut[1]}..${cut[2] - 1})` : '';
+    return fail(RangeError, 'ERR_OUT_OF_RANGE',
+      `a ${len}-byte record is too short for ${typeName} (${size} bytes, at least ${min} needed${min < size ? ' before its trailing array' : ''})${where}`);
   },
   fail(Ctor: TypeErrorConstructor | RangeErrorConstructor, code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE', msg: string): never {
     return fail(Ctor, code, msg);
@@ -160,6 +201,59 @@ class Generator {
       default:
         return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `no codec for BTF kind ${t.kind} (${this.btf.typeName(id)})`);
     }
+  }
+
+  // The trailing array a record may cut: a struct's last member, if it is
+  // a named array (not a bitfield).
+  tail(id: number): { name: string; byteOffset: number; type: number; nelems: number; esize: number } | undefined {
+    const t = this.btf.resolve(id);
+    if (t.kind !== 'struct') return undefined;
+    const m = t.members[t.members.length - 1];
+    if (!m || !m.name || m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0) return undefined;
+    const a = this.btf.resolve(m.type);
+    if (a.kind !== 'array') return undefined;
+    return { name: m.name, byteOffset: m.bitOffset / 8, type: a.type, nelems: a.nelems, esize: this.btf.sizeof(a.type) };
+  }
+
+  // An expression for the first `n` (an expression) elements of an array
+  // of `elemId` at byte `o + off`.
+  decTail(elemId: number, off: number, n: string): string {
+    const elem = this.btf.resolve(elemId);
+    const esize = this.btf.sizeof(elemId);
+    const at = `o + ${off}`;
+    if (this.charLike(elem)) return `H.str(u8, ${at}, ${n})`;
+    const typed = this.typedArray(elem);
+    if (typed) return `new ${typed}(u8.buffer.slice(u8.byteOffset + ${at}, u8.byteOffset + ${at} + ${n} * ${esize}))`;
+    const f = this.fn(`const a = new Array(v); for (let i = 0; i < v; i++) a[i] = ${this.dec(elemId, `i * ${esize}`)}; return a;`, true);
+    return `${f}(dv, u8, ${at}, ${n})`;
+  }
+
+  // decodeRecordAt's body: the whole-type decoder when the record is long
+  // enough and fixed, else fixed members plus the trailing array cut to
+  // what is present.
+  decRecord(id: number, size: number, typeName: string, decodeExpr: string): { body: string; min: number; variable: boolean } {
+    const t = this.btf.resolve(id);
+    const tail = this.tail(id);
+    const fields = t.kind === 'struct' || t.kind === 'union' ? this.fields(t, 0) : [];
+    const spans = fields
+      .filter((f) => !(tail && f.name === tail.name && f.byteOffset === tail.byteOffset))
+      .map((f) => [f.name, f.byteOffset, f.bitfieldSize ? Math.ceil((f.bitOffset + f.bitfieldSize) / 8) : f.byteOffset + this.btf.sizeof(f.type)] as const)
+      .sort((a, b) => a[1] - b[1]);
+    const min = tail ? spans.reduce((m, f) => Math.max(m, f[2]), 0) : size;
+    const short = `H.short(${JSON.stringify(typeName)}, len, ${min}, ${size}, ${this.konst(spans)})`;
+    if (!tail || t.kind !== 'struct') {
+      return { body: `if (len < ${size}) ${short}; return ${decodeExpr};`, min, variable: false };
+    }
+    const flexible = tail.nelems === 0;
+    const n = tail.esize === 0 ? '0'
+      : `Math.max(0, ${flexible ? '' : `Math.min(${tail.nelems}, `}Math.floor((len - ${tail.byteOffset}) / ${tail.esize})${flexible ? '' : ')'})`;
+    const members = fields.map((f) => {
+      const isTail = f.name === tail.name && f.byteOffset === tail.byteOffset;
+      const v = isTail ? this.decTail(tail.type, tail.byteOffset, 'n') : f.bitfieldSize ? this.decBits(f) : this.dec(f.type, String(f.byteOffset));
+      return `${JSON.stringify(f.name)}: ${v}`;
+    });
+    const body = `${flexible ? '' : `if (len >= ${size}) return ${decodeExpr}; `}if (len < ${min}) ${short}; const n = ${n}; return { ${members.join(', ')} };`;
+    return { body, min, variable: true };
   }
 
   decBits(f: Field): string {
@@ -280,6 +374,7 @@ export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T>
   const typeName = btf.typeName(id);
   const decodeExpr = g.dec(id, '0');
   const encodeStmts = g.enc(id, '0', 'v', '');
+  const record = g.decRecord(id, size, typeName, decodeExpr);
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const make = new Function('H', 'K', `'use strict';
     let P = 'value';
@@ -294,6 +389,9 @@ export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T>
       decodeAt(dv, u8, o) {
         return ${decodeExpr};
       },
+      decodeRecordAt(dv, u8, o, len) {
+        ${record.body}
+      },
       encode(v, path = 'value') {
         P = path;
         const u8 = Buffer.alloc(${size});
@@ -302,9 +400,16 @@ export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T>
         ${encodeStmts}
         return u8;
       },
-    };`) as (h: Helpers, k: unknown[]) => Pick<Codec<T>, 'decode' | 'decodeAt' | 'encode'>;
+    };`) as (h: Helpers, k: unknown[]) => Pick<Codec<T>, 'decode' | 'decodeAt' | 'encode' | 'decodeRecord' | 'decodeRecordAt'>;
   const fns = make(helpers, g.consts);
-  const codec: Codec<T> = { typeName, size, enums: g.enums, decode: fns.decode, decodeAt: fns.decodeAt, encode: fns.encode };
+  const codec: Codec<T> = {
+    typeName, size, enums: g.enums, minSize: record.min, variable: record.variable,
+    decode: fns.decode, decodeAt: fns.decodeAt, encode: fns.encode, decodeRecordAt: fns.decodeRecordAt,
+    decodeRecord: (bytes) => {
+      if (!(bytes instanceof Uint8Array)) helpers.fail(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "bytes" argument must be a Buffer or Uint8Array');
+      return fns.decodeRecordAt(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, 0, bytes.length);
+    },
+  };
   perBtf.set(id, codec as Codec);
   return codec;
 }

@@ -18,10 +18,12 @@ export type {
 export type { LinkType, AttachResult, SkippedProgram } from './link.js';
 export { BpfError, VerifierError } from './errors.js';
 export { RingBuffer } from './ring_buffer.js';
-export type { RingBufferOptions, RingBufferStats } from './ring_buffer.js';
+export type { RingBufferOptions, RingBufferStats, RingBufferConstructor } from './ring_buffer.js';
 export { PerfBuffer } from './perf_buffer.js';
-export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost } from './perf_buffer.js';
-export type { EventStreamOptions, EventStreamCounters } from './internal/stream.js';
+export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor } from './perf_buffer.js';
+export type { EventStreamOptions, EventStreamCounters, TypedStreamOptions } from './internal/stream.js';
+export { struct, array, Layout } from './layout.js';
+export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions } from './layout.js';
 export { openRawSocket } from './socket.js';
 export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
 export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';
@@ -33,7 +35,7 @@ export { formatLog2Hist } from './histogram.js';
 export { generateSkeleton } from './skeleton.js';
 export { BpfSkeleton } from './skeleton_base.js';
 export type { SkeletonOptions } from './skeleton.js';
-export type { Codec } from './codec.js';
+export type { Codec, Decoded, DecodedTypedArray } from './codec.js';
 export type { BtfType, BtfKind, BtfMember, BtfEnumValue, BtfParam, BtfVarInfo } from './btf.js';
 
 import { addon } from './internal/addon.js';

@@ -5,7 +5,8 @@ import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { features } from './features.js';
 import { needing } from './internal/unsupported.js';
-import { codecFor, type Codec } from './codec.js';
+import { codecFor, type Codec, type Decoded } from './codec.js';
+import { Layout } from './layout.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -492,9 +493,47 @@ export class BpfMap<K = unknown, V = unknown> {
    * closes the map.
    */
   get raw(): BpfMap<Buffer, RawOf<V>> {
+    if (this.#rawView) return this.#rawView; // also a typed() view's
     if (!this.#decoding) return this as unknown as BpfMap<Buffer, RawOf<V>>;
     this.#rawView ??= new BpfMap<Buffer, RawOf<V>>(this.#core.native, this.#core.owner, this.#core);
     return this.#rawView;
+  }
+
+  /**
+   * The same map (a second handle, like `raw`) with keys and values
+   * decoded by other types: layouts (struct({...})) or BTF type names,
+   * looked up in `btf` (Btf.fromFile('types.bpf.o')) or the map's own BTF.
+   * For maps whose types never reached the object's BTF. Without `key`,
+   * keys stay Buffers (and numbers). The sizes must match the map's.
+   */
+  typed<V = Decoded>(types: { value: Layout<V> | string; key?: undefined; btf?: Btf }): BpfMap<Buffer, V>;
+  typed<K = Decoded, V = Decoded>(types: { key: Layout<K> | string; value: Layout<V> | string; btf?: Btf }): BpfMap<K, V>;
+  typed(types: { key?: Layout<unknown> | string; value: Layout<unknown> | string; btf?: Btf }): BpfMap<unknown, unknown> {
+    if (types === null || typeof types !== 'object') invalidArgType('types', 'an object such as { value: layout }', types);
+    if (types.btf !== undefined && !(types.btf instanceof Btf)) invalidArgType('types.btf', 'a Btf (Btf.fromFile(), Btf.parse())', types.btf);
+    const m = this.#meta();
+    const codecOf = (what: 'key' | 'value', t: unknown, size: number): Codec => {
+      let c: Codec;
+      if (t instanceof Layout) {
+        c = t.codec;
+      } else if (typeof t === 'string') {
+        const btf = types.btf ?? this.btf;
+        if (!btf) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `map ${this.#label} has no BTF to find '${t}' in; give types.btf`);
+        if (!btf.find(t)) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `types.${what}: no BTF type named '${t}'${types.btf ? ' in types.btf' : ` in the BTF of map ${this.#label}`}`);
+        c = codecFor(btf, t);
+      } else {
+        return invalidArgType(`types.${what}`, 'a Layout or a BTF type name', t);
+      }
+      if (c.size !== size) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `types.${what}: ${c.typeName} is ${c.size} bytes, map ${this.#label} has ${size}-byte ${what}s`);
+      return c;
+    };
+    const key = types.key === undefined ? undefined : codecOf('key', types.key, m.keySize);
+    const value = codecOf('value', types.value, m.valueSize);
+    const sample = value.decode(Buffer.alloc(value.size));
+    const v = new BpfMap<unknown, unknown>(this.#core.native, this.#core.owner, this.#core);
+    v.#codecCache = { key, value, arrayValue: Array.isArray(sample) || ArrayBuffer.isView(sample) };
+    v.#rawView = this.raw as BpfMap<Buffer, never>;
+    return v;
   }
 
   get maxEntries(): number { return this.#meta().maxEntries; }

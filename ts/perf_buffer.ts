@@ -3,7 +3,9 @@
 // samples, {cpu, lost}: lost samples are never silent.
 import { addon } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameKind, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions } from './internal/stream.js';
+import { BadRecord, EventStream, frameData, frameKind, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type TypedStreamOptions } from './internal/stream.js';
+import type { Layout } from './layout.js';
+import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
 
 export interface PerfSample<T = Buffer> {
@@ -22,12 +24,17 @@ export interface PerfLost {
 
 export type PerfEvent<T = Buffer> = PerfSample<T> | PerfLost;
 
-export interface PerfBufferOptions<T> extends EventStreamOptions {
+/**
+ * How a PerfBuffer decodes samples: give at most one of `decode`, `type`
+ * (with `btf` for a type from another file) and `layout`. The kernel pads
+ * a raw sample to 8 bytes minus 4, so a record decoded by type may carry up
+ * to 7 bytes past what the program sent: a char tail stops at its NUL, a
+ * tail of other elements may hold them (send a count with it).
+ */
+export interface PerfBufferOptions<T> extends EventStreamOptions, TypedStreamOptions<T> {
   /** Pages per CPU buffer, a power of two (default 64). */
   pageCount?: number;
   decode?: (sample: Buffer, cpu: number) => T;
-  /** Or decode each sample as this BTF type of the map's object, e.g. 'struct event'. */
-  type?: string;
 }
 
 export interface PerfBufferStats extends EventStreamCounters {
@@ -35,7 +42,7 @@ export interface PerfBufferStats extends EventStreamCounters {
   lost: number;
 }
 
-export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
+class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
   #lost = 0;
   #map: BpfMap;
 
@@ -47,8 +54,9 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
     }
     const pages = checkInt('opts.pageCount', opts.pageCount ?? 64, 1, 1 << 20);
     if ((pages & (pages - 1)) !== 0) fail(RangeError, 'ERR_OUT_OF_RANGE', `opts.pageCount must be a power of two, got ${pages}`);
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
-    const typed = opts.decode || opts.type === undefined ? undefined : typeDecoder([map], opts.type);
+    const typed = typeDecoder([map], opts);
     const decode = opts.decode;
     const fd = map.liveFd();
     let undo: (() => void) | undefined;
@@ -59,7 +67,12 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
         this.#lost += lost;
         return { cpu, lost };
       }
-      if (typed) return { cpu, data: typed(b) as T };
+      if (typed) {
+        const data = typed(b);
+        // a record the type cannot decode: the stream skips and reports it
+        if (data instanceof BadRecord) return data as unknown as PerfEvent<T>;
+        return { cpu, data: data as T };
+      }
       const data = frameData(b);
       return { cpu, data: decode ? decode(data, cpu) : (data as T) };
     }, opts, () => undo?.());
@@ -79,3 +92,35 @@ export class PerfBuffer<T = Buffer> extends EventStream<PerfEvent<T>> {
     this.close();
   }
 }
+
+/**
+ * The constructor's signatures, so that the sample type follows the
+ * options: Buffers by default, T from `decode` or `layout`, and for `type`
+ * the documented `Decoded` unless T is given (`new PerfBuffer<Event>(m,
+ * { type: 'struct event' })`).
+ */
+// At most one of decode, type and layout.
+type OneDecoder<T> =
+  | { type?: undefined; layout?: undefined }
+  | { type: string; layout?: undefined; decode?: undefined }
+  | { layout: Layout<T>; type?: undefined; decode?: undefined };
+
+export interface PerfBufferConstructor {
+  new <T = Decoded>(map: BpfMap, opts: PerfBufferOptions<T> & { type: string; layout?: undefined; decode?: undefined }): PerfBuffer<T>;
+  new <T>(map: BpfMap, opts: PerfBufferOptions<T> & { layout: Layout<T>; type?: undefined; decode?: undefined }): PerfBuffer<T>;
+  new <T = Buffer>(map: BpfMap, opts?: PerfBufferOptions<T> & { type?: undefined; layout?: undefined }): PerfBuffer<T>;
+  /** Options whose kind is known only at run time: T is what the caller says. */
+  new <T = unknown>(map: BpfMap, opts?: PerfBufferOptions<T> & OneDecoder<T>): PerfBuffer<T>;
+  readonly prototype: PerfBuffer<unknown>;
+}
+
+/**
+ * Samples of a BPF_MAP_TYPE_PERF_EVENT_ARRAY (one buffer per CPU) as an
+ * async iterable of {cpu, data} and, when the kernel had to drop samples,
+ * {cpu, lost}. `data` is a Buffer, or decoded by `decode`, a BTF `type`
+ * (from the map's object or `btf`) or a `layout`; a sample too short for
+ * the type is skipped and reported (`onError`, else stats.decodeErrors and
+ * a warning).
+ */
+export type PerfBuffer<T = Buffer> = PerfBufferImpl<T>;
+export const PerfBuffer = PerfBufferImpl as PerfBufferConstructor;

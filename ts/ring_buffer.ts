@@ -3,14 +3,18 @@
 // arrive in batches; see internal/stream.ts for the queue.
 import { addon, type NativeRingBuffer } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch } from './internal/stream.js';
+import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
+import type { Layout } from './layout.js';
+import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
 
-export interface RingBufferOptions<T> extends EventStreamOptions {
+/**
+ * How a RingBuffer decodes records: give at most one of `decode`, `type`
+ * (with `btf` for a type from another file) and `layout`.
+ */
+export interface RingBufferOptions<T> extends EventStreamOptions, TypedStreamOptions<T> {
   /** Turns a record (a copy, safe to keep) into the value yielded; default: the Buffer itself. */
   decode?: (record: Buffer, map: BpfMap) => T;
-  /** Or decode each record as this BTF type of the map's object, e.g. 'struct event'. */
-  type?: string;
   /** At most this many records per wakeup (default 8192), so one ring cannot starve the event loop. */
   batchSize?: number;
   /** At most about this many bytes per wakeup (default 4 MiB). */
@@ -34,16 +38,17 @@ function ringMaps(maps: BpfMap | readonly BpfMap[]): BpfMap[] {
   return list;
 }
 
-export class RingBuffer<T = Buffer> extends EventStream<T> {
+class RingBufferImpl<T = Buffer> extends EventStream<T> {
   #maps: BpfMap[];
 
   constructor(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> = {}) {
     const list = ringMaps(maps);
     const batchSize = checkInt('opts.batchSize', opts.batchSize ?? 8192, 1, 0x7fff_ffff);
     const batchBytes = checkInt('opts.batchBytes', opts.batchBytes ?? 4 << 20, 1, 0x7fff_ffff);
+    if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
     const decode = opts.decode;
-    const typed = decode || opts.type === undefined ? undefined : typeDecoder(list, opts.type) as (b: RawBatch) => T;
+    const typed = typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     const fds = list.map((m) => m.liveFd());
     const undo: (() => void)[] = [];
     super('ring_buffer__consume', (onBatch) => {
@@ -80,3 +85,33 @@ export class RingBuffer<T = Buffer> extends EventStream<T> {
     this.close();
   }
 }
+
+/**
+ * The constructor's signatures, so that the record type follows the
+ * options: Buffers by default, T from `decode` or `layout`, and for `type`
+ * the documented `Decoded` unless T is given (`new RingBuffer<Event>(m,
+ * { type: 'struct event' })`).
+ */
+// At most one of decode, type and layout.
+type OneDecoder<T> =
+  | { type?: undefined; layout?: undefined }
+  | { type: string; layout?: undefined; decode?: undefined }
+  | { layout: Layout<T>; type?: undefined; decode?: undefined };
+
+export interface RingBufferConstructor {
+  new <T = Decoded>(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> & { type: string; layout?: undefined; decode?: undefined }): RingBuffer<T>;
+  new <T>(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> & { layout: Layout<T>; type?: undefined; decode?: undefined }): RingBuffer<T>;
+  new <T = Buffer>(maps: BpfMap | readonly BpfMap[], opts?: RingBufferOptions<T> & { type?: undefined; layout?: undefined }): RingBuffer<T>;
+  /** Options whose kind is known only at run time: T is what the caller says. */
+  new <T = unknown>(maps: BpfMap | readonly BpfMap[], opts?: RingBufferOptions<T> & OneDecoder<T>): RingBuffer<T>;
+  readonly prototype: RingBuffer<unknown>;
+}
+
+/**
+ * Records of one or several BPF_MAP_TYPE_RINGBUF maps, as an async
+ * iterable: Buffers, or values decoded by `decode`, a BTF `type` (from the
+ * map's object or `btf`) or a `layout`. A record too short for the type is
+ * skipped and reported (`onError`, else stats.decodeErrors and a warning).
+ */
+export type RingBuffer<T = Buffer> = RingBufferImpl<T>;
+export const RingBuffer = RingBufferImpl as RingBufferConstructor;

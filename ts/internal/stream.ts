@@ -4,7 +4,9 @@
 // high-water mark so the kernel's buffer fills instead of Node's memory, and
 // the poll handle keeps the process alive only while someone waits.
 import { BpfError } from '../errors.js';
-import { codecFor } from '../codec.js';
+import { Btf } from '../btf.js';
+import { codecFor, type Codec } from '../codec.js';
+import { Layout } from '../layout.js';
 import type { BpfMap } from '../map.js';
 import { checkInt, fail, invalidArgType } from './errors.js';
 import { view } from './views.js';
@@ -63,21 +65,71 @@ export interface EventStreamOptions {
 }
 
 /**
- * A record decoder by BTF type name (e.g. 'struct event'), from the BTF of
- * the map's object.
+ * How records are decoded by type: `type` names a BTF type, looked up in
+ * `btf` if given (Btf.fromFile('types.bpf.o'): event types that never reach
+ * the object's BTF) else in the map's object's BTF; or `layout` is a
+ * struct() layout declared in TypeScript. Records may be shorter than the
+ * type: see Codec.decodeRecord().
  */
-export function typeDecoder(maps: readonly BpfMap[], type: unknown): (batch: RawBatch) => unknown {
-  if (typeof type !== 'string') invalidArgType('opts.type', 'a BTF type name such as \'struct event\'', type);
-  const btf = maps[0]!.btf;
-  if (!btf) return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `map '${maps[0]!.name}' has no BTF to find '${type}' in`);
-  const codec = codecFor(btf, type);
-  // Straight from the batch: no Buffer and no DataView per record.
+export interface TypedStreamOptions<T> {
+  /** Decode each record as this BTF type, e.g. 'struct event'. */
+  type?: string;
+  /** Where to find `type` (default: the BTF of the map's object). */
+  btf?: Btf;
+  /** Or decode each record with this layout (struct({...})); records are typed by it. */
+  layout?: Layout<T>;
+  /**
+   * Called for a record the type or layout cannot decode (shorter than its
+   * fixed members), with the error and a copy of the record; the record is
+   * skipped and the stream goes on. Without it such records are counted in
+   * `stats.decodeErrors` and the first one is reported once with
+   * process.emitWarning(). An exception thrown here ends the stream.
+   */
+  onError?: (error: Error, record: Buffer) => void;
+}
+
+/** What a decoder returns for a record it could not decode: the stream skips and reports it. */
+export class BadRecord {
+  constructor(readonly error: Error, readonly record: Buffer) {}
+}
+
+/**
+ * A record decoder by BTF type or layout (undefined where neither is
+ * given): straight from the batch, no Buffer and no DataView per record.
+ */
+export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: RawBatch) => unknown) | undefined {
+  const { type, btf, layout } = opts;
+  if (layout !== undefined && !(layout instanceof Layout)) invalidArgType('opts.layout', 'a Layout (from struct() or array())', layout);
+  if (btf !== undefined && !(btf instanceof Btf)) invalidArgType('opts.btf', 'a Btf (Btf.fromFile(), Btf.parse())', btf);
+  if (opts.onError !== undefined && typeof opts.onError !== 'function') invalidArgType('opts.onError', 'a function', opts.onError);
+  if (type !== undefined && typeof type !== 'string') invalidArgType('opts.type', 'a BTF type name such as \'struct event\'', type);
+  const given = [opts.decode !== undefined && 'decode', type !== undefined && 'type', layout !== undefined && 'layout'].filter(Boolean);
+  if (given.length > 1) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `opts.${given.join(' and opts.')} exclude each other: give one way to decode records`);
+  if (btf !== undefined && type === undefined) fail(TypeError, 'ERR_INVALID_ARG_VALUE', 'opts.btf needs opts.type: the name of the type to decode records as');
+  let codec: Codec;
+  if (layout !== undefined) {
+    codec = layout.codec;
+  } else if (type !== undefined) {
+    const from = btf ?? maps[0]!.btf;
+    if (!from) return fail(TypeError, 'ERR_INVALID_ARG_VALUE', `map '${maps[0]!.name}' has no BTF to find '${type}' in; give opts.btf (Btf.fromFile()) or opts.layout`);
+    if (!from.find(type)) {
+      return fail(TypeError, 'ERR_INVALID_ARG_VALUE', btf
+        ? `no BTF type named '${type}' in opts.btf`
+        : `no BTF type named '${type}' in the BTF of map '${maps[0]!.name}'s object (a type the program only sends is not there: give opts.btf = Btf.fromFile('types.bpf.o') or opts.layout)`);
+    }
+    codec = codecFor(from, type);
+  } else {
+    return undefined;
+  }
   return (b) => {
     const len = b.words[b.off >>> 2]!;
-    if (len < codec.size) fail(RangeError, 'ERR_OUT_OF_RANGE', `a ${len}-byte record is too small for ${codec.typeName} (${codec.size} bytes)`);
-    const value = codec.decodeAt(b.view, b.buf, b.off + 8);
+    const at = b.off + 8;
     b.off += 8 + ((len + 7) & ~7);
-    return value;
+    try {
+      return codec.decodeRecordAt(b.view, b.buf, at, len);
+    } catch (e) {
+      return new BadRecord(e as Error, view(b.buf, at, len));
+    }
   };
 }
 
@@ -90,7 +142,15 @@ export interface EventStreamCounters {
   batches: number;
   /** Records waiting in JavaScript for a reader. */
   queued: number;
+  /**
+   * Records skipped because the type or layout could not decode them (too
+   * short for its fixed members); also counted in `records`.
+   */
+  decodeErrors: number;
 }
+
+// No record to give: every queued one was skipped.
+const NONE: unique symbol = Symbol('none');
 
 interface Waiter<T> {
   resolve(r: IteratorResult<T | T[]>): void;
@@ -131,7 +191,9 @@ export class EventStream<T> implements AsyncIterable<T> {
   #onAbort: (() => void) | undefined;
   #onClose: (() => void) | undefined;
   #openRef: WeakRef<EventStream<unknown>> | undefined;
-  readonly counters: EventStreamCounters = { records: 0, bytes: 0, batches: 0, queued: 0 };
+  readonly counters: EventStreamCounters = { records: 0, bytes: 0, batches: 0, queued: 0, decodeErrors: 0 };
+  #onError: ((error: Error, record: Buffer) => void) | undefined;
+  #warned = false;
   // Held here so the addon's weak reference to it lives as long as the stream.
   readonly #onBatch: OnBatch;
   readonly #op: string;
@@ -147,6 +209,9 @@ export class EventStream<T> implements AsyncIterable<T> {
     this.#op = op;
     this.#read1 = read;
     this.#onClose = onClose;
+    const onError = (opts as { onError?: unknown }).onError;
+    if (onError !== undefined && typeof onError !== 'function') invalidArgType('opts.onError', 'a function', onError);
+    this.#onError = onError as ((error: Error, record: Buffer) => void) | undefined;
     this.#onBatch = (batch, count, errno) => this.#deliver(batch, count, errno);
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) invalidArgType('opts.signal', 'an AbortSignal', signal);
@@ -193,25 +258,46 @@ export class EventStream<T> implements AsyncIterable<T> {
     }
   }
 
-  #take(): T {
-    const b = this.#batches[this.#head]!;
-    this.counters.queued--;
-    if (--b.left === 0) {
-      this.#batches[this.#head++] = undefined;
-      if (this.#head === this.#batches.length) {
-        this.#batches.length = 0;
-        this.#head = 0;
-      } else if (this.#head >= 1024 && this.#head * 2 >= this.#batches.length) {
-        this.#batches = this.#batches.slice(this.#head);
-        this.#head = 0;
+  // The next record that decodes, or NONE once the queue is empty; bad
+  // records are reported and skipped.
+  #take(): T | typeof NONE {
+    while (this.counters.queued > 0) {
+      const b = this.#batches[this.#head]!;
+      this.counters.queued--;
+      if (--b.left === 0) {
+        this.#batches[this.#head++] = undefined;
+        if (this.#head === this.#batches.length) {
+          this.#batches.length = 0;
+          this.#head = 0;
+        } else if (this.#head >= 1024 && this.#head * 2 >= this.#batches.length) {
+          this.#batches = this.#batches.slice(this.#head);
+          this.#head = 0;
+        }
       }
+      const v = this.#read1(b) as T | BadRecord;
+      if (v instanceof BadRecord) this.#badRecord(v);
+      else return v;
     }
-    return this.#read1(b);
+    return NONE;
+  }
+
+  // A record that could not be decoded: the stream goes on; the user's
+  // onError hears of it, or the counter and a warning (once per stream).
+  #badRecord(bad: BadRecord): void {
+    this.counters.decodeErrors++;
+    if (this.#onError) {
+      this.#onError(bad.error, Buffer.from(bad.record));
+      return;
+    }
+    if (this.#warned) return;
+    this.#warned = true;
+    process.emitWarning(`${this.constructor.name.replace(/Impl$/, '')}: a record could not be decoded and was skipped: ${bad.error.message}. ` +
+      'Further ones are counted in stats.decodeErrors; pass opts.onError to handle each.', { type: 'LibbpfNodeWarning', code: 'LIBBPF_NODE_UNDECODED_RECORD' });
   }
 
   #takeAll(): T[] {
-    const out = new Array<T>(this.counters.queued);
-    for (let i = 0; i < out.length; i++) out[i] = this.#take();
+    const out: T[] = [];
+    for (let v = this.#take(); v !== NONE; v = this.#take()) out.push(v);
     return out;
   }
 
@@ -222,11 +308,14 @@ export class EventStream<T> implements AsyncIterable<T> {
     }
   }
 
-  // A record that cannot be decoded ends the stream: the read that met it
-  // rejects with the decoder's error.
-  #takeOrFail(batch: boolean): { value: T | T[] } | { error: unknown } {
+  // A record that cannot be decoded by a user's decode() (or an onError
+  // that throws) ends the stream: the read that met it rejects with that
+  // error. `none`: every queued record was skipped.
+  #takeOrFail(batch: boolean): { value: T | T[] } | { error: unknown } | { none: true } {
     try {
-      return { value: batch ? this.#takeAll() : this.#take() };
+      const value = batch ? this.#takeAll() : this.#take();
+      if (value === NONE || (batch && (value as T[]).length === 0)) return { none: true };
+      return { value: value as T | T[] };
     } catch (error) {
       this.#fail(error);
       return { error };
@@ -237,8 +326,16 @@ export class EventStream<T> implements AsyncIterable<T> {
     while (this.#waiters.length > 0 && this.counters.queued > 0) {
       const w = this.#waiters.shift()!; // a handful of readers at most
       const r = this.#takeOrFail(w.batch);
-      if ('error' in r) w.reject(r.error);
-      else w.resolve({ value: r.value, done: false });
+      if ('none' in r) {
+        this.#waiters.unshift(w);
+        break;
+      }
+      if ('error' in r) {
+        w.reject(r.error);
+        // the stream failed: the other waiters were rejected by #fail
+        return;
+      }
+      w.resolve({ value: r.value, done: false });
     }
     if (this.#waiters.length === 0) this.#idle();
     this.#afterTake();
@@ -253,7 +350,7 @@ export class EventStream<T> implements AsyncIterable<T> {
       const r = this.#takeOrFail(batch);
       if ('error' in r) return Promise.reject(r.error);
       this.#afterTake();
-      return Promise.resolve({ value: r.value, done: false });
+      if (!('none' in r)) return Promise.resolve({ value: r.value, done: false });
     }
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (!this.#native) return Promise.resolve({ value: undefined, done: true });
