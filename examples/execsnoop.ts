@@ -7,12 +7,38 @@
 //
 //   npm run execsnoop                 # until Ctrl-C
 //   npm run execsnoop -- --count 5    # stop after 5 execs
+//   npm run execsnoop -- --help       # the options (bcc's -x, -n, -T)
 //
 // A ring buffer has no lost-record notice: the BPF program counts the
 // records it had no room for (`dropped`, in .bss), and this prints the
 // count at exit. Outside this repository, import from 'libbpf-node'.
 import { RingBuffer, struct, type LayoutValue } from '../ts/index.js';
 import { ExecsnoopSkeleton } from './execsnoop.skel.js';
+import { intArg, parseTool, runTool, UsageError } from './tool.js';
+
+const NAME = 'execsnoop';
+const { values } = parseTool({
+  name: NAME,
+  summary: 'Trace exec() syscalls system-wide: one line per exec with its command, pid, parent pid, return value and arguments.',
+  options: {
+    fails: { type: 'boolean', short: 'x' },
+    name: { type: 'string', short: 'n' },
+    time: { type: 'boolean', short: 'T' },
+    count: { type: 'string', short: 'c' },
+  },
+  describe: {
+    fails: 'include failed exec()s',
+    name: 'only print commands whose name or arguments match this regular expression',
+    time: 'include a time column (HH:MM:SS)',
+    count: 'exit after this many exec()s',
+  },
+  examples: [
+    ['execsnoop', 'trace all exec() syscalls until Ctrl-C'],
+    ['execsnoop -x', 'include failed exec()s'],
+    ['execsnoop -n main', 'only print command lines containing "main"'],
+    ['execsnoop -T -c 10', 'with timestamps, stop after 10'],
+  ],
+});
 
 // struct event of bpf/execsnoop.h. Btf.fromFile('bpf/execsnoop_types.bpf.o')
 // with { type: 'struct event', btf } decodes the same records, with args as
@@ -31,33 +57,34 @@ function argv(e: Event): string {
   return Buffer.from(e.args.buffer, e.args.byteOffset, e.args.length).toString('utf8').split('\0').slice(0, e.args_count).join(' ');
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const i = args.indexOf('--count');
-  const count = i >= 0 ? Number(args[i + 1]) : Infinity;
-
+async function main(signal: AbortSignal): Promise<void> {
+  const count = intArg('--count', values.count, Infinity, 1);
+  let filter: RegExp | undefined;
+  try {
+    filter = values.name === undefined ? undefined : new RegExp(values.name);
+  } catch (e) {
+    throw new UsageError(`invalid --name: ${(e as Error).message}`);
+  }
   const skel = new ExecsnoopSkeleton().load();
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
-  const events = new RingBuffer(skel.maps.events, { layout: Event, signal: ac.signal });
-  skel.attach();
-  console.log(COLUMNS('PCOMM', 'PID', 'PPID', 'RET', 'ARGS'));
   let seen = 0;
   try {
+    const events = new RingBuffer(skel.maps.events, { layout: Event, signal });
+    skel.attach();
+    console.log(`${values.time ? `${'TIME'.padEnd(9)}` : ''}${COLUMNS('PCOMM', 'PID', 'PPID', 'RET', 'ARGS')}`);
     for await (const e of events) {
-      console.log(COLUMNS(e.comm, String(e.pid), String(e.ppid), String(e.retval), argv(e)));
+      if (e.retval !== 0 && !values.fails) continue;
+      const args = argv(e);
+      if (filter && !filter.test(e.comm) && !filter.test(args)) continue;
+      const time = values.time ? `${new Date().toTimeString().slice(0, 8)} ` : '';
+      console.log(`${time}${COLUMNS(e.comm, String(e.pid), String(e.ppid), String(e.retval), args)}`);
       if (++seen >= count) break;
     }
   } catch (e) {
-    if (!ac.signal.aborted) throw e;
+    if (!signal.aborted) throw e;
   } finally {
     console.error(`${seen} execs, ${skel.bss.dropped} dropped by the BPF side`);
     skel.close();
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
-});
+runTool(NAME, main);
