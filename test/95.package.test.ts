@@ -5,7 +5,7 @@
 // addon must come from prebuilds/: npm may not run install scripts at all.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './helpers.js';
@@ -73,5 +73,38 @@ describe('the npm package', function () {
     assert.deepEqual(out, { libbpfVersion: out.libbpfVersion, fromFile: '0', fromSkeleton: '5', type: 'socket_filter' });
     assert.match(out.libbpfVersion!, /^\d+\.\d+$/);
     assert.deepEqual(readdirSync(path.join(pkg, 'prebuilds')).filter((d) => d !== 'README.md'), ['linux-x64']);
+
+    // Skeletons in ES module and CommonJS projects, the object embedded or
+    // by path (beside the compiled skeleton, where the README says it must
+    // sit), each type-checked with nodenext and run against the kernel.
+    const objectFile = path.join(pkg, 'bpf', 'sock_example.bpf.o');
+    for (const kind of ['esm', 'cjs'] as const) {
+      const proj = path.join(work, `app-${kind}`);
+      mkdirSync(proj);
+      writeFileSync(path.join(proj, 'package.json'), JSON.stringify({ name: `app-${kind}`, version: '1.0.0', private: true, ...(kind === 'esm' ? { type: 'module' } : {}) }));
+      symlinkSync(path.join(app, 'node_modules'), path.join(proj, 'node_modules'));
+      const gen = (out: string, ...extra: string[]): string =>
+        run(path.join(app, 'node_modules', '.bin', 'libbpf-node'), ['gen', 'skeleton', objectFile, '-o', path.join(proj, out), ...extra], proj);
+      gen('file.skel.ts', '--name', 'FileSkeleton');
+      gen('embedded.skel.ts', '--name', 'EmbeddedSkeleton', '--embed');
+      copyFileSync(objectFile, path.join(proj, 'sock_example.bpf.o'));
+      const skel = readFileSync(path.join(proj, 'file.skel.ts'), 'utf8');
+      assert.match(skel, kind === 'esm' ? /import\.meta\.url/ : /__dirname/, `a ${kind} skeleton finds its object the ${kind} way`);
+      writeFileSync(path.join(proj, 'main.ts'), [
+        `import { FileSkeleton } from './file.skel.js';`,
+        `import { EmbeddedSkeleton } from './embedded.skel.js';`,
+        `const out: string[] = [];`,
+        `for (const S of [FileSkeleton, EmbeddedSkeleton]) {`,
+        `  using skel = new S().load();`,
+        `  skel.maps.counts.update(6, 41n);`,
+        `  out.push(String(skel.maps.counts.lookup(6)! + 1n));`,
+        `}`,
+        `console.log(JSON.stringify(out));`,
+      ].join('\n'));
+      run(process.execPath, [tsc, '--strict', '--target', 'ES2022', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+        '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), '--lib', 'ES2022,ESNext.Disposable',
+        '--skipLibCheck', 'main.ts'], proj);
+      assert.deepEqual(JSON.parse(run(process.execPath, ['main.js'], proj)), ['42', '42'], `${kind}: both skeletons load and count`);
+    }
   });
 });
