@@ -22,6 +22,7 @@
         "native/socket.cc",
         "native/poller.cc",
         "native/ring_buffer.cc",
+        "native/ring_mmap.cc",
         "native/perf_buffer.cc",
         "native/features.cc"
       ],

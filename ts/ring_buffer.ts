@@ -1,9 +1,14 @@
 // RingBuffer: records of one or several BPF_MAP_TYPE_RINGBUF maps, as an
-// async iterable. Records are copied out of the ring in native code and
-// arrive in batches; see internal/stream.ts for the queue.
-import { addon, type NativeRingBuffer } from './internal/addon.js';
+// async iterable. The rings are mapped into JavaScript and read from their
+// pages on each wakeup (internal/ring_reader.ts): raw records are copied
+// once per batch, typed ones decoded straight from the pages. libbpf's
+// callback consumer (native/ring_buffer.cc, records copied in native code)
+// is kept only for rings over 1 GiB, whose double mapping a typed array
+// cannot span. See internal/stream.ts for the queue.
+import { addon, type NativeRingBuffer, type NativeRingMmap } from './internal/addon.js';
+import { MAX_MAPPED_RING, RingReader } from './internal/ring_reader.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
+import { EventStream, frameData, frameSource, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -40,6 +45,7 @@ function ringMaps(maps: BpfMap | readonly BpfMap[]): BpfMap[] {
 
 class RingBufferImpl<T = Buffer> extends EventStream<T> {
   #maps: BpfMap[];
+  #reader: RingReader | undefined;
 
   constructor(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> = {}) {
     const list = ringMaps(maps);
@@ -48,10 +54,22 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
     const decode = opts.decode;
-    const typed = typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     const fds = list.map((m) => m.liveFd());
     const undo: (() => void)[] = [];
+    const mapped = list.every((m) => m.maxEntries <= MAX_MAPPED_RING);
+    const reader = mapped ? new RingReader(batchSize, batchBytes, typeCodec(list, opts)) : undefined;
+    const typed = reader ? undefined : typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     super('ring_buffer__consume', (onBatch) => {
+      if (reader) {
+        const native = new addon.NativeRingMmap(onBatch);
+        try {
+          list.forEach((m, i) => reader.add(native.add(fds[i]!, m.maxEntries), m.maxEntries));
+        } catch (e) {
+          native.close();
+          throw e;
+        }
+        return native;
+      }
       const native = new addon.NativeRingBuffer(fds[0]!, onBatch, batchSize, batchBytes);
       try {
         for (const fd of fds.slice(1)) native.add(fd);
@@ -65,8 +83,9 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
       const map = list[frameSource(b)]!;
       return decode(frameData(b), map);
     }),
-    opts, () => undo.forEach((u) => u()));
+    opts, () => undo.forEach((u) => u()), reader && ((push) => reader.drain(push)));
     this.#maps = list;
+    this.#reader = reader;
     if (!this.closed) for (const m of list) undo.push(m.addDependent(this));
   }
 
@@ -76,8 +95,9 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
   }
 
   get stats(): RingBufferStats {
-    const native = this.native as NativeRingBuffer | undefined;
-    const availableBytes = native ? native.available().reduce((a, b) => a + b, 0) : 0;
+    const native = this.native as NativeRingBuffer | NativeRingMmap | undefined;
+    let availableBytes = 0;
+    if (native) availableBytes = (this.#reader ? this.#reader.available() : (native as NativeRingBuffer).available()).reduce((a, b) => a + b, 0);
     return { ...this.counters, availableBytes };
   }
 

@@ -172,6 +172,11 @@ export interface NativeRingBuffer extends NativeStream {
   available(): number[];
 }
 
+export interface NativeRingMmap extends NativeStream {
+  /** Maps ring `mapFd` of `size` data bytes and watches it. */
+  add(mapFd: number, size: number): { consumer: ArrayBuffer; data: ArrayBuffer; pageSize: number };
+}
+
 export interface Addon {
   NativeObject: new (source: string | Buffer, opts: NativeObjectOptions) => NativeObject;
   NativeMap: {
@@ -190,6 +195,7 @@ export interface Addon {
     fromPin(path: string): NativeLink;
   };
   NativeRingBuffer: new (mapFd: number, onBatch: OnBatch, budgetRecords: number, budgetBytes: number) => NativeRingBuffer;
+  NativeRingMmap: new (onWake: OnBatch) => NativeRingMmap;
   NativePerfBuffer: new (mapFd: number, pageCount: number, onBatch: OnBatch) => NativeStream;
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;

@@ -20,7 +20,12 @@ export interface NativeStream {
   close(): void;
 }
 
-export type OnBatch = (batch: Buffer | null, count: number, errno: number) => void;
+/**
+ * The addon's call on each wakeup: a batch it filled, or (a stream with a
+ * `pull`) null, and the stream reads the records itself and returns how
+ * many it took.
+ */
+export type OnBatch = (batch: Buffer | null, count: number, errno: number) => number | void;
 
 /**
  * A batch as the addon delivers it: `count` frames of an 8-byte header
@@ -38,6 +43,23 @@ export interface RawBatch {
   /** Frames not read yet. */
   left: number;
 }
+
+/** Frame kind of a discarded ring record left in a copied batch: readers skip it. */
+export const FRAME_SKIP = 2;
+
+/** Records already decoded (straight from a mapped ring), waiting for a reader. */
+export interface DecodedBatch {
+  readonly values: unknown[];
+  off: number;
+  left: number;
+}
+
+/**
+ * A stream that reads its records itself (from a mapped ring): called on
+ * each wakeup and by consume(), it hands what it took to `push` and returns
+ * the number of records.
+ */
+export type Pull = (push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void) => number;
 
 /** The data of the frame at `b.off` (a view of the batch, which is a copy); advances past it. */
 export function frameData(b: RawBatch): Buffer {
@@ -94,10 +116,10 @@ export class BadRecord {
 }
 
 /**
- * A record decoder by BTF type or layout (undefined where neither is
- * given): straight from the batch, no Buffer and no DataView per record.
+ * The codec records are decoded with, by BTF type or layout (undefined
+ * where neither is given); the options are checked here.
  */
-export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: RawBatch) => unknown) | undefined {
+export function typeCodec(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): Codec | undefined {
   const { type, btf, layout } = opts;
   if (layout !== undefined && !(layout instanceof Layout)) invalidArgType('opts.layout', 'a Layout (from struct() or array())', layout);
   if (btf !== undefined && !(btf instanceof Btf)) invalidArgType('opts.btf', 'a Btf (Btf.fromFile(), Btf.parse())', btf);
@@ -121,6 +143,16 @@ export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<un
   } else {
     return undefined;
   }
+  return codec;
+}
+
+/**
+ * A record decoder by BTF type or layout (undefined where neither is
+ * given): straight from the batch, no Buffer and no DataView per record.
+ */
+export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: RawBatch) => unknown) | undefined {
+  const codec = typeCodec(maps, opts);
+  if (codec === undefined) return undefined;
   return (b) => {
     const len = b.words[b.off >>> 2]!;
     const at = b.off + 8;
@@ -181,7 +213,16 @@ function closeAtExit(s: EventStream<unknown>): WeakRef<EventStream<unknown>> {
 export class EventStream<T> implements AsyncIterable<T> {
   #native: NativeStream | undefined;
   #read1: (batch: RawBatch) => T;
-  #batches: (RawBatch | undefined)[] = [];
+  #batches: (RawBatch | DecodedBatch | undefined)[] = [];
+  #pull: Pull | undefined;
+  readonly #push = (b: RawBatch | DecodedBatch, count: number, bytes: number): void => {
+    this.#batches.push(b);
+    const c = this.counters;
+    c.records += count;
+    c.batches++;
+    c.bytes += bytes;
+    c.queued += count;
+  };
   #head = 0;
   #waiters: Waiter<T>[] = [];
   #error: unknown;
@@ -203,12 +244,13 @@ export class EventStream<T> implements AsyncIterable<T> {
    * past it (with frameData()).
    */
   constructor(op: string, start: (onBatch: OnBatch) => NativeStream,
-    read: (batch: RawBatch) => T, opts: EventStreamOptions, onClose?: () => void) {
+    read: (batch: RawBatch) => T, opts: EventStreamOptions, onClose?: () => void, pull?: Pull) {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     this.#highWaterMark = checkInt('opts.highWaterMark', opts.highWaterMark ?? 65536, 1, 0x7fff_ffff);
     this.#op = op;
     this.#read1 = read;
     this.#onClose = onClose;
+    this.#pull = pull;
     const onError = (opts as { onError?: unknown }).onError;
     if (onError !== undefined && typeof onError !== 'function') invalidArgType('opts.onError', 'a function', onError);
     this.#onError = onError as ((error: Error, record: Buffer) => void) | undefined;
@@ -237,12 +279,13 @@ export class EventStream<T> implements AsyncIterable<T> {
     return this.#native;
   }
 
-  #deliver(batch: Buffer | null, count: number, errno: number): void {
+  #deliver(batch: Buffer | null, count: number, errno: number): number {
     if (errno !== 0) {
       this.#fail(new BpfError({ errno, op: this.#op, log: '' }));
-      return;
+      return 0;
     }
-    if (batch === null || count === 0 || !this.#native) return;
+    if (this.#pull) return this.#pullNow();
+    if (batch === null || count === 0 || !this.#native) return 0;
     // The addon's batches are fresh allocations, so 4-byte aligned.
     const words = new Uint32Array(batch.buffer, batch.byteOffset, batch.length >>> 2);
     this.#batches.push({ buf: batch, words, view: new DataView(batch.buffer, batch.byteOffset, batch.length), off: 0, left: count });
@@ -251,8 +294,21 @@ export class EventStream<T> implements AsyncIterable<T> {
     c.batches++;
     c.bytes += batch.length - 8 * count; // data, with its padding to 8 bytes
     c.queued += count;
+    this.#afterArrival();
+    return count;
+  }
+
+  // Reads what the mapped ring holds now (one budget's worth).
+  #pullNow(): number {
+    if (!this.#native || !this.#pull) return 0;
+    const n = this.#pull(this.#push);
+    if (n > 0) this.#afterArrival();
+    return n;
+  }
+
+  #afterArrival(): void {
     this.#serve();
-    if (c.queued >= this.#highWaterMark && !this.#paused) {
+    if (this.counters.queued >= this.#highWaterMark && !this.#paused && this.#native) {
       this.#paused = true;
       this.#native.pause();
     }
@@ -274,7 +330,15 @@ export class EventStream<T> implements AsyncIterable<T> {
           this.#head = 0;
         }
       }
-      const v = this.#read1(b) as T | BadRecord;
+      let v: T | BadRecord;
+      if ('values' in b) {
+        v = b.values[b.off++] as T | BadRecord;
+      } else {
+        // Discarded ring records stay in a copied batch as skip frames; a
+        // batch never ends with one, so a record follows.
+        while (frameKind(b) === FRAME_SKIP) b.off += 8 + ((b.words[b.off >>> 2]! + 7) & ~7);
+        v = this.#read1(b) as T | BadRecord;
+      }
       if (v instanceof BadRecord) this.#badRecord(v);
       else return v;
     }
@@ -397,6 +461,7 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   /** Drains what the kernel holds now, without waiting; returns records delivered. */
   consume(): number {
+    if (this.#pull) return this.#pullNow();
     return this.#native ? this.#native.consume() : 0;
   }
 

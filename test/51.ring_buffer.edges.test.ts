@@ -1,0 +1,197 @@
+// RingBuffer read from the mapped ring (internal/ring_reader.ts), at its
+// edges, against the real kernel: ring_edge's 16 KiB ring makes records
+// wrap past the end of the data area often; records the BPF side discarded
+// must vanish and free their space; a record reserved but not yet committed
+// (busy) stops the reader until it is, even with committed records behind
+// it, and even where it crosses the end of the data area.
+import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { BpfObject, RingBuffer, features, struct } from '../ts/index.js';
+import { ROOT, itIf, obj, pinPath } from './helpers.js';
+
+const SIZE = 16 * 1024; // ring_edge's ring
+
+// struct edge_args { u64 start, count, discard_every, hold_ns; }
+function args(start: number, count: number, discardEvery = 0, holdNs = 0): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeBigUInt64LE(BigInt(start), 0);
+  b.writeBigUInt64LE(BigInt(count), 8);
+  b.writeBigUInt64LE(BigInt(discardEvery), 16);
+  b.writeBigUInt64LE(BigInt(holdNs), 24);
+  return b;
+}
+
+// ring_edge.bpf.c's var_len(): 2..1000 bytes.
+const varLen = (seq: number): number => 8 * ((seq % 125) + 1) - (seq % 7);
+// The ring's footprint of a record: 8-byte header, data padded to 8.
+const footprint = (len: number): number => (len + 15) & ~7;
+
+const Rec40 = struct({ seq: 'u64', triple: 'u64', inv: 'u64', seven: 'u64', tag: 'u64' });
+
+describe('RingBuffer over the mapped ring: wrap-around, discarded and busy records', function () {
+  const it = itIf('bpfLoop', features.bpfLoop());
+  let o: BpfObject;
+  beforeEach(() => {
+    o = new BpfObject(obj('ring_edge')).load();
+  });
+  afterEach(() => o.close());
+  const drops = (): number => Number(o.map<number, bigint>('drops').lookup(0)!);
+  const run = (prog: string, ctx: Buffer): number => o.program(prog).testRun({ ctx }).retval;
+
+  it('records of every length cross the end of the data area intact: 3,000 records, exact bytes, in order', async function () {
+    const rb = new RingBuffer(o.map('edge'), { batchSize: 7 });
+    const N = 3_000;
+    const CHUNK = 15; // at most 15 * 1008 bytes: under the ring's 16 KiB
+    let pos = 0;
+    let crossing = 0;
+    let seq = 0;
+    const consumer = (async () => {
+      for await (const r of rb) {
+        const len = varLen(seq);
+        if (r.length !== len) assert.fail(`record ${seq}: ${r.length} bytes, expected ${len}`);
+        for (let k = 0; k < len; k++) {
+          // byte k of the little-endian u64 word (seq << 16 | j), j = k >> 3
+          const word = (BigInt(seq) << 16n) | BigInt(k >> 3);
+          const want = Number((word >> BigInt(8 * (k & 7))) & 0xffn);
+          if (r[k] !== want) assert.fail(`record ${seq} byte ${k}: ${r[k]}, expected ${want}`);
+        }
+        const at = pos % SIZE;
+        if (at + footprint(len) > SIZE) crossing++;
+        pos += footprint(len);
+        if (++seq === N) break;
+      }
+    })();
+    for (let start = 0; start < N; start += CHUNK) {
+      const count = Math.min(CHUNK, N - start);
+      assert.equal(run('produce_var', args(start, count)), count);
+      while (rb.stats.records < start + count) await tick();
+    }
+    await consumer;
+    assert.equal(seq, N);
+    assert.equal(drops(), 0);
+    assert.ok(crossing >= 50, `${crossing} records crossed the end of the ring`);
+    assert.ok(pos > 50 * SIZE, 'the ring wrapped many times');
+  });
+
+  for (const mode of ['raw', 'layout'] as const) {
+    it(`discarded records vanish and free their space (${mode}): 2 in 3 of 3,000 delivered, each batch ending on a discard`, async function () {
+      const rb = mode === 'raw' ? new RingBuffer(o.map('edge')) : new RingBuffer(o.map('edge'), { layout: Rec40 });
+      const seqs: number[] = [];
+      let first: unknown;
+      const CHUNK = 300; // 300 * 48 bytes: under 16 KiB; seq 1..3000, the last of each chunk % 3 == 0
+      for (let start = 1; start <= 3_000; start += CHUNK) {
+        assert.equal(run('produce_discard', args(start, CHUNK, 3)), CHUNK);
+        const want = seqs.length + 200;
+        for (;;) {
+          const batch = (await rb.nextBatch()).value as (Buffer | { seq: bigint; triple: bigint; inv: bigint; seven: bigint; tag: bigint })[];
+          for (const r of batch) {
+            const v = Buffer.isBuffer(r) ? Rec40.codec.decodeRecord(r) : r;
+            if (Buffer.isBuffer(r)) assert.equal(r.length, 40);
+            first ??= v;
+            const s = Number(v.seq);
+            assert.deepEqual(v, { seq: BigInt(s), triple: BigInt(s * 3), inv: ~BigInt(s) & 0xffff_ffff_ffff_ffffn, seven: 7n, tag: 0xabcdefn });
+            seqs.push(s);
+          }
+          if (seqs.length >= want) break;
+        }
+        assert.equal(rb.stats.availableBytes, 0, 'the trailing discarded record was released too');
+      }
+      const expected = Array.from({ length: 3_000 }, (_, i) => i + 1).filter((s) => s % 3 !== 0);
+      assert.deepEqual(seqs, expected);
+      assert.equal(drops(), 0, 'discarded space came back: no reserve failed');
+      assert.deepEqual(first, { seq: 1n, triple: 3n, inv: ~1n & 0xffff_ffff_ffff_ffffn, seven: 7n, tag: 0xabcdefn },
+        'a record kept by the user is a copy: the ring reused its pages ten times since');
+      assert.equal(rb.stats.records, 2_000);
+      rb.close();
+    });
+  }
+
+  it('a busy record crossing the end of the data area stops the reader until it is committed; records behind it wait, then all arrive in order', async function () {
+    const rb = new RingBuffer(o.map('edge'));
+    // 341 records of 48 bytes put the producer 16 bytes before the end of
+    // the data: the held record's header fits, its 16 bytes of data wrap.
+    assert.equal(run('produce_discard', args(0, 341)), 341);
+    for (let n = 0; n < 341;) n += (await rb.nextBatch()).value!.length;
+    assert.equal(rb.stats.availableBytes, 0);
+    const pin = pinPath('ring-edge-hold');
+    o.program('hold').pin(pin);
+    const worker = new Worker(`
+      const { workerData, parentPort } = require('node:worker_threads');
+      const { BpfProgram } = require(workerData.lib);
+      const prog = BpfProgram.fromPin(workerData.pin);
+      parentPort.postMessage(prog.testRun({ ctx: Buffer.from(workerData.ctx) }).retval);
+      prog.close();
+    `, { eval: true, workerData: { lib: path.join(ROOT, 'dist', 'ts', 'index.js'), pin, ctx: args(1_000_000, 0, 0, 400e6) } });
+    const held = new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    try {
+      // The reserve moves the producer position at once; the commit comes 400 ms later.
+      const t0 = Date.now();
+      while (rb.stats.availableBytes < 24) {
+        if (Date.now() - t0 > 5_000) assert.fail('the hold program never reserved');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.equal(run('produce_discard', args(0, 10)), 10); // committed, behind the busy one
+      assert.equal(rb.consume(), 0, 'nothing is taken past a busy record');
+      assert.equal(rb.stats.records, 341);
+      assert.equal(rb.stats.availableBytes, 24 + 10 * 48);
+      assert.equal(await held, 1);
+      const got: number[] = [];
+      for await (const r of rb) {
+        got.push(Number(r.readBigUInt64LE(0)));
+        if (got.length === 11) break;
+      }
+      assert.deepEqual(got, [1_000_000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.equal(drops(), 0);
+    } finally {
+      await worker.terminate();
+      o.program('hold').unpin();
+    }
+  });
+
+  // The mapped pages belong to ArrayBuffers inside the RingBuffer: close()
+  // detaches them (unmapped at once), and a RingBuffer dropped unclosed is
+  // unmapped when collected. Nothing is unmapped while JavaScript can reach it.
+  const ringMappings = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith('anon_inode:bpf-map')).length;
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('close() unmaps the ring (two mappings per ring); a RingBuffer dropped unclosed is unmapped by GC; after close nothing is read, nothing crashes', async function () {
+    await settle();
+    const base = ringMappings();
+    const rbs = Array.from({ length: 20 }, () => new RingBuffer(o.map('edge')));
+    assert.equal(ringMappings(), base + 40);
+    for (const rb of rbs) rb.close();
+    await settle();
+    assert.equal(ringMappings(), base);
+    const closed = rbs[0]!;
+    assert.equal(closed.consume(), 0);
+    assert.equal(closed.stats.availableBytes, 0);
+    assert.deepEqual(await closed.next(), { value: undefined, done: true });
+    (() => {
+      const dropped = new RingBuffer(o.map('edge'));
+      void dropped;
+    })();
+    assert.equal(ringMappings(), base + 2);
+    await settle();
+    assert.equal(ringMappings(), base, 'collected: unmapped by the finalizers');
+    // The ring itself is intact for the next reader.
+    assert.equal(run('produce_discard', args(0, 5)), 5);
+    const rb = new RingBuffer(o.map('edge'));
+    const got: number[] = [];
+    for await (const r of rb) {
+      got.push(Number(r.readBigUInt64LE(0)));
+      if (got.length === 5) break;
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  });
+});
