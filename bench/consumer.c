@@ -1,6 +1,10 @@
 // The C baseline: libbpf's own consumers, doing what the Node side does.
-//   consumer OBJ ringbuf testrun|getppid TOTAL PRODUCER [WAKEUP_EVERY]
+//   consumer OBJ ringbuf testrun|getppid|paced TOTAL PRODUCER [WAKEUP_EVERY|RATE] [FLAGS]
 //       ring_buffer__poll() on stream_test's ring_a (8 MiB), fed by PRODUCER
+//       FLAGS: --event64 (the produce64 program's 64-byte struct event64
+//       records, each decoded into a struct as the Node side decodes it),
+//       --ring=BYTES (ring size), --stall=MS (stop polling for MS once,
+//       500 ms after the start, as a blocked event loop would)
 //   consumer OBJ mapiter ENTRIES
 //       a hash map of ENTRIES u32 -> u64, read key by key and in batches
 // Prints one JSON line.
@@ -17,7 +21,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t received, bytes;
+static uint64_t received, bytes, checked;
+
+// stream_test.bpf.c's struct event64.
+struct event64 {
+	uint64_t ts;
+	uint32_t pid, tid, cpu;
+	int32_t ret;
+	char comm[16];
+	uint64_t a, b, c;
+};
 
 static double now(void)
 {
@@ -44,6 +57,20 @@ static int on_sample(void *ctx, void *data, size_t len)
 {
 	received++;
 	bytes += len;
+	return 0;
+}
+
+// The decoding consumer: the record copied into a struct, fields read.
+static int on_event64(void *ctx, void *data, size_t len)
+{
+	struct event64 e;
+
+	received++;
+	bytes += len;
+	if (len < sizeof(e))
+		return 0;
+	memcpy(&e, data, sizeof(e));
+	checked += e.pid == 4242 && e.comm[0] == 'b';
 	return 0;
 }
 
@@ -75,7 +102,8 @@ static pid_t spawn(char **args, int *go)
 	return pid;
 }
 
-static int ringbuf(const char *path, const char *mode, uint64_t total, char *producer, char *wakeup)
+static int ringbuf(const char *path, const char *mode, uint64_t total, char *producer, char *wakeup,
+		   int event64, uint32_t ring_size, int stall_ms)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	char pin[64], count[32], *args[7];
@@ -87,15 +115,27 @@ static int ringbuf(const char *path, const char *mode, uint64_t total, char *pro
 
 	if (!obj)
 		return 1;
-	bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "ring_a"), 8 << 20);
+	bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "ring_a"), ring_size);
 	if (bpf_object__load(obj))
 		return 1;
-	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "ring_a")), on_sample, NULL, NULL);
+	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "ring_a")),
+			      event64 ? on_event64 : on_sample, NULL, NULL);
+	if (event64) {
+		struct event64 t = { .pid = 4242, .tid = 4243, .cpu = 1, .ret = -2, .comm = "benchmark", .b = 7, .c = 8 };
+		uint32_t zero = 0;
+		bpf_map__update_elem(bpf_object__find_map_by_name(obj, "event64_template"), &zero, sizeof(zero), &t, sizeof(t), 0);
+	}
 	snprintf(count, sizeof(count), "%llu", (unsigned long long)total);
 	if (strcmp(mode, "testrun") == 0) {
 		snprintf(pin, sizeof(pin), "/sys/fs/bpf/lbn-bench-c-%d", getpid());
-		bpf_program__pin(bpf_object__find_program_by_name(obj, "produce"), pin);
+		bpf_program__pin(bpf_object__find_program_by_name(obj, event64 ? "produce64" : "produce"), pin);
 		char *a[] = { producer, "testrun", pin, count, "4096", wakeup, NULL };
+		memcpy(args, a, sizeof(a));
+		slot = 0;
+	} else if (strcmp(mode, "paced") == 0) {
+		snprintf(pin, sizeof(pin), "/sys/fs/bpf/lbn-bench-c-%d", getpid());
+		bpf_program__pin(bpf_object__find_program_by_name(obj, "produce"), pin);
+		char *a[] = { producer, "paced", pin, count, wakeup, NULL };
 		memcpy(args, a, sizeof(a));
 		slot = 0;
 	} else {
@@ -114,7 +154,11 @@ static int ringbuf(const char *path, const char *mode, uint64_t total, char *pro
 	t0 = now();
 	if (write(go, "go\n", 3) != 3)
 		return 1;
-	for (;;) {
+	for (int stalled = !stall_ms;;) {
+		if (!stalled && now() - t0 >= 0.5) {
+			usleep(stall_ms * 1000);
+			stalled = 1;
+		}
 		ring_buffer__poll(rb, 100);
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
@@ -123,11 +167,14 @@ static int ringbuf(const char *path, const char *mode, uint64_t total, char *pro
 		;
 	t1 = now();
 	printf("{\"consumer\":\"c\",\"mode\":\"%s\",\"produced\":%llu,\"received\":%llu,\"drops\":%llu,"
-	       "\"seconds\":%.6f,\"cpuSeconds\":%.6f,\"maxRssKb\":%ld}\n",
+	       "\"seconds\":%.6f,\"cpuSeconds\":%.6f,\"maxRssKb\":%ld,\"checked\":%llu}\n",
 	       mode, (unsigned long long)total, (unsigned long long)received,
-	       (unsigned long long)drops(obj, slot), t1 - t0, cpu_seconds() - c0, max_rss_kb());
+	       (unsigned long long)drops(obj, slot), t1 - t0, cpu_seconds() - c0, max_rss_kb(),
+	       (unsigned long long)checked);
 	if (slot == 0)
 		unlink(pin);
+	if (event64 && checked != received)
+		return 1;
 	bpf_link__destroy(link);
 	ring_buffer__free(rb);
 	bpf_object__close(obj);
@@ -176,8 +223,23 @@ static int mapiter(uint32_t entries)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 6 && strcmp(argv[2], "ringbuf") == 0)
-		return ringbuf(argv[1], argv[3], strtoull(argv[4], NULL, 10), argv[5], argc > 6 ? argv[6] : "0");
+	if (argc >= 6 && strcmp(argv[2], "ringbuf") == 0) {
+		int event64 = 0, stall_ms = 0;
+		uint32_t ring_size = 8 << 20;
+		char *wakeup = "0";
+
+		for (int i = 6; i < argc; i++) {
+			if (strcmp(argv[i], "--event64") == 0)
+				event64 = 1;
+			else if (strncmp(argv[i], "--ring=", 7) == 0)
+				ring_size = strtoul(argv[i] + 7, NULL, 10);
+			else if (strncmp(argv[i], "--stall=", 8) == 0)
+				stall_ms = atoi(argv[i] + 8);
+			else
+				wakeup = argv[i];
+		}
+		return ringbuf(argv[1], argv[3], strtoull(argv[4], NULL, 10), argv[5], wakeup, event64, ring_size, stall_ms);
+	}
 	if (argc >= 4 && strcmp(argv[2], "mapiter") == 0)
 		return mapiter(strtoul(argv[3], NULL, 10));
 	fprintf(stderr, "usage: consumer OBJ ringbuf testrun|getppid TOTAL PRODUCER | consumer OBJ mapiter ENTRIES\n");
