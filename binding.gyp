@@ -23,6 +23,7 @@
         "native/poller.cc",
         "native/ring_buffer.cc",
         "native/ring_mmap.cc",
+        "native/ring_thread.cc",
         "native/perf_buffer.cc",
         "native/features.cc"
       ],

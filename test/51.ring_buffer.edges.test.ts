@@ -130,11 +130,15 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
       worker.once('error', reject);
     });
     try {
-      // The reserve moves the producer position at once; the commit comes 400 ms later.
+      // The reserve moves the producer position at once; the commit comes
+      // 400 ms later. Watched without yielding to the event loop, so the
+      // RingBuffer cannot take anything meanwhile.
       const t0 = Date.now();
+      let failed: unknown;
+      worker.once('error', (e) => (failed = e));
       while (rb.stats.availableBytes < 24) {
-        if (Date.now() - t0 > 5_000) assert.fail('the hold program never reserved');
-        await new Promise((r) => setTimeout(r, 1));
+        if (Date.now() - t0 > 10_000) assert.fail(`the hold program never reserved${failed ? `: ${String(failed)}` : ''}`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
       }
       assert.equal(run('produce_discard', args(0, 10)), 10); // committed, behind the busy one
       assert.equal(rb.consume(), 0, 'nothing is taken past a busy record');
@@ -193,5 +197,66 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
       if (got.length === 5) break;
     }
     assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  });
+
+  it('drain: \'thread\' takes records while the event loop is blocked: 30,000 records through a 16 KiB ring in one synchronous stretch, none dropped, in order (the loop alone drops them)', async function () {
+    const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    const CHUNK = 300; // 300 * 48 bytes: what the ring holds
+    const N = 30_000;
+    for (const drain of ['loop', 'thread'] as const) {
+      o.map<number, bigint>('drops').update(0, 0n);
+      const rb = new RingBuffer(o.map('edge'), { drain, highWaterMark: N });
+      // The event loop does not run from here to the end of the loop below.
+      for (let start = 0; start < N; start += CHUNK) {
+        assert.equal(run('produce_discard', args(start, CHUNK)), CHUNK);
+        if (drain === 'thread') {
+          // The thread empties the ring by itself.
+          const t0 = Date.now();
+          while (rb.stats.availableBytes > 0) {
+            if (Date.now() - t0 > 5_000) assert.fail(`the thread left ${rb.stats.availableBytes} bytes in the ring`);
+            sleepSync(1);
+          }
+        }
+      }
+      const dropped = drops();
+      let next = 0;
+      let received = 0;
+      for await (const r of rb) {
+        const seq = Number(r.readBigUInt64LE(0));
+        if (drain === 'thread' && seq !== next) assert.fail(`record ${next}: got ${seq}`);
+        next = seq + 1;
+        if (++received + dropped === N) break;
+      }
+      if (drain === 'thread') {
+        assert.equal(dropped, 0);
+        assert.equal(received, N);
+      } else {
+        assert.ok(dropped >= N - 400, `the loop path dropped ${dropped}: the ring held what one chunk writes`);
+      }
+    }
+  });
+
+  it('drain: \'thread\' with a layout decodes in JavaScript, close() stops the thread and unmaps; bad options throw before anything is mapped', async function () {
+    const rb = new RingBuffer(o.map('edge'), { drain: 'thread', layout: Rec40 });
+    assert.equal(run('produce_discard', args(1, 10, 3)), 10);
+    const seqs: bigint[] = [];
+    for await (const v of rb) {
+      seqs.push(v.seq);
+      assert.equal(v.triple, v.seq * 3n);
+      if (seqs.length === 7) break;
+    }
+    assert.deepEqual(seqs, [1n, 2n, 4n, 5n, 7n, 8n, 10n]);
+    assert.equal(rb.closed, true);
+    const base = ringMappings();
+    const other = new RingBuffer(o.map('edge'), { drain: 'thread' });
+    assert.equal(ringMappings(), base + 2);
+    other.close();
+    other.close();
+    assert.equal(ringMappings(), base, 'unmapped by close(), after the thread ended');
+    assert.equal(other.consume(), 0);
+    // @ts-expect-error not a drain mode
+    assert.throws(() => new RingBuffer(o.map('edge'), { drain: 'worker' }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => new RingBuffer(o.map('edge'), { drain: 'thread', queueBytes: 10 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.equal(ringMappings(), base);
   });
 });

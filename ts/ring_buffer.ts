@@ -4,8 +4,10 @@
 // once per batch, typed ones decoded straight from the pages. libbpf's
 // callback consumer (native/ring_buffer.cc, records copied in native code)
 // is kept only for rings over 1 GiB, whose double mapping a typed array
-// cannot span. See internal/stream.ts for the queue.
-import { addon, type NativeRingBuffer, type NativeRingMmap } from './internal/addon.js';
+// cannot span. With { drain: 'thread' } a native thread takes the records
+// instead (native/ring_thread.cc), so a blocked event loop costs queue
+// memory rather than records. See internal/stream.ts for the queue.
+import { addon, type NativeRingBuffer, type NativeRingMmap, type NativeRingThread } from './internal/addon.js';
 import { MAX_MAPPED_RING, RingReader } from './internal/ring_reader.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
 import { EventStream, frameData, frameSource, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
@@ -24,6 +26,17 @@ export interface RingBufferOptions<T> extends EventStreamOptions, TypedStreamOpt
   batchSize?: number;
   /** At most about this many bytes per wakeup (default 4 MiB). */
   batchBytes?: number;
+  /**
+   * Who takes records out of the rings. 'loop' (default): JavaScript, on
+   * each event-loop turn, straight from the mapped pages; while the loop is
+   * busy the ring fills and, once full, the kernel drops records. 'thread':
+   * a native thread keeps taking them into a queue in user space (at most
+   * `queueBytes`) while JavaScript is busy, and the loop gets them in
+   * batches; a blocked loop then costs memory, not records, up to the bound.
+   */
+  drain?: 'loop' | 'thread';
+  /** With drain: 'thread', the most bytes the queue holds before the thread waits (default 64 MiB). */
+  queueBytes?: number;
 }
 
 export interface RingBufferStats extends EventStreamCounters {
@@ -56,10 +69,25 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
     const decode = opts.decode;
     const fds = list.map((m) => m.liveFd());
     const undo: (() => void)[] = [];
-    const mapped = list.every((m) => m.maxEntries <= MAX_MAPPED_RING);
+    const drain = opts.drain ?? 'loop';
+    if (drain !== 'loop' && drain !== 'thread') fail(TypeError, 'ERR_INVALID_ARG_VALUE', `opts.drain must be 'loop' or 'thread'; received ${String(drain)}`);
+    const queueBytes = checkInt('opts.queueBytes', opts.queueBytes ?? 64 << 20, 1 << 16, 2 ** 40);
+    const threaded = drain === 'thread';
+    const mapped = !threaded && list.every((m) => m.maxEntries <= MAX_MAPPED_RING);
     const reader = mapped ? new RingReader(batchSize, batchBytes, typeCodec(list, opts)) : undefined;
     const typed = reader ? undefined : typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     super('ring_buffer__consume', (onBatch) => {
+      if (threaded) {
+        const native = new addon.NativeRingThread(onBatch, queueBytes);
+        try {
+          list.forEach((m, i) => native.add(fds[i]!, m.maxEntries));
+          native.start();
+        } catch (e) {
+          native.close();
+          throw e;
+        }
+        return native;
+      }
       if (reader) {
         const native = new addon.NativeRingMmap(onBatch);
         try {
@@ -95,9 +123,9 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
   }
 
   get stats(): RingBufferStats {
-    const native = this.native as NativeRingBuffer | NativeRingMmap | undefined;
+    const native = this.native as NativeRingBuffer | NativeRingMmap | NativeRingThread | undefined;
     let availableBytes = 0;
-    if (native) availableBytes = (this.#reader ? this.#reader.available() : (native as NativeRingBuffer).available()).reduce((a, b) => a + b, 0);
+    if (native) availableBytes = (this.#reader ? this.#reader.available() : (native as NativeRingBuffer | NativeRingThread).available()).reduce((a, b) => a + b, 0);
     return { ...this.counters, availableBytes };
   }
 

@@ -177,6 +177,12 @@ export interface NativeRingMmap extends NativeStream {
   add(mapFd: number, size: number): { consumer: ArrayBuffer; data: ArrayBuffer; pageSize: number };
 }
 
+export interface NativeRingThread extends NativeStream {
+  add(mapFd: number, size: number): void;
+  start(): void;
+  available(): number[];
+}
+
 export interface Addon {
   NativeObject: new (source: string | Buffer, opts: NativeObjectOptions) => NativeObject;
   NativeMap: {
@@ -196,6 +202,7 @@ export interface Addon {
   };
   NativeRingBuffer: new (mapFd: number, onBatch: OnBatch, budgetRecords: number, budgetBytes: number) => NativeRingBuffer;
   NativeRingMmap: new (onWake: OnBatch) => NativeRingMmap;
+  NativeRingThread: new (onBatch: OnBatch, queueBytes: number) => NativeRingThread;
   NativePerfBuffer: new (mapFd: number, pageCount: number, onBatch: OnBatch) => NativeStream;
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;
