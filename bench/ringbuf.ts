@@ -5,7 +5,8 @@
 //     [--event64] (produce64's 64-byte struct event64 records) [--decoded]
 //     (decoded from BTF, type 'struct event64') [--batches] (batches()
 //     instead of for await over records) [--ring=BYTES] [--stall=MS] (block
-//     the event loop for MS once, 500 ms after the start)
+//     the event loop for MS once, 500 ms after the start) [--thread]
+//     (drain: 'thread')
 // With --rss, the producer writes until TOTAL records have been *received*
 // (it writes ten times as many, and is stopped then), and the RSS at 10M
 // received is compared with the RSS at the end.
@@ -31,7 +32,9 @@ async function main(): Promise<void> {
   obj.map('ring_a').maxEntries = flag('ring') ?? 8 << 20;
   obj.load();
   if (event64) obj.map('event64_template').update(0, { pid: 4242, tid: 4243, cpu: 1, ret: -2, comm: 'benchmark', b: 7n, c: 8n });
-  const rb = new RingBuffer<unknown>(obj.map('ring_a'), decoded ? { type: 'struct event64' } : {});
+  const thread = process.argv.includes('--thread');
+  const drain = thread ? 'thread' : 'loop';
+  const rb = decoded ? new RingBuffer<unknown>(obj.map('ring_a'), { type: 'struct event64', drain }) : new RingBuffer<unknown>(obj.map('ring_a'), { drain });
   const pin = `/sys/fs/bpf/lbn-bench-node-${process.pid}`;
   let args: string[];
   let slot: number;
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
   if (mode !== 'getppid') obj.program(prog).unpin();
   obj.close();
   console.log(JSON.stringify({
-    consumer: 'node', mode: `${mode}${event64 ? (decoded ? ' event64 decoded' : ' event64 raw') : ''}${batches ? ' batches()' : ''}`, produced: total, received, drops, seconds,
+    consumer: 'node', mode: `${mode}${event64 ? (decoded ? ' event64 decoded' : ' event64 raw') : ''}${batches ? ' batches()' : ''}${thread ? ' thread' : ''}`, produced: total, received, drops, seconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     maxRssKb: Math.round(process.resourceUsage().maxRSS),
     loopDelayP99Ms: delay.percentile(99) / 1e6,

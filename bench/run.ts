@@ -68,8 +68,9 @@ function main(): void {
   const c1 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'testrun', String(N), producer, '256']);
   const n1 = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256']));
   const n1b = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--batches']));
+  const n1t = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--thread']));
   ringRows(`16-byte records, BPF_PROG_TEST_RUN producer (bpf_loop, ${N / 1e6}M records, one wakeup per 256), flat out:`, c1,
-    [['Node for await (Buffer)', n1], ['Node batches()', n1b]]);
+    [['Node for await (Buffer)', n1], ['Node batches()', n1b], ["Node drain: 'thread'", n1t]]);
 
   const c3 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'testrun', String(N), producer, '0', '--event64']);
   const n3d = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '0', '--event64', '--decoded']));
@@ -91,8 +92,9 @@ function main(): void {
     const cs = run<RingResult>(consumer, [OBJ, 'ringbuf', 'paced', String(P), producer, '1000000', r, '--stall=100']);
     const ns0 = run<RingResult>('node', node('ringbuf.js', ['paced', String(P), producer, '1000000', r]));
     const nsb = run<RingResult>('node', node('ringbuf.js', ['paced', String(P), producer, '1000000', r, '--stall=100']));
+    const nst = run<RingResult>('node', node('ringbuf.js', ['paced', String(P), producer, '1000000', r, '--stall=100', '--thread']));
     ringRows(`Event loop blocked for 100 ms at 1 M records/s (16-byte records, ${P / 1e6}M records, ${ring >> 10} KiB ring):`, cs,
-      [['Node, loop not blocked', ns0], ['Node, loop blocked 100 ms', nsb]], 'C, blocked 100 ms');
+      [['Node, loop not blocked', ns0], ['Node, loop blocked 100 ms', nsb], ["Node 'thread', blocked", nst]], 'C, blocked 100 ms');
   }
 
   const R = quick ? 20_000_000 : 100_000_000;
