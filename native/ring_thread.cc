@@ -5,8 +5,10 @@
 // turns). The thread walks the ring exactly as ts/internal/ring_reader.ts
 // does (and libbpf's ringbuf_process_ring()): acquire loads of the producer
 // position and of each header, a release store of the consumer position.
-// JavaScript is told with a uv_async_t and gets the queue as one batch in
-// the poller's frame format (poller.h). When the queue is full the thread
+// JavaScript is told with a uv_async_t and gets the queue in batches in the
+// poller's frame format (poller.h), one batch (at most batchSize records /
+// batchBytes) per event-loop turn, as the loop drain does: a long queue
+// cannot hold the loop. When the queue is full the thread
 // waits for JavaScript to take it, and the kernel's ring fills as it would
 // without the thread: the bound holds, nothing grows without limit.
 // libuv's thread, mutex and condition variable rather than std::thread and
@@ -22,6 +24,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 namespace glue {
@@ -54,12 +57,14 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
                        });
   }
 
-  // new NativeRingThread(onBatch(buf, count, errno), queueBytes)
+  // new NativeRingThread(onBatch(buf, count, errno), queueBytes, batchSize, batchBytes)
   explicit RingThread(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingThread>(info), env_(info.Env()) {
     Napi::Env env = info.Env();
     onBatch_ = Napi::Weak(info[0].As<Napi::Function>());
     owner_ = Napi::Weak(info.This().As<Napi::Object>());
     cap_ = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    batchRecords_ = info[2].As<Napi::Number>().Uint32Value();
+    batchBytes_ = info[3].As<Napi::Number>().Uint32Value();
     context_ = std::make_unique<Napi::AsyncContext>(env, "RingBuffer");
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) ThrowErrno(env, errno, "epoll_create1");
@@ -145,13 +150,13 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       while (more && !stop_) {
         more = false;
         for (uint16_t i = 0; i < rings_.size(); i++) {
-          if (queue_.size() >= cap_) break;
+          if (queued_ >= cap_) break;
           more |= TakeFrom(i);
         }
-        if (records_ > 0) uv_async_send(async_);
+        if (!chunks_.empty()) uv_async_send(async_);
         // Full: wait for JavaScript to take the queue; the kernel's ring
         // fills meanwhile (the epoll fd would stay readable: no spinning).
-        while (!stop_ && queue_.size() >= cap_) uv_cond_wait(&room_, &mu_);
+        while (!stop_ && queued_ >= cap_) uv_cond_wait(&room_, &mu_);
       }
     }
     uv_mutex_unlock(&mu_);
@@ -173,16 +178,22 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       uint32_t len = h & ~(kBusy | kDiscard);
       uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
       if (!(h & kDiscard)) {
-        if (queue_.size() + adv > cap_ && records_ > 0) {
+        if (queued_ + adv > cap_ && queued_ > 0) {
           left = true;
           break;
         }
-        size_t q = queue_.size();
-        queue_.resize(q + adv);
+        if (chunks_.empty() || chunks_.back().records >= batchRecords_ || chunks_.back().bytes.size() >= batchBytes_) {
+          chunks_.emplace_back();
+          chunks_.back().bytes.reserve(std::min<size_t>(batchBytes_, 1 << 20));
+        }
+        Chunk& c = chunks_.back();
+        size_t q = c.bytes.size();
+        c.bytes.resize(q + adv);
         FrameHeader f{len, index, 0};
-        memcpy(queue_.data() + q, &f, sizeof(f));
-        memcpy(queue_.data() + q + sizeof(f), at + 8, len);
-        records_++;
+        memcpy(c.bytes.data() + q, &f, sizeof(f));
+        memcpy(c.bytes.data() + q + sizeof(f), at + 8, len);
+        c.records++;
+        queued_ += adv;
       }
       pos += adv;
     }
@@ -197,17 +208,23 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     self->Deliver();
   }
 
-  // Hands the queue to JavaScript as one batch; returns the records.
+  // Hands the oldest batch to JavaScript; another turn for the rest.
+  // Returns the records.
   int64_t Deliver() {
     std::vector<uint8_t>* batch = new std::vector<uint8_t>();
-    size_t n;
+    size_t n = 0;
+    bool rest = false;
     uv_mutex_lock(&mu_);
-    batch->swap(queue_);
-    n = records_;
-    records_ = 0;
-    queue_.reserve(std::min(cap_, batch->capacity()));
+    if (!chunks_.empty()) {
+      batch->swap(chunks_.front().bytes);
+      n = chunks_.front().records;
+      chunks_.pop_front();
+      queued_ -= batch->size();
+      rest = !chunks_.empty();
+    }
     uv_mutex_unlock(&mu_);
     uv_cond_signal(&room_);
+    if (rest && async_ != nullptr) uv_async_send(async_);
     if (n == 0) {
       delete batch;
       return 0;
@@ -301,8 +318,8 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     if (epfd_ >= 0) close(epfd_);
     if (stopfd_ >= 0) close(stopfd_);
     epfd_ = stopfd_ = -1;
-    queue_.clear();
-    records_ = 0;
+    chunks_.clear();
+    queued_ = 0;
   }
 
   Napi::Env env_;
@@ -317,9 +334,14 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   uv_mutex_t mu_;
   uv_cond_t room_;
   bool locks_ = false;
-  std::vector<uint8_t> queue_;  // frames (poller.h), guarded by mu_
-  size_t records_ = 0;          // guarded by mu_
+  struct Chunk {
+    std::vector<uint8_t> bytes;  // frames (poller.h)
+    size_t records = 0;
+  };
+  std::deque<Chunk> chunks_;  // guarded by mu_
+  size_t queued_ = 0;         // bytes in chunks_, guarded by mu_
   size_t cap_ = 0;
+  uint32_t batchRecords_ = 0, batchBytes_ = 0;
   bool stop_ = false;  // guarded by mu_
   bool paused_ = false;
 };

@@ -78,7 +78,7 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
     const typed = reader ? undefined : typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     super('ring_buffer__consume', (onBatch) => {
       if (threaded) {
-        const native = new addon.NativeRingThread(onBatch, queueBytes);
+        const native = new addon.NativeRingThread(onBatch, queueBytes, batchSize, batchBytes);
         try {
           list.forEach((m, i) => native.add(fds[i]!, m.maxEntries));
           native.start();

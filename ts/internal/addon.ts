@@ -202,7 +202,7 @@ export interface Addon {
   };
   NativeRingBuffer: new (mapFd: number, onBatch: OnBatch, budgetRecords: number, budgetBytes: number) => NativeRingBuffer;
   NativeRingMmap: new (onWake: OnBatch) => NativeRingMmap;
-  NativeRingThread: new (onBatch: OnBatch, queueBytes: number) => NativeRingThread;
+  NativeRingThread: new (onBatch: OnBatch, queueBytes: number, batchSize: number, batchBytes: number) => NativeRingThread;
   NativePerfBuffer: new (mapFd: number, pageCount: number, onBatch: OnBatch) => NativeStream;
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;
