@@ -149,14 +149,11 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       bool more = true;
       while (more && !stop_) {
         more = false;
-        for (uint16_t i = 0; i < rings_.size(); i++) {
-          if (queued_ >= cap_) break;
-          more |= TakeFrom(i);
-        }
+        for (uint16_t i = 0; i < rings_.size() && !full_; i++) more |= TakeFrom(i);
         if (!chunks_.empty()) uv_async_send(async_);
-        // Full: wait for JavaScript to take the queue; the kernel's ring
+        // Full: wait for JavaScript to take a batch; the kernel's ring
         // fills meanwhile (the epoll fd would stay readable: no spinning).
-        while (!stop_ && queued_ >= cap_) uv_cond_wait(&room_, &mu_);
+        while (!stop_ && full_) uv_cond_wait(&room_, &mu_);
       }
     }
     uv_mutex_unlock(&mu_);
@@ -179,6 +176,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
       if (!(h & kDiscard)) {
         if (queued_ + adv > cap_ && queued_ > 0) {
+          full_ = true;  // until Deliver() frees a batch
           left = true;
           break;
         }
@@ -220,6 +218,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       n = chunks_.front().records;
       chunks_.pop_front();
       queued_ -= batch->size();
+      full_ = false;
       rest = !chunks_.empty();
     }
     uv_mutex_unlock(&mu_);
@@ -320,6 +319,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     epfd_ = stopfd_ = -1;
     chunks_.clear();
     queued_ = 0;
+    full_ = false;
   }
 
   Napi::Env env_;
@@ -340,6 +340,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   };
   std::deque<Chunk> chunks_;  // guarded by mu_
   size_t queued_ = 0;         // bytes in chunks_, guarded by mu_
+  bool full_ = false;         // a record did not fit; guarded by mu_
   size_t cap_ = 0;
   uint32_t batchRecords_ = 0, batchBytes_ = 0;
   bool stop_ = false;  // guarded by mu_
