@@ -182,7 +182,6 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
         }
         if (chunks_.empty() || chunks_.back().records >= batchRecords_ || chunks_.back().bytes.size() >= batchBytes_) {
           chunks_.emplace_back();
-          chunks_.back().bytes.reserve(std::min<size_t>(batchBytes_, 1 << 20));
         }
         Chunk& c = chunks_.back();
         size_t q = c.bytes.size();
