@@ -13,9 +13,15 @@ import { view } from './internal/views.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState, outOfRange } from './internal/errors.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
 
-/** A key: raw bytes of the map's key size, or an integer for 1/2/4/8-byte keys. */
+/**
+ * A key: raw bytes of the map's key size, or an integer for 1/2/4/8-byte keys.
+ * @useDeclaredType
+ */
 export type MapKey = Scalar;
-/** A value: raw bytes of the map's value size, or an integer for 1/2/4/8-byte values. */
+/**
+ * A value: raw bytes of the map's value size, or an integer for 1/2/4/8-byte values.
+ * @useDeclaredType
+ */
 export type MapValue = Scalar;
 /** What one raw lookup yields: a Buffer, or one Buffer per possible CPU for per-CPU maps. */
 export type MapLookupResult = Buffer | Buffer[];
@@ -34,6 +40,10 @@ export type RawOf<V> = unknown extends V ? MapLookupResult
 /** One CPU's value of a per-CPU value type, else the type itself. */
 export type PerCpuElement<V> = V extends PerCpu<infer E> ? E : V;
 
+/**
+ * The typed arrays a codec decodes C arrays of integers and floats to.
+ * @inline
+ */
 type TypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
 /**
  * What an encoder takes for a decoded type T: members may be left out
@@ -63,20 +73,36 @@ export type MapValueIn<V> = unknown extends V ? unknown
   : [V] extends [PerCpu<infer E>] ? Encodable<E> | Uint8Array | readonly (Encodable<E> | Uint8Array)[]
   : Encodable<V> | Uint8Array;
 
-/** BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
+/** The flags of bpf_map_update_elem() by name: any = BPF_ANY (0), noexist = BPF_NOEXIST (1), exist = BPF_EXIST (2). */
 export const UPDATE_FLAGS = { any: 0, noexist: 1, exist: 2 } as const;
+/** A name of UPDATE_FLAGS: 'any', 'noexist' or 'exist'. */
 export type UpdateFlag = keyof typeof UPDATE_FLAGS;
 
+/** Options of BpfMap#update (bpf_map_update_elem). */
 export interface MapUpdateOptions {
-  /** 'any' (default) creates or replaces; 'noexist' only creates; 'exist' only replaces. */
+  /**
+   * 'any' (BPF_ANY, default) creates or replaces; 'noexist' (BPF_NOEXIST)
+   * only creates, else BpfError EEXIST; 'exist' (BPF_EXIST) only replaces,
+   * else BpfError ENOENT. Another name is a TypeError ERR_INVALID_ARG_VALUE.
+   */
   flags?: UpdateFlag;
 }
 
+/**
+ * Options of BpfMap.create (bpf_map_create). Sizes and counts are u32
+ * (else RangeError ERR_OUT_OF_RANGE); whether 0 is allowed is the kernel's
+ * call (ring buffers, queues and stacks take a key size of 0).
+ */
 export interface MapCreateOptions<T extends MapType = MapType> {
+  /** The map type (BPF_MAP_TYPE_*, by libbpf's name), not 'unspec'. */
   type: T;
+  /** key_size, in bytes. */
   keySize: number;
+  /** value_size, in bytes (per CPU for per-CPU maps). */
   valueSize: number;
+  /** max_entries (for a ring buffer: its size in bytes, a power-of-2 multiple of the page size). */
   maxEntries: number;
+  /** map_name (the kernel keeps at most 15 bytes). */
   name?: string;
   /** BPF_F_* map flags, e.g. BPF_F_NO_PREALLOC (1). */
   flags?: number;
@@ -95,18 +121,22 @@ export type LookupResultOf<T extends MapType> = [T] extends [IdMapType] ? number
 /** innerMap's options form: a template made like BpfMap.create's maps. */
 export type InnerMapOptions = MapCreateOptions;
 
+/** Options of BpfMap#entries, for its `for await` side (bpf_map_lookup_batch). */
 export interface MapEntriesOptions {
-  /** Elements per bpf_map_lookup_batch call (default 4096). */
+  /** Elements per bpf_map_lookup_batch call (default 4096, 1 … 2^24); grown where a hash bucket needs more (ENOSPC). */
   batchSize?: number;
-  /** false: always key by key, even where batches work. */
+  /** false: always key by key (bpf_map_get_next_key + lookup), even where batches work. Default: batches, where the kernel and map type allow them. */
   batch?: boolean;
 }
 
 /** What entries() returns: iterable with `for...of` and with `for await...of`. */
 export type MapEntries<K, V> = IterableIterator<[K, V]> & AsyncIterable<[K, V]>;
 
+/** Options of BpfMap#watch. */
 export interface MapWatchOptions {
+  /** Milliseconds between snapshots (default 1000; 1 … 2^31 - 1). */
   intervalMs?: number;
+  /** Ends the watch: the iterator rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Yield only what changed since the previous tick. */
   changes?: boolean;
@@ -225,6 +255,40 @@ const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
  * give an array with one value per possible CPU. Buffers are accepted as
  * raw keys and values everywhere; `map.raw` is the same map giving Buffers.
  * Maps without BTF types (BpfMap.create, pins, global data sections) are raw.
+ *
+ * Obtained from an object (`obj.map('name')`, `obj.maps`, a skeleton's
+ * `maps`), made standalone with BpfMap.create() (bpf_map_create), or opened
+ * with BpfMap.fromPin() (bpf_obj_get) and BpfMap.fromId()
+ * (bpf_map_get_fd_by_id). Element operations need the map in the kernel: on
+ * a map of an object not loaded yet they throw ERR_INVALID_STATE; setters
+ * (libbpf's bpf_map__set_*) work only on a map of an object before load().
+ *
+ * Ownership: a map of an object belongs to it (and keeps it alive); its fd
+ * is closed by the object's close(), and the map's own close() only ends
+ * this handle's use. A standalone, pinned or by-id map owns its fd:
+ * close() closes it. Either way close() also closes the RingBuffer and
+ * PerfBuffer reading the map, is idempotent, and is what `using` calls
+ * (Symbol.dispose); the `raw` view shares the same fd and life. After
+ * close() (or the object's), every use throws a TypeError with code
+ * ERR_INVALID_STATE.
+ *
+ * Kernel failures throw BpfError with `op` naming the libbpf call
+ * (bpf_map_update_elem, bpf_map_lookup_batch, bpf_obj_pin, ...); keys and
+ * values that do not fit throw RangeError ERR_OUT_OF_RANGE or
+ * ERR_INVALID_BUFFER_SIZE before the syscall.
+ *
+ * @example
+ * ```ts
+ * // __type(key, u32); __type(value, u64) in the BPF object
+ * const counts = obj.map<number, bigint>('counts');
+ * counts.update(1, 10n);
+ * counts.lookup(1);                   // 10n
+ * for (const [k, v] of counts) console.log(k, v);
+ *
+ * using ids = BpfMap.create({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 16 });
+ * ids.update(0, 42n);                 // raw: numbers are written in host order
+ * ids.lookup(0);                      // <Buffer 2a 00 00 00 00 00 00 00> (little-endian host)
+ * ```
  */
 export class BpfMap<K = unknown, V = unknown> {
   readonly #core: MapCore;
@@ -352,20 +416,24 @@ export class BpfMap<K = unknown, V = unknown> {
     return t instanceof Error ? null : t;
   }
 
+  /** The map's name (bpf_map__name; the kernel's map_name, at most 15 bytes, for maps opened by pin or id). */
   get name(): string { return this.#core.name; }
   get #label(): string { return this.#core.name ? `'${this.#core.name}'` : '(unnamed)'; }
   // The setters below are libbpf's bpf_map__set_*: on a map of a BpfObject
   // before load() only (a TypeError with code ERR_INVALID_STATE after).
+  /** The map type (BPF_MAP_TYPE_*, by libbpf's name; 'unknown(N)' for types newer than this library). Settable before load(). */
   get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
   set type(t: MapType) {
     const v = MAP_TYPES.indexOf(t);
     if (v <= 0) invalidArgValue('type', t, 'is not a map type');
     this.#preLoad('type').set('type', v);
   }
+  /** key_size in bytes (bpf_map__key_size); settable before load(). */
   get keySize(): number { return this.#meta().keySize; }
   set keySize(n: number) {
     this.#preLoad('keySize').set('keySize', checkInt('keySize', n, 0, 0xffff_ffff));
   }
+  /** value_size in bytes (bpf_map__value_size; one CPU's value for per-CPU maps); settable before load(). */
   get valueSize(): number { return this.#meta().valueSize; }
   /** E.g. a stack-trace map's depth * 8, which tools set at run time. */
   set valueSize(n: number) {
@@ -472,6 +540,7 @@ export class BpfMap<K = unknown, V = unknown> {
   get id(): number { return this.#meta().id; }
   /** True for the maps libbpf makes for global data (.data, .bss, .rodata, .kconfig). */
   get internal(): boolean { return this.#meta().internal; }
+  /** True for per-CPU map types (percpu_hash, percpu_array, lru_percpu_hash, percpu_cgroup_storage): one value per possible CPU. */
   get perCpu(): boolean { return PER_CPU.has(this.type); }
   /**
    * BTF type ids of key and value as libbpf and the kernel report them (0
@@ -479,12 +548,15 @@ export class BpfMap<K = unknown, V = unknown> {
    * as queues and stacks). Decoding uses the types the object declares.
    */
   get btfKeyTypeId(): number { return this.#meta().btfKeyTypeId; }
+  /** The value's BTF type id (see btfKeyTypeId). */
   get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
+  /** True after close(), or once the map's object is closed. */
   get closed(): boolean { return this.#core.closed || this.#core.owner?.state === 'closed'; }
   /** True where keys and values are decoded from BTF; false for raw maps and views. */
   get decoded(): boolean { return this.#codecsOrNull() !== null; }
   /** C names of the key and value types ('u32', 'struct stats'), undefined where raw. */
   get keyType(): string | undefined { return this.#codecsOrNull()?.key?.typeName; }
+  /** The C name of the value type, undefined where raw. */
   get valueType(): string | undefined { return this.#codecsOrNull()?.value.typeName; }
 
   /**
@@ -536,6 +608,7 @@ export class BpfMap<K = unknown, V = unknown> {
     return v;
   }
 
+  /** max_entries (bpf_map__max_entries). */
   get maxEntries(): number { return this.#meta().maxEntries; }
   /** Settable on a map of an object before load() (bpf_map__set_max_entries). */
   set maxEntries(n: number) {
@@ -792,6 +865,7 @@ export class BpfMap<K = unknown, V = unknown> {
     return it;
   }
 
+  /** `for (const [k, v] of map)`: entries() key by key. */
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.#syncEntries();
   }
@@ -981,6 +1055,7 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#meta().fd;
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
