@@ -18,12 +18,12 @@ export type {
 export type { LinkType, AttachResult, SkippedProgram } from './link.js';
 export { BpfError, VerifierError } from './errors.js';
 export { RingBuffer } from './ring_buffer.js';
-export type { RingBufferOptions, RingBufferStats, RingBufferConstructor } from './ring_buffer.js';
+export type { RingBufferOptions, RingBufferStats, RingBufferConstructor, RingBufferImpl } from './ring_buffer.js';
 export { PerfBuffer } from './perf_buffer.js';
-export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor } from './perf_buffer.js';
+export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor, PerfBufferImpl } from './perf_buffer.js';
 export type { EventStreamOptions, EventStreamCounters, TypedStreamOptions } from './internal/stream.js';
 export { struct, array, Layout } from './layout.js';
-export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions } from './layout.js';
+export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions, ScalarValue, ScalarArray } from './layout.js';
 export { openRawSocket } from './socket.js';
 export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
 export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';

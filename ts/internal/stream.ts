@@ -133,6 +133,7 @@ export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<un
   };
 }
 
+/** Counters of a ring or perf buffer since it was made. */
 export interface EventStreamCounters {
   /** Records handed to JavaScript. */
   records: number;
@@ -373,6 +374,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     return this.#read(true) as Promise<IteratorResult<T[]>>;
   }
 
+  /** `for await (const r of stream)`: records one at a time; leaving the loop early closes the stream. */
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this.#iterator(() => this.next());
   }
