@@ -51,12 +51,12 @@ describe('maps of real-world objects', () => {
   describe('geometry set before load', () => {
     it('a stack-trace map without a value size: a clear error naming the map and the setter, then loads once set', () => {
       using o = unconfigured();
-      const e = throwsWith(() => o.load(), { code: 'ERR_INVALID_STATE' }, TypeError);
+      const e = throwsWith(() => o.load(), { code: 'EINVAL', op: 'bpf_object__load' }, BpfError);
       assert.match(e.message, /map 'stackmap' \(stack_trace\): value_size is 0; set map\.valueSize before load\(\)/);
       assert.equal(o.state, 'opened', 'nothing reached the kernel: the object can still be configured');
       o.map('stackmap').valueSize = STACK_DEPTH * 8;
       o.map('stackmap').maxEntries = 64;
-      const e2 = throwsWith(() => o.load(), { code: 'ERR_INVALID_STATE' }, TypeError);
+      const e2 = throwsWith(() => o.load(), { code: 'EINVAL', op: 'bpf_object__load' }, BpfError);
       assert.match(e2.message, /map 'stack_ids' \(hash\): max_entries is 0; set map\.maxEntries before load\(\)/);
       o.map('stack_ids').maxEntries = 16;
       o.map('outer_bare').innerMap = { type: 'array', keySize: 4, valueSize: 8, maxEntries: 4 };

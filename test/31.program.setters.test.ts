@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { BpfObject, Btf, VerifierError } from '../ts/index.js';
+import { BpfError, BpfObject, Btf, VerifierError } from '../ts/index.js';
 import { ensureTracefs, obj, throwsWith } from './helpers.js';
 
 // Program settings made before load (bpf/prog_setters.bpf.c), each checked
@@ -98,7 +98,7 @@ describe('program setters before load', () => {
     assert.equal(p.type, 'unspec');
     assert.equal(p.autoload, false, "'?' in the section: not loaded unless asked");
     p.autoload = true;
-    const e = throwsWith(() => o.load(), { code: 'ERR_INVALID_STATE' }, TypeError);
+    const e = throwsWith(() => o.load(), { code: 'EINVAL', op: 'bpf_object__load' }, BpfError);
     assert.match(e.message, /program 'custom_section': section 'lbn_custom' names no program type; set prog\.type before load\(\)/);
     assert.equal(o.state, 'opened');
     p.type = 'socket_filter';

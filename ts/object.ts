@@ -237,13 +237,19 @@ export class BpfObject {
   // kernel sees them (where it would answer a bare EINVAL), naming the map
   // or program and the setter. The object stays 'opened', to set and retry.
   #preflight(): void {
+    // A BpfError EINVAL as the kernel would give (op bpf_object__load), but
+    // naming the setting instead of libbpf's "Retrying without BTF".
+    const refuse = (problem: string): never => {
+      throw new BpfError({ errno: 22, op: 'bpf_object__load', target: this.#name, log: `${problem}\n` },
+        `bpf_object__load(${this.#name}) failed: EINVAL (invalid argument): ${problem}`);
+    };
     for (const m of this.#maps.values()) {
       const missing = m.missingSetting();
-      if (missing !== undefined) invalidState(`BpfObject '${this.#name}': ${missing}`);
+      if (missing !== undefined) refuse(missing);
     }
     for (const p of this.#programs.values()) {
       if (p.autoload && p.type === 'unspec') {
-        invalidState(`BpfObject '${this.#name}': program '${p.name}': section '${p.section}' names no program type; set prog.type before load()`);
+        refuse(`program '${p.name}': section '${p.section}' names no program type; set prog.type before load()`);
       }
     }
   }
