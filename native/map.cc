@@ -164,8 +164,10 @@ int Map::Fd(Napi::Env env) {
     if (fd_ < 0) ThrowState(env, "ERR_INVALID_STATE", "BpfMap is closed");
     return fd_;
   }
-  int fd = bpf_map__fd(Owned(env, true));
-  if (fd < 0) ThrowState(env, "ERR_INVALID_STATE", "the map was not created (autocreate off?)");
+  bpf_map* m = Owned(env, true);
+  int fd = bpf_map__fd(m);
+  // libbpf 1.3+ gives an uncreated map a placeholder fd, which is no map.
+  if (fd < 0 || !bpf_map__autocreate(m)) ThrowState(env, "ERR_INVALID_STATE", "the map was not created (autocreate off?)");
   return fd;
 }
 
