@@ -205,6 +205,88 @@ interface MapCore {
   innerMap: BpfMap | InnerMapOptions | undefined;
   // Set when a dump met a value the kernel would not give (a map type not in UNREADABLE).
   unreadable: string | undefined;
+  // The per-op fast path's buffers, made at the first element operation.
+  scratch: Scratch | undefined;
+  // The ArrayBuffer memory() maps, detached at close.
+  memory: ArrayBuffer | undefined;
+}
+
+// One key and one value, in memory the addon allocated once per map: the
+// element operations write the key here and the kernel writes the value
+// here, so a lookup allocates only what it returns (a copy, or the decoded
+// value) and the native call unwraps nothing but a number. Never handed to
+// the user.
+interface Scratch {
+  readonly u8: Buffer;
+  readonly dv: DataView;
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly valueOffset: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly valueBytes: number;
+  // Checked once: the type decides these.
+  readonly perCpu: boolean;
+  readonly bloom: boolean;
+  readonly idValue: boolean;
+  readonly hashLike: boolean;
+}
+
+// The 4- and 8-byte integers the fast path writes itself.
+interface IntKind {
+  readonly size: 4 | 8;
+  readonly min: number;
+  readonly max: number;
+  readonly bmin: bigint;
+  readonly bmax: bigint;
+}
+const intKind = (size: 4 | 8, signed: boolean | 'either'): IntKind => {
+  const bits = BigInt(size * 8);
+  const bmin = signed === false ? 0n : -(1n << (bits - 1n));
+  const bmax = signed === true ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
+  // numbers: within the safe integers
+  return { size, bmin, bmax, min: Math.max(Number(bmin), Number.MIN_SAFE_INTEGER), max: Math.min(Number(bmax), Number.MAX_SAFE_INTEGER) };
+};
+// Raw keys know no sign (see encode()); raw values take either.
+const RAW_KEY_INT = { 4: intKind(4, false), 8: intKind(8, false) } as const;
+const RAW_VALUE_INT = { 4: intKind(4, 'either'), 8: intKind(8, 'either') } as const;
+
+// The integer a BTF codec encodes, found by decoding all-ones bytes: -1 for
+// a signed int, 2^n - 1 for an unsigned one; anything else (enums decode to
+// names, floats to NaN, bools to true) goes through the codec.
+function codecInt(codec: Codec): IntKind | undefined {
+  if (codec.size !== 4 && codec.size !== 8) return undefined;
+  let v: unknown;
+  try {
+    v = codec.decode(Buffer.alloc(codec.size, 0xff));
+  } catch {
+    return undefined;
+  }
+  if (codec.size === 4 && typeof v === 'number') return v === -1 ? intKind(4, true) : v === 0xffff_ffff ? intKind(4, false) : undefined;
+  if (codec.size === 8 && typeof v === 'bigint') return v === -1n ? intKind(8, true) : v === 0xffff_ffff_ffff_ffffn ? intKind(8, false) : undefined;
+  return undefined;
+}
+
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// Whether `v` is an integer `k` holds and putInt() writes; where not, the
+// general encoder handles it (and says what is wrong).
+function fitsInt(k: IntKind | undefined, v: unknown): boolean {
+  if (k === undefined) return false;
+  if (typeof v === 'number') return Number.isInteger(v) && v >= k.min && v <= k.max && (k.size === 4 || v >= 0);
+  return typeof v === 'bigint' && k.size === 8 && v >= k.bmin && v <= k.bmax;
+}
+
+function putInt(s: Scratch, off: number, k: IntKind, v: number | bigint): void {
+  if (typeof v === 'bigint') {
+    s.dv.setBigUint64(off, BigInt.asUintN(64, v), LE);
+  } else if (k.size === 4) {
+    s.dv.setUint32(off, v >>> 0, LE);
+  } else {
+    const lo = v % 0x1_0000_0000;
+    s.dv.setUint32(off + (LE ? 0 : 4), lo, LE);
+    s.dv.setUint32(off + (LE ? 4 : 0), (v - lo) / 0x1_0000_0000, LE);
+  }
 }
 
 interface MapCodecs {
@@ -233,6 +315,8 @@ export class BpfMap<K = unknown, V = unknown> {
   // null: raw; an Error: types the codecs cannot handle; undefined: not worked out yet.
   #codecCache: MapCodecs | Error | null | undefined;
   #rawView: BpfMap<Buffer, RawOf<V>> | undefined;
+  // The integer kinds of this view's keys and values (per view: the codecs differ).
+  #intsCache: { key: IntKind | undefined; value: IntKind | undefined } | undefined;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
@@ -243,7 +327,7 @@ export class BpfMap<K = unknown, V = unknown> {
         native, owner, name: info.name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
         btf: owner ? null : undefined,
         keyTypeId: info.btfKeyTypeId, valueTypeId: info.btfValueTypeId, internal: info.internal,
-        innerMap: undefined, unreadable: undefined,
+        innerMap: undefined, unreadable: undefined, scratch: undefined, memory: undefined,
       };
     }
     this.#core = core;
@@ -637,6 +721,62 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#decode(this.#split(raw));
   }
 
+  // The scratch buffers, made at the first element operation (after load:
+  // the sizes are final).
+  #scratch(): Scratch {
+    const c = this.#core;
+    if (c.scratch) return c.scratch;
+    const native = this.#loaded();
+    const m = this.#meta();
+    const type = this.type;
+    const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
+    const ab = native.scratch(valueOffset, valueOffset + Math.max(m.valueBytes, 8), m.keySize !== 0);
+    const u8 = Buffer.from(ab);
+    const scratch: Scratch = {
+      u8, dv: new DataView(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
+      valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
+      perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
+      hashLike: HASH_LIKE.has(type),
+    };
+    c.scratch = scratch;
+    return scratch;
+  }
+
+  #ints(s: Scratch): { key: IntKind | undefined; value: IntKind | undefined } {
+    if (this.#intsCache) return this.#intsCache;
+    const codecs = this.#codecs();
+    const raw = (table: typeof RAW_KEY_INT, size: number): IntKind | undefined => (size === 4 || size === 8 ? table[size] : undefined);
+    this.#intsCache = {
+      key: codecs?.key ? codecInt(codecs.key) : raw(RAW_KEY_INT, s.keySize),
+      value: s.perCpu ? undefined : codecs ? codecInt(codecs.value) : raw(RAW_VALUE_INT, s.valueSize),
+    };
+    return this.#intsCache;
+  }
+
+  // Writes `key` into the scratch. Encoders (which may run user code: a
+  // getter, a toString) run before anything is written, so that nothing
+  // between the write and the syscall can touch the scratch.
+  #keyIn(s: Scratch, key: unknown): void {
+    if (s.keySize === 0) {
+      this.#key(key); // null only
+      return;
+    }
+    const k = this.#ints(s).key;
+    if (fitsInt(k, key)) putInt(s, 0, k!, key as number | bigint);
+    else s.key.set(this.#key(key)!);
+  }
+
+  // The value the kernel wrote into the scratch, as the user receives it:
+  // decoded (the codecs build new values) or a copy they own.
+  #valueOut(s: Scratch): V {
+    if (this.#decoding && s.idValue) return s.dv.getUint32(s.valueOffset, LE) as V;
+    const codec = s.perCpu ? undefined : this.#codecs()?.value;
+    if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset) as V;
+    const copy = Buffer.allocUnsafe(s.valueBytes);
+    copy.set(s.value);
+    return this.#result(copy);
+  }
+
   // The element methods take MapKeyIn<Q>/MapValueIn<T> of a method type
   // parameter defaulting to K/V rather than of K/V themselves: TypeScript
   // cannot measure the variance of a class parameter used inside a
@@ -649,12 +789,10 @@ export class BpfMap<K = unknown, V = unknown> {
    */
   lookup<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
     const native = this.#loaded();
-    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
-    const k = this.#key(key);
-    // Zeroed: some lookups read the buffer (a bloom filter's, a queue's peek
-    // of nothing), and the kernel must never see this process's old bytes.
-    const out = Buffer.alloc(this.#meta().valueBytes);
-    return native.lookup(k, out, 0) ? this.#result(out) : undefined;
+    const s = this.#core.scratch ?? this.#scratch();
+    if (s.bloom) invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    this.#keyIn(s, key);
+    return native.lookupScratch(0) ? this.#valueOut(s) : undefined;
   }
 
   #bloom(what: string): NativeMap {
@@ -669,7 +807,9 @@ export class BpfMap<K = unknown, V = unknown> {
    */
   add<T extends V = V>(value: T | MapValueIn<T>): void {
     const native = this.#bloom('add()');
-    native.update(null, this.#value(value), 0);
+    const s = this.#scratch();
+    s.value.set(this.#value(value));
+    native.updateScratch(0);
   }
 
   /**
@@ -679,7 +819,9 @@ export class BpfMap<K = unknown, V = unknown> {
    */
   has<T extends V = V>(value: T | MapValueIn<T>): boolean {
     const native = this.#bloom('has()');
-    return native.lookup(null, this.#value(value), 0);
+    const s = this.#scratch();
+    s.value.set(this.#value(value));
+    return native.lookupScratch(0);
   }
 
   /**
@@ -701,29 +843,46 @@ export class BpfMap<K = unknown, V = unknown> {
    * or one value for all of them; where the value type is itself an array,
    * the per-CPU form is an array of arrays.
    */
-  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts: MapUpdateOptions = {}): void {
+  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts?: MapUpdateOptions): void {
     const native = this.#loaded();
-    const flag = opts.flags === undefined ? 'any' : opts.flags;
-    if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
-    native.update(this.#key(key), this.#value(value), UPDATE_FLAGS[flag]);
+    const flags = opts === undefined || opts.flags === undefined ? 0 : this.#updateFlag(opts.flags);
+    const s = this.#core.scratch ?? this.#scratch();
+    const ints = this.#ints(s);
+    // Both encoded before either is written (see #keyIn).
+    const vFast = fitsInt(ints.value, value);
+    const v = vFast ? undefined : this.#value(value);
+    const kFast = fitsInt(ints.key, key);
+    const k = kFast ? undefined : this.#key(key);
+    if (kFast) putInt(s, 0, ints.key!, key as number | bigint);
+    else if (k) s.key.set(k);
+    if (vFast) putInt(s, s.valueOffset, ints.value!, value as number | bigint);
+    else s.value.set(v!);
+    native.updateScratch(flags);
+  }
+
+  #updateFlag(flag: unknown): number {
+    if (typeof flag !== 'string' || !Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
+    return UPDATE_FLAGS[flag as UpdateFlag];
   }
 
   /** Deletes `key`; false if it was not there. */
   delete<Q extends K = K>(key: Q | MapKeyIn<Q>): boolean {
     const native = this.#loaded();
-    return native.delete(this.#key(key));
+    const s = this.#core.scratch ?? this.#scratch();
+    this.#keyIn(s, key);
+    return native.deleteScratch();
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
   lookupAndDelete<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
     const native = this.#loaded();
-    const k = this.#key(key);
-    const out = Buffer.alloc(this.#meta().valueBytes);
+    const s = this.#core.scratch ?? this.#scratch();
+    this.#keyIn(s, key);
     // Hash maps gained lookup_and_delete after queues and stacks (5.14).
-    const found = HASH_LIKE.has(this.type)
-      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDelete(k, out))
-      : native.lookupAndDelete(k, out);
-    return found ? this.#result(out) : undefined;
+    const found = s.hashLike
+      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDeleteScratch())
+      : native.lookupAndDeleteScratch();
+    return found ? this.#valueOut(s) : undefined;
   }
 
   /** Makes the map read-only for user space (bpf_map_freeze). */
