@@ -102,6 +102,25 @@ export interface MapEntriesOptions {
   batch?: boolean;
 }
 
+export interface MapBatchOptions {
+  /**
+   * false: one element syscall per key (all in one call into the addon),
+   * even where the kernel has batch operations for the map type. Default:
+   * batch operations where the kernel (5.6) and the map type have them.
+   */
+  batch?: boolean;
+  /** Elements per kernel batch when reading the whole map (default 4096). */
+  batchSize?: number;
+}
+
+export interface MapUpdateBatchOptions extends MapBatchOptions {
+  /**
+   * As update()'s. The kernel's update batch takes only 'any'; 'noexist'
+   * and 'exist' go key by key.
+   */
+  flags?: UpdateFlag;
+}
+
 /** What entries() returns: iterable with `for...of` and with `for await...of`. */
 export type MapEntries<K, V> = IterableIterator<[K, V]> & AsyncIterable<[K, V]>;
 
@@ -145,6 +164,10 @@ interface Dependent {
 const forgetWhenCollected = new FinalizationRegistry<{ deps: Set<WeakRef<Dependent>>; ref: WeakRef<Dependent> }>(
   ({ deps, ref }) => deps.delete(ref));
 const HASH_LIKE = new Set<string>(['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash']);
+// The map types with BPF_MAP_{LOOKUP,UPDATE}_BATCH (Linux 5.6: htab and
+// array ops); the hash types also delete and lookup-and-delete in batches.
+const BATCHED = new Set<string>([...HASH_LIKE, 'array', 'percpu_array']);
+const UNDELETABLE = new Set<string>(['array', 'percpu_array']);
 const ID_MAPS = new Set<string>(['prog_array', 'array_of_maps', 'hash_of_maps']);
 const MAPS_OF_MAPS = new Set<string>(['array_of_maps', 'hash_of_maps']);
 const BPF_F_NUMA_NODE = 1 << 2;
@@ -883,6 +906,184 @@ export class BpfMap<K = unknown, V = unknown> {
       ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDeleteScratch())
       : native.lookupAndDeleteScratch();
     return found ? this.#valueOut(s) : undefined;
+  }
+
+  // Whether the batch syscalls serve this map: the kernel has them, the map
+  // type has them, and the caller did not ask for key by key.
+  #batches(opts: MapBatchOptions | undefined, types: Set<string> = BATCHED): boolean {
+    if (opts?.batch === false) return false;
+    return types.has(this.type) && features.batchOps() === true;
+  }
+
+  #batchOpts<O extends MapBatchOptions>(opts: O | undefined): O | undefined {
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) invalidArgType('opts', 'an object', opts);
+    if (opts?.batch !== undefined && typeof opts.batch !== 'boolean') invalidArgType('opts.batch', 'of type boolean', opts.batch);
+    return opts;
+  }
+
+  // Keys given to a batch method, encoded back to back.
+  #keysIn(keys: unknown, what = 'keys'): { bytes: Buffer; count: number } {
+    if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      invalidArgType(what, 'an iterable of keys', keys);
+    }
+    const size = this.#meta().keySize;
+    if (size === 0) invalidState(`map ${this.#label} has no keys: batch operations take keyed maps`);
+    const list = [...(keys as Iterable<unknown>)];
+    const bytes = Buffer.alloc(list.length * size);
+    list.forEach((k, i) => bytes.set(this.#key(k)!, i * size));
+    return { bytes, count: list.length };
+  }
+
+  // Entries read by a batch or per-key syscall: `count` keys and values
+  // back to back in buffers made for this call (the user owns them).
+  #entriesOut(keys: Buffer, values: Buffer, count: number, found?: Buffer): [K, V][] {
+    const m = this.#meta();
+    const out: [K, V][] = [];
+    for (let i = 0; i < count; i++) {
+      if (found && found[i] === 0) continue;
+      out.push([this.#keyOut(view(keys, i * m.keySize, m.keySize)), this.#result(view(values, i * m.valueBytes, m.valueBytes))]);
+    }
+    return out;
+  }
+
+  // The whole map by BPF_MAP_LOOKUP_BATCH (or _AND_DELETE_BATCH with `del`).
+  #dumpBatches(native: NativeMap, opts: MapBatchOptions | undefined, del: boolean): [K, V][] {
+    const m = this.#meta();
+    let chunk = checkInt('opts.batchSize', opts?.batchSize ?? 4096, 1, 1 << 24);
+    const token = Buffer.alloc(Math.max(m.keySize, 8));
+    let inToken: Buffer | null = null;
+    const all: [K, V][] = [];
+    for (;;) {
+      const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
+      const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
+      let count: number;
+      let last: boolean;
+      try {
+        [count, last] = native.lookupBatch(inToken, token, keys, values, chunk, del);
+      } catch (e) {
+        // A hash bucket holds more elements than a batch: retry with room.
+        if (e instanceof BpfError && e.code === 'ENOSPC' && chunk < 1 << 24) {
+          chunk *= 4;
+          continue;
+        }
+        throw e;
+      }
+      for (const e of this.#entriesOut(keys, values, count)) all.push(e);
+      if (last) return all;
+      inToken = Buffer.from(token);
+    }
+  }
+
+  /**
+   * Many values at once. Without `keys`: every [key, value] of the map,
+   * read in batches (BPF_MAP_LOOKUP_BATCH) where the kernel and map type
+   * have them, else key by key. With `keys`: the entries of those keys that
+   * are in the map, in their order (one lookup syscall per key, all in one
+   * call into the addon: the kernel has no batch lookup by key).
+   */
+  lookupBatch<Q extends K = K>(keys?: Iterable<Q | MapKeyIn<Q>>, opts?: MapBatchOptions): [K, V][] {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const m = this.#meta();
+    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    if (keys === undefined || keys === null) {
+      if (this.#batches(o) && unreadableReason(this.type, m.valueSize) === undefined) return this.#dumpBatches(native, o, false);
+      return [...this.#syncEntries()];
+    }
+    const { bytes, count } = this.#keysIn(keys);
+    const values = Buffer.alloc(count * m.valueBytes);
+    const found = Buffer.alloc(count);
+    native.eachElem(0, bytes, values, count, 0, found);
+    return this.#entriesOut(bytes, values, count, found);
+  }
+
+  /**
+   * Creates or replaces many elements (BPF_MAP_UPDATE_BATCH where the
+   * kernel and map type have it, else one update syscall per key in one
+   * call into the addon). Every key and value is encoded before anything is
+   * written; the kernel stops at the first element it refuses and throws
+   * its error, the elements before it being written. Returns the number
+   * written.
+   */
+  updateBatch<Q extends K = K, T extends V = V>(
+    entries: Iterable<readonly [Q | MapKeyIn<Q>, T | MapValueIn<T>]> | ReadonlyMap<Q, T>, opts?: MapUpdateBatchOptions,
+  ): number {
+    const o = this.#batchOpts(opts);
+    const flags = o?.flags === undefined ? 0 : this.#updateFlag(o.flags);
+    const native = this.#loaded();
+    const m = this.#meta();
+    if (entries === null || typeof entries !== 'object' || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      invalidArgType('entries', 'an iterable of [key, value] pairs (or a Map)', entries);
+    }
+    const list = [...(entries as Iterable<unknown>)];
+    list.forEach((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2) invalidArgType(`entries[${i}]`, 'a [key, value] pair', e);
+    });
+    const { bytes, count } = this.#keysIn(list.map((e) => (e as unknown[])[0]), 'entries keys');
+    const values = Buffer.alloc(count * m.valueBytes);
+    list.forEach((e, i) => values.set(this.#value((e as unknown[])[1]), i * m.valueBytes));
+    if (count === 0) return 0;
+    if (flags === 0 && this.#batches(o)) return native.updateBatch(bytes, values, count, 0);
+    return native.eachElem(1, bytes, values, count, flags, null);
+  }
+
+  /**
+   * Deletes many keys (BPF_MAP_DELETE_BATCH where the kernel and map type
+   * have it, else one delete syscall per key in one call into the addon).
+   * Keys that are not in the map are skipped, as delete() answers false for
+   * them. Returns the number deleted. Arrays have no deletes.
+   */
+  deleteBatch<Q extends K = K>(keys: Iterable<Q | MapKeyIn<Q>>, opts?: MapBatchOptions): number {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    if (UNDELETABLE.has(this.type)) invalidState(`map ${this.#label} is a ${this.type}: its elements cannot be deleted (update them instead)`);
+    const { bytes, count } = this.#keysIn(keys);
+    if (count === 0) return 0;
+    const size = this.#meta().keySize;
+    if (!this.#batches(o, HASH_LIKE)) {
+      const found = Buffer.alloc(count);
+      native.eachElem(2, bytes, null, count, 0, found);
+      return found.reduce((n, f) => n + f, 0);
+    }
+    // The kernel stops at a missing key: go on after it.
+    let deleted = 0;
+    for (let at = 0; at < count;) {
+      const [done, missing] = native.deleteBatch(view(bytes, at * size, (count - at) * size), count - at);
+      deleted += done;
+      at += done + (missing ? 1 : 0);
+      if (!missing && done === 0) break;
+    }
+    return deleted;
+  }
+
+  /**
+   * Takes every element out of the map and returns them
+   * (BPF_MAP_LOOKUP_AND_DELETE_BATCH on hash maps where the kernel has it;
+   * else key by key: lookup_and_delete per key, or a lookup then a delete
+   * where the kernel has no lookup_and_delete for the type). Elements added
+   * meanwhile may stay. Arrays have no deletes; queues and stacks pop with
+   * lookupAndDelete(null).
+   */
+  lookupAndDeleteBatch(opts?: MapBatchOptions): [K, V][] {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const type = this.type;
+    if (UNDELETABLE.has(type)) invalidState(`map ${this.#label} is a ${type}: its elements cannot be deleted, so there is no lookupAndDeleteBatch(); use lookupBatch()`);
+    if (this.#meta().keySize === 0) invalidState(`map ${this.#label} is a ${type}: pop it with lookupAndDelete(null)`);
+    if (this.#batches(o, HASH_LIKE)) return this.#dumpBatches(native, o, true);
+    const m = this.#meta();
+    const keys = [...this.#rawKeys()];
+    const bytes = Buffer.alloc(keys.length * m.keySize);
+    keys.forEach((k, i) => bytes.set(k, i * m.keySize));
+    const values = Buffer.alloc(keys.length * m.valueBytes);
+    const found = Buffer.alloc(keys.length);
+    if (HASH_LIKE.has(type) && features.lookupAndDeleteHash() === true) {
+      native.eachElem(3, bytes, values, keys.length, 0, found);
+    } else {
+      native.eachElem(0, bytes, values, keys.length, 0, found);
+      native.eachElem(2, bytes, null, keys.length, 0, null);
+    }
+    return this.#entriesOut(bytes, values, keys.length, found);
   }
 
   /** Makes the map read-only for user space (bpf_map_freeze). */
