@@ -171,6 +171,9 @@ const UNDELETABLE = new Set<string>(['array', 'percpu_array']);
 const ID_MAPS = new Set<string>(['prog_array', 'array_of_maps', 'hash_of_maps']);
 const MAPS_OF_MAPS = new Set<string>(['array_of_maps', 'hash_of_maps']);
 const BPF_F_NUMA_NODE = 1 << 2;
+const BPF_F_RDONLY = 1 << 3;
+const BPF_F_RDONLY_PROG = 1 << 7;
+const BPF_F_MMAPABLE = 1 << 10;
 
 // Why the kernel gives user space no values of these map types (its
 // map_lookup_elem from the bpf() syscall; checked on Linux 6.18): dumps give
@@ -1086,6 +1089,45 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#entriesOut(bytes, values, keys.length, found);
   }
 
+  /**
+   * The memory of a BPF_F_MMAPABLE array (or of an object's .data, .bss and
+   * .data.* sections), mapped into this process: reads and writes through
+   * the DataView (or typed arrays over `view.buffer`) are plain memory
+   * accesses, no syscall, seen by the BPF programs as they happen and
+   * seeing theirs (with no ordering beyond what the CPU gives; use Atomics
+   * on an Int32Array/BigInt64Array view for counters both sides change).
+   * Element i of an array is at i * valueSize rounded up to 8. Every call
+   * gives a view of the same mapping.
+   *
+   * Lifetime: the mapping belongs to the ArrayBuffer, and is unmapped when
+   * that is garbage collected, never before. close() of the map (or of its
+   * object) detaches the ArrayBuffer: views made before then are empty
+   * afterwards (DataView accessors throw a TypeError, typed arrays have
+   * length 0), so no view ever points at unmapped memory or at a map that
+   * was meant to be gone.
+   *
+   * Read-only maps (a loaded .rodata, BPF_F_RDONLY maps, frozen maps) are
+   * refused: JavaScript has no read-only ArrayBuffer, and a write to a
+   * read-only page would kill the process. Read them with lookup() or
+   * obj.rodata.
+   */
+  memory(): DataView {
+    const native = this.#loaded();
+    const c = this.#core;
+    if (!c.memory) {
+      const m = this.#meta();
+      if (this.type !== 'array' || (m.flags & BPF_F_MMAPABLE) === 0) {
+        invalidState(`memory() applies to arrays made with BPF_F_MMAPABLE (and data sections); map ${this.#label} is a ${this.type}` +
+          `${this.type === 'array' ? ' without BPF_F_MMAPABLE' : ''}`);
+      }
+      if ((m.flags & BPF_F_RDONLY) !== 0 || (m.internal && (m.flags & BPF_F_RDONLY_PROG) !== 0)) {
+        invalidState(`map ${this.#label} is read-only for user space: memory() maps only writable maps; read it with lookup()${m.internal ? ' or the object\'s rodata' : ''}`);
+      }
+      c.memory = native.memory(Math.ceil(m.valueSize / 8) * 8 * m.maxEntries);
+    }
+    return new DataView(c.memory);
+  }
+
   /** Makes the map read-only for user space (bpf_map_freeze). */
   freeze(): void {
     this.#loaded().freeze();
@@ -1311,9 +1353,15 @@ export class BpfMap<K = unknown, V = unknown> {
 
   /** @internal This map's consumers end first: their object is closing. */
   closeDependents(): void {
-    const deps = this.#core.dependents;
+    const c = this.#core;
+    const deps = c.dependents;
     for (const ref of [...deps]) ref.deref()?.close();
     deps.clear();
+    // Views from memory() go empty now; the pages go when they are collected.
+    if (c.memory) {
+      c.native.detachMemory(c.memory);
+      c.memory = undefined;
+    }
   }
 
   /** Closes a standalone map's fd (and its raw view); a map of an object closes with the object. */
