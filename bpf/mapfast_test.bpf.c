@@ -5,7 +5,8 @@
 // - shared (array u32 -> u64, BPF_F_MMAPABLE): `fill` writes it, and `echo`
 //   copies shared[0] * 2 into shared[1] and into `seen` (a value user space
 //   wrote through map.memory(), as a BPF program read it);
-// - .bss `ticks`, also mmapable (global data), bumped by `fill`.
+// - .bss `ticks`, also mmapable (global data), bumped by `fill`;
+// - bench_array, bench_hash: u32 -> u64 for bench/maps.ts.
 // SEC("syscall") programs run with BPF_PROG_TEST_RUN.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -46,6 +47,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } seen SEC(".maps");
+
+// For bench/maps.ts: typed (BTF u32 -> u64) twins of the C bench's maps.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_array SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_hash SEC(".maps");
 
 __u64 ticks = 0;
 

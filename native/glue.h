@@ -150,10 +150,11 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
   Napi::Value EachElem(const Napi::CallbackInfo& info);
   Napi::Value Scratch(const Napi::CallbackInfo& info);
-  Napi::Value LookupScratch(const Napi::CallbackInfo& info);
-  Napi::Value UpdateScratch(const Napi::CallbackInfo& info);
-  Napi::Value DeleteScratch(const Napi::CallbackInfo& info);
-  Napi::Value LookupAndDeleteScratch(const Napi::CallbackInfo& info);
+  Napi::Value FastOps(const Napi::CallbackInfo& info);
+  static Napi::Value LookupScratch(const Napi::CallbackInfo& info);
+  static Napi::Value UpdateScratch(const Napi::CallbackInfo& info);
+  static Napi::Value DeleteScratch(const Napi::CallbackInfo& info);
+  static Napi::Value LookupAndDeleteScratch(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value DetachMemory(const Napi::CallbackInfo& info);
   Napi::Value ReadGlobal(const Napi::CallbackInfo& info);

@@ -70,10 +70,7 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::DeleteBatch>("deleteBatch"),
                          InstanceMethod<&Map::EachElem>("eachElem"),
                          InstanceMethod<&Map::Scratch>("scratch"),
-                         InstanceMethod<&Map::LookupScratch>("lookupScratch"),
-                         InstanceMethod<&Map::UpdateScratch>("updateScratch"),
-                         InstanceMethod<&Map::DeleteScratch>("deleteScratch"),
-                         InstanceMethod<&Map::LookupAndDeleteScratch>("lookupAndDeleteScratch"),
+                         InstanceMethod<&Map::FastOps>("fastOps"),
                          InstanceMethod<&Map::Memory>("memory"),
                          InstanceMethod<&Map::DetachMemory>("detachMemory"),
                          InstanceMethod<&Map::ReadGlobal>("readGlobal"),
@@ -603,7 +600,7 @@ Napi::Value Map::EachElem(const Napi::CallbackInfo& info) {
 
 // The per-op fast path. One ArrayBuffer per map holds a key and a value
 // (scratch(valueOffset, size, hasKey)); JavaScript writes the key into it,
-// calls lookupScratch() and friends with nothing to unwrap but a number,
+// calls the fastOps() functions with nothing to unwrap but a number,
 // and copies the value out. What the user receives is always a copy made
 // in JavaScript (or a decoded value): the scratch never leaves ts/map.ts.
 // The ArrayBuffer is allocated by V8 outside its heap, so its address is
@@ -621,48 +618,73 @@ Napi::Value Map::Scratch(const Napi::CallbackInfo& info) {
   return ab;
 }
 
-// The key pointer for the scratch ops: null for maps without keys (queues,
-// stacks, bloom filters), as the kernel wants.
+// The scratch ops. They are plain functions made by fastOps() with this
+// wrapper as their data, not methods: a method call unwraps its receiver
+// (napi_unwrap, a private-property lookup through the V8 runtime), which
+// profiles showed as a large part of the time a lookup spends outside the
+// kernel. Each function keeps the wrapper's JavaScript object alive (see
+// FastOps), so `self` is valid whenever one can be called.
 #define SCRATCH_PREAMBLE                                                               \
   Napi::Env env = info.Env();                                                          \
-  if (scratchKey_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no scratch buffer"); \
-  int fd = Fd(env);                                                                    \
-  void* key = scratchHasKey_ ? scratchKey_ : nullptr;
+  Map* self = static_cast<Map*>(info.Data());                                          \
+  int fd = self->Fd(env);                                                              \
+  void* key = self->scratchHasKey_ ? self->scratchKey_ : nullptr;
 
-// lookupScratch(flags) -> found
+// lookup(flags) -> found
 Napi::Value Map::LookupScratch(const Napi::CallbackInfo& info) {
   SCRATCH_PREAMBLE
   uint64_t flags = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-  if (bpf_map_lookup_elem_flags(fd, key, scratchValue_, flags) == 0) return Napi::Boolean::New(env, true);
+  if (bpf_map_lookup_elem_flags(fd, key, self->scratchValue_, flags) == 0) return Napi::Boolean::New(env, true);
   if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_lookup_elem", SizesOf(env).name);
+  ThrowErrno(env, errno, "bpf_map_lookup_elem", self->SizesOf(env).name);
 }
 
-// updateScratch(flags)
+// update(flags)
 Napi::Value Map::UpdateScratch(const Napi::CallbackInfo& info) {
   SCRATCH_PREAMBLE
   uint64_t flags = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-  if (bpf_map_update_elem(fd, key, scratchValue_, flags) != 0)
-    ThrowErrno(env, errno, "bpf_map_update_elem", SizesOf(env).name);
+  if (bpf_map_update_elem(fd, key, self->scratchValue_, flags) != 0)
+    ThrowErrno(env, errno, "bpf_map_update_elem", self->SizesOf(env).name);
   return env.Undefined();
 }
 
-// deleteScratch() -> found
+// delete() -> found
 Napi::Value Map::DeleteScratch(const Napi::CallbackInfo& info) {
   SCRATCH_PREAMBLE
   if (bpf_map_delete_elem(fd, key) == 0) return Napi::Boolean::New(env, true);
   if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_delete_elem", SizesOf(env).name);
+  ThrowErrno(env, errno, "bpf_map_delete_elem", self->SizesOf(env).name);
 }
 
-// lookupAndDeleteScratch() -> found
+// lookupAndDelete() -> found
 Napi::Value Map::LookupAndDeleteScratch(const Napi::CallbackInfo& info) {
   SCRATCH_PREAMBLE
-  if (bpf_map_lookup_and_delete_elem(fd, key, scratchValue_) == 0) return Napi::Boolean::New(env, true);
+  if (bpf_map_lookup_and_delete_elem(fd, key, self->scratchValue_) == 0) return Napi::Boolean::New(env, true);
   if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_lookup_and_delete_elem", SizesOf(env).name);
+  ThrowErrno(env, errno, "bpf_map_lookup_and_delete_elem", self->SizesOf(env).name);
 }
 #undef SCRATCH_PREAMBLE
+
+// fastOps() -> [lookup, update, delete, lookupAndDelete] over the scratch
+// (made first with scratch()).
+Napi::Value Map::FastOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (scratchKey_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no scratch buffer");
+  Napi::Array ops = Napi::Array::New(env, 4);
+  const std::pair<const char*, Napi::Function::Callback> fns[] = {
+      {"lookup", &Map::LookupScratch},
+      {"update", &Map::UpdateScratch},
+      {"delete", &Map::DeleteScratch},
+      {"lookupAndDelete", &Map::LookupAndDeleteScratch}};
+  uint32_t i = 0;
+  for (const auto& [name, cb] : fns) {
+    Napi::Function f = Napi::Function::New(env, cb, name, this);
+    // The function holds the wrapper: no call can outlive it.
+    f.DefineProperty(Napi::PropertyDescriptor::Value("map", Value(), napi_default));
+    ops.Set(i++, f);
+  }
+  return ops;
+}
 
 namespace {
 struct Mapping {

@@ -1,4 +1,7 @@
 // BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
+// Buffer from its module: the global one is a getter that costs a
+// runtime property lookup on every use, which shows in per-op profiles.
+import { Buffer } from 'node:buffer';
 import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Btf } from './btf.js';
@@ -256,6 +259,19 @@ interface Scratch {
   readonly bloom: boolean;
   readonly idValue: boolean;
   readonly hashLike: boolean;
+  // The addon's element operations on these bytes.
+  readonly lookup: (flags: number) => boolean;
+  readonly update: (flags: number) => void;
+  readonly delete: () => boolean;
+  readonly lookupAndDelete: () => boolean;
+}
+
+// What the fast path needs of one view (raw, decoded, typed()).
+interface ViewFast {
+  readonly key: IntKind | undefined;
+  readonly value: IntKind | undefined;
+  // Decodes a (non-per-CPU) value; undefined: the value is a Buffer copy.
+  readonly valueCodec: Codec | undefined;
 }
 
 // The 4- and 8-byte integers the fast path writes itself.
@@ -341,8 +357,9 @@ export class BpfMap<K = unknown, V = unknown> {
   // null: raw; an Error: types the codecs cannot handle; undefined: not worked out yet.
   #codecCache: MapCodecs | Error | null | undefined;
   #rawView: BpfMap<Buffer, RawOf<V>> | undefined;
-  // The integer kinds of this view's keys and values (per view: the codecs differ).
-  #intsCache: { key: IntKind | undefined; value: IntKind | undefined } | undefined;
+  // The integer kinds of this view's keys and values, and its value codec
+  // (per view: the codecs differ).
+  #intsCache: ViewFast | undefined;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
@@ -758,7 +775,9 @@ export class BpfMap<K = unknown, V = unknown> {
     const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
     const ab = native.scratch(valueOffset, valueOffset + Math.max(m.valueBytes, 8), m.keySize !== 0);
     const u8 = Buffer.from(ab);
+    const [lookup, update, del, lookupAndDelete] = native.fastOps();
     const scratch: Scratch = {
+      lookup, update, delete: del, lookupAndDelete,
       u8, dv: new DataView(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
       valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
       perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
@@ -768,13 +787,14 @@ export class BpfMap<K = unknown, V = unknown> {
     return scratch;
   }
 
-  #ints(s: Scratch): { key: IntKind | undefined; value: IntKind | undefined } {
+  #ints(s: Scratch): ViewFast {
     if (this.#intsCache) return this.#intsCache;
     const codecs = this.#codecs();
     const raw = (table: typeof RAW_KEY_INT, size: number): IntKind | undefined => (size === 4 || size === 8 ? table[size] : undefined);
     this.#intsCache = {
       key: codecs?.key ? codecInt(codecs.key) : raw(RAW_KEY_INT, s.keySize),
       value: s.perCpu ? undefined : codecs ? codecInt(codecs.value) : raw(RAW_VALUE_INT, s.valueSize),
+      valueCodec: s.perCpu ? undefined : codecs?.value,
     };
     return this.#intsCache;
   }
@@ -796,11 +816,11 @@ export class BpfMap<K = unknown, V = unknown> {
   // decoded (the codecs build new values) or a copy they own.
   #valueOut(s: Scratch): V {
     if (this.#decoding && s.idValue) return s.dv.getUint32(s.valueOffset, LE) as V;
-    const codec = s.perCpu ? undefined : this.#codecs()?.value;
+    const codec = (this.#intsCache ?? this.#ints(s)).valueCodec;
     if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset) as V;
     const copy = Buffer.allocUnsafe(s.valueBytes);
     copy.set(s.value);
-    return this.#result(copy);
+    return (s.perCpu ? this.#result(copy) : copy) as V;
   }
 
   // The element methods take MapKeyIn<Q>/MapValueIn<T> of a method type
@@ -814,11 +834,11 @@ export class BpfMap<K = unknown, V = unknown> {
    * possible CPU.
    */
   lookup<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
-    const native = this.#loaded();
+    this.#loaded();
     const s = this.#core.scratch ?? this.#scratch();
     if (s.bloom) invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
     this.#keyIn(s, key);
-    return native.lookupScratch(0) ? this.#valueOut(s) : undefined;
+    return s.lookup(0) ? this.#valueOut(s) : undefined;
   }
 
   #bloom(what: string): NativeMap {
@@ -832,10 +852,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * bpf_map_push_elem does on the BPF side).
    */
   add<T extends V = V>(value: T | MapValueIn<T>): void {
-    const native = this.#bloom('add()');
+    this.#bloom('add()');
     const s = this.#scratch();
     s.value.set(this.#value(value));
-    native.updateScratch(0);
+    s.update(0);
   }
 
   /**
@@ -844,10 +864,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * "probably" (the filter's false positives).
    */
   has<T extends V = V>(value: T | MapValueIn<T>): boolean {
-    const native = this.#bloom('has()');
+    this.#bloom('has()');
     const s = this.#scratch();
     s.value.set(this.#value(value));
-    return native.lookupScratch(0);
+    return s.lookup(0);
   }
 
   /**
@@ -870,7 +890,7 @@ export class BpfMap<K = unknown, V = unknown> {
    * the per-CPU form is an array of arrays.
    */
   update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts?: MapUpdateOptions): void {
-    const native = this.#loaded();
+    this.#loaded();
     const flags = opts === undefined || opts.flags === undefined ? 0 : this.#updateFlag(opts.flags);
     const s = this.#core.scratch ?? this.#scratch();
     const ints = this.#ints(s);
@@ -883,7 +903,7 @@ export class BpfMap<K = unknown, V = unknown> {
     else if (k) s.key.set(k);
     if (vFast) putInt(s, s.valueOffset, ints.value!, value as number | bigint);
     else s.value.set(v!);
-    native.updateScratch(flags);
+    s.update(flags);
   }
 
   #updateFlag(flag: unknown): number {
@@ -893,21 +913,21 @@ export class BpfMap<K = unknown, V = unknown> {
 
   /** Deletes `key`; false if it was not there. */
   delete<Q extends K = K>(key: Q | MapKeyIn<Q>): boolean {
-    const native = this.#loaded();
+    this.#loaded();
     const s = this.#core.scratch ?? this.#scratch();
     this.#keyIn(s, key);
-    return native.deleteScratch();
+    return s.delete();
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
   lookupAndDelete<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
-    const native = this.#loaded();
+    this.#loaded();
     const s = this.#core.scratch ?? this.#scratch();
     this.#keyIn(s, key);
     // Hash maps gained lookup_and_delete after queues and stacks (5.14).
     const found = s.hashLike
-      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDeleteScratch())
-      : native.lookupAndDeleteScratch();
+      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => s.lookupAndDelete())
+      : s.lookupAndDelete();
     return found ? this.#valueOut(s) : undefined;
   }
 

@@ -55,10 +55,8 @@ export interface NativeMap {
   eachElem(op: 0 | 1 | 2 | 3, keys: Buffer | null, values: Buffer | null, count: number, flags: number, found: Buffer | null): number;
   /** The per-op fast path's key (at 0) and value (at valueOffset) bytes. */
   scratch(valueOffset: number, size: number, hasKey: boolean): ArrayBuffer;
-  lookupScratch(flags: number): boolean;
-  updateScratch(flags: number): void;
-  deleteScratch(): boolean;
-  lookupAndDeleteScratch(): boolean;
+  /** Element operations on the scratch's key and value: plain functions, no receiver to unwrap. */
+  fastOps(): [lookup: (flags: number) => boolean, update: (flags: number) => void, del: () => boolean, lookupAndDelete: () => boolean];
   /** An ArrayBuffer over the first `bytes` bytes of the map's mmap (BPF_F_MMAPABLE). */
   memory(bytes: number): ArrayBuffer;
   detachMemory(memory: ArrayBuffer): void;
