@@ -958,13 +958,24 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   // Entries read by a batch or per-key syscall: `count` keys and values
-  // back to back in buffers made for this call (the user owns them).
-  #entriesOut(keys: Buffer, values: Buffer, count: number, found?: Buffer): [K, V][] {
+  // back to back in buffers made for this call (the user owns them),
+  // appended to `out`. Raw keys and values are views of those buffers.
+  #entriesOut(keys: Buffer, values: Buffer, count: number, found?: Buffer, out: [K, V][] = []): [K, V][] {
     const m = this.#meta();
-    const out: [K, V][] = [];
+    const ks = m.keySize;
+    const vs = m.valueBytes;
+    const codecs = this.#codecs();
+    const keyCodec = codecs?.key;
+    // Plain bytes both ways: no per-entry decoding calls.
+    const plain = !codecs && !this.perCpu && !(this.#decoding && vs === 4 && ID_MAPS.has(this.type));
     for (let i = 0; i < count; i++) {
       if (found && found[i] === 0) continue;
-      out.push([this.#keyOut(view(keys, i * m.keySize, m.keySize)), this.#result(view(values, i * m.valueBytes, m.valueBytes))]);
+      if (plain) {
+        out.push([view(keys, i * ks, ks) as K, view(values, i * vs, vs) as V]);
+      } else {
+        const k = view(keys, i * ks, ks);
+        out.push([(keyCodec ? keyCodec.decode(k) : k) as K, this.#result(view(values, i * vs, vs))]);
+      }
     }
     return out;
   }
@@ -991,7 +1002,7 @@ export class BpfMap<K = unknown, V = unknown> {
         }
         throw e;
       }
-      for (const e of this.#entriesOut(keys, values, count)) all.push(e);
+      this.#entriesOut(keys, values, count, undefined, all);
       if (last) return all;
       inToken = Buffer.from(token);
     }
