@@ -80,6 +80,26 @@ describe('map: batch operations', function () {
     });
   }
 
+  it('single-key results are the caller\'s own: later operations (through the shared scratch) do not change them', function () {
+    fill();
+    const raw = counts.raw.lookup(1)!;
+    const typed = counts.lookup(2)!;
+    const slot = slots.raw.lookup(3)!;
+    counts.update(1, { count: 999n, pid: 9, flags: 9 });
+    counts.lookup(5);
+    slots.update(3, 12345n);
+    slots.raw.lookup(4);
+    assert.equal(raw.readBigUInt64LE(0), 11n);
+    assert.deepEqual(typed, hitOf(2));
+    assert.equal(slot.readBigUInt64LE(0), 16n);
+    // writing into a result changes nothing in the map
+    slot.fill(0xff);
+    assert.equal(slots.lookup(3), 12345n);
+    const taken = counts.lookupAndDelete(1)!;
+    counts.update(1, hitOf(1));
+    assert.deepEqual(taken, { count: 999n, pid: 9, flags: 9 });
+  });
+
   it('lookupBatch(keys): the entries of those keys that are there, in their order', function () {
     fill();
     assert.deepEqual(counts.lookupBatch([9, 500, 2]), [[9, hitOf(9)], [2, hitOf(2)]]);
