@@ -155,6 +155,7 @@ class Map : public Napi::ObjectWrap<Map> {
   static Napi::Value UpdateScratch(const Napi::CallbackInfo& info);
   static Napi::Value DeleteScratch(const Napi::CallbackInfo& info);
   static Napi::Value LookupAndDeleteScratch(const Napi::CallbackInfo& info);
+  static Napi::Value NextKeyScratch(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value DetachMemory(const Napi::CallbackInfo& info);
   Napi::Value ReadGlobal(const Napi::CallbackInfo& info);
@@ -177,6 +178,7 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Reference<Napi::ArrayBuffer> scratchRef_;
   uint8_t* scratchKey_ = nullptr;
   uint8_t* scratchValue_ = nullptr;
+  uint8_t* scratchNext_ = nullptr;
   bool scratchHasKey_ = false;
 
  public:

@@ -599,9 +599,10 @@ Napi::Value Map::EachElem(const Napi::CallbackInfo& info) {
 }
 
 // The per-op fast path. One ArrayBuffer per map holds a key and a value
-// (scratch(valueOffset, size, hasKey)); JavaScript writes the key into it,
-// calls the fastOps() functions with nothing to unwrap but a number,
-// and copies the value out. What the user receives is always a copy made
+// (scratch(valueOffset, size, hasKey, nextOffset), with room for the next
+// key of an iteration at nextOffset); JavaScript writes the key into it,
+// calls the fastOps() functions with nothing to unwrap but a number, and
+// copies the value out. What the user receives is always a copy made
 // in JavaScript (or a decoded value): the scratch never leaves ts/map.ts.
 // The ArrayBuffer is allocated by V8 outside its heap, so its address is
 // stable; the reference keeps it alive as long as this wrapper.
@@ -609,11 +610,17 @@ Napi::Value Map::Scratch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t valueOffset = info[0].As<Napi::Number>().Uint32Value();
   uint32_t size = info[1].As<Napi::Number>().Uint32Value();
-  if (valueOffset > size) ThrowState(env, "ERR_OUT_OF_RANGE", "scratch value offset outside it");
+  uint32_t nextOffset = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : size;
+  // The kernel writes a whole value (and key) there: the layout must hold them.
+  Sizes sz = SizesOf(env);
+  if (valueOffset < sz.key || static_cast<uint64_t>(valueOffset) + sz.value > size ||
+      (nextOffset < size && static_cast<uint64_t>(nextOffset) + sz.key > size))
+    ThrowState(env, "ERR_OUT_OF_RANGE", "scratch too small for the map's key and value");
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size);
   scratchRef_ = Napi::Persistent(ab);
   scratchKey_ = static_cast<uint8_t*>(ab.Data());
   scratchValue_ = scratchKey_ + valueOffset;
+  scratchNext_ = nextOffset < size ? scratchKey_ + nextOffset : nullptr;
   scratchHasKey_ = info[2].ToBoolean();
   return ab;
 }
@@ -663,19 +670,30 @@ Napi::Value Map::LookupAndDeleteScratch(const Napi::CallbackInfo& info) {
   if (errno == ENOENT) return Napi::Boolean::New(env, false);
   ThrowErrno(env, errno, "bpf_map_lookup_and_delete_elem", self->SizesOf(env).name);
 }
+// nextKey(fromKey) -> found: the key after the scratch's key (or the first
+// key, without fromKey) into the scratch's next-key bytes.
+Napi::Value Map::NextKeyScratch(const Napi::CallbackInfo& info) {
+  SCRATCH_PREAMBLE
+  if (self->scratchNext_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no next key bytes in the scratch");
+  if (!info[0].ToBoolean()) key = nullptr;
+  if (bpf_map_get_next_key(fd, key, self->scratchNext_) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_get_next_key", self->SizesOf(env).name);
+}
 #undef SCRATCH_PREAMBLE
 
-// fastOps() -> [lookup, update, delete, lookupAndDelete] over the scratch
+// fastOps() -> [lookup, update, delete, lookupAndDelete, nextKey] over the scratch
 // (made first with scratch()).
 Napi::Value Map::FastOps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (scratchKey_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no scratch buffer");
-  Napi::Array ops = Napi::Array::New(env, 4);
+  Napi::Array ops = Napi::Array::New(env, 5);
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"lookup", &Map::LookupScratch},
       {"update", &Map::UpdateScratch},
       {"delete", &Map::DeleteScratch},
-      {"lookupAndDelete", &Map::LookupAndDeleteScratch}};
+      {"lookupAndDelete", &Map::LookupAndDeleteScratch},
+      {"nextKey", &Map::NextKeyScratch}};
   uint32_t i = 0;
   for (const auto& [name, cb] : fns) {
     Napi::Function f = Napi::Function::New(env, cb, name, this);

@@ -264,6 +264,9 @@ interface Scratch {
   readonly update: (flags: number) => void;
   readonly delete: () => boolean;
   readonly lookupAndDelete: () => boolean;
+  // bpf_map_get_next_key from `key` (or the first key) into `next`.
+  readonly next: Buffer;
+  readonly nextKey: (fromKey: boolean) => boolean;
 }
 
 // What the fast path needs of one view (raw, decoded, typed()).
@@ -773,11 +776,12 @@ export class BpfMap<K = unknown, V = unknown> {
     const m = this.#meta();
     const type = this.type;
     const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
-    const ab = native.scratch(valueOffset, valueOffset + Math.max(m.valueBytes, 8), m.keySize !== 0);
+    const nextOffset = valueOffset + Math.ceil(Math.max(m.valueBytes, 8) / 8) * 8;
+    const ab = native.scratch(valueOffset, nextOffset + Math.max(m.keySize, 8), m.keySize !== 0, nextOffset);
     const u8 = Buffer.from(ab);
-    const [lookup, update, del, lookupAndDelete] = native.fastOps();
+    const [lookup, update, del, lookupAndDelete, nextKey] = native.fastOps();
     const scratch: Scratch = {
-      lookup, update, delete: del, lookupAndDelete,
+      lookup, update, delete: del, lookupAndDelete, nextKey, next: u8.subarray(nextOffset, nextOffset + m.keySize),
       u8, dv: new DataView(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
       valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
       perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
@@ -1164,13 +1168,19 @@ export class BpfMap<K = unknown, V = unknown> {
     this.#loaded().freeze();
   }
 
+  // Keys through the scratch: each yielded key is a Buffer of its own. The
+  // previous key is written back before each step, as code run between
+  // steps may have used the scratch.
   *#rawKeys(): IterableIterator<Buffer> {
-    const native = this.#loaded();
-    const size = this.#meta().keySize;
+    this.#loaded();
+    const s = this.#scratch();
     let prev: Buffer | null = null;
     for (;;) {
-      const next = Buffer.alloc(size);
-      if (!native.nextKey(prev, next)) return;
+      this.#loaded();
+      if (prev) s.key.set(prev);
+      if (!s.nextKey(prev !== null)) return;
+      const next = Buffer.allocUnsafe(s.keySize);
+      next.set(s.next);
       yield next;
       prev = next;
     }
@@ -1194,10 +1204,11 @@ export class BpfMap<K = unknown, V = unknown> {
         yield [this.#keyOut(k), undefined as V];
         continue;
       }
-      const out = Buffer.alloc(m.valueBytes);
+      const s = this.#scratch();
+      s.key.set(k);
       let found: boolean;
       try {
-        found = this.#loaded().lookup(k, out, 0);
+        found = s.lookup(0);
       } catch (e) {
         // A map type whose values the kernel keeps to itself, not in the
         // table: the reason is kept for valuesUnreadable.
@@ -1207,7 +1218,7 @@ export class BpfMap<K = unknown, V = unknown> {
         yield [this.#keyOut(k), undefined as V];
         continue;
       }
-      if (found) yield [this.#keyOut(k), this.#result(out)];
+      if (found) yield [this.#keyOut(k), this.#valueOut(s)];
     }
   }
 
