@@ -1,4 +1,7 @@
 // BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
+// Buffer from its module: the global one is a getter that costs a
+// runtime property lookup on every use, which shows in per-op profiles.
+import { Buffer } from 'node:buffer';
 import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Btf } from './btf.js';
@@ -129,6 +132,25 @@ export interface MapEntriesOptions {
   batch?: boolean;
 }
 
+export interface MapBatchOptions {
+  /**
+   * false: one element syscall per key (all in one call into the addon),
+   * even where the kernel has batch operations for the map type. Default:
+   * batch operations where the kernel (5.6) and the map type have them.
+   */
+  batch?: boolean;
+  /** Elements per kernel batch when reading the whole map (default 4096). */
+  batchSize?: number;
+}
+
+export interface MapUpdateBatchOptions extends MapBatchOptions {
+  /**
+   * As update()'s. The kernel's update batch takes only 'any'; 'noexist'
+   * and 'exist' go key by key.
+   */
+  flags?: UpdateFlag;
+}
+
 /** What entries() returns: iterable with `for...of` and with `for await...of`. */
 export type MapEntries<K, V> = IterableIterator<[K, V]> & AsyncIterable<[K, V]>;
 
@@ -175,9 +197,16 @@ interface Dependent {
 const forgetWhenCollected = new FinalizationRegistry<{ deps: Set<WeakRef<Dependent>>; ref: WeakRef<Dependent> }>(
   ({ deps, ref }) => deps.delete(ref));
 const HASH_LIKE = new Set<string>(['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash']);
+// The map types with BPF_MAP_{LOOKUP,UPDATE}_BATCH (Linux 5.6: htab and
+// array ops); the hash types also delete and lookup-and-delete in batches.
+const BATCHED = new Set<string>([...HASH_LIKE, 'array', 'percpu_array']);
+const UNDELETABLE = new Set<string>(['array', 'percpu_array']);
 const ID_MAPS = new Set<string>(['prog_array', 'array_of_maps', 'hash_of_maps']);
 const MAPS_OF_MAPS = new Set<string>(['array_of_maps', 'hash_of_maps']);
 const BPF_F_NUMA_NODE = 1 << 2;
+const BPF_F_RDONLY = 1 << 3;
+const BPF_F_RDONLY_PROG = 1 << 7;
+const BPF_F_MMAPABLE = 1 << 10;
 
 // Why the kernel gives user space no values of these map types (its
 // map_lookup_elem from the bpf() syscall; checked on Linux 6.18): dumps give
@@ -235,6 +264,104 @@ interface MapCore {
   innerMap: BpfMap | InnerMapOptions | undefined;
   // Set when a dump met a value the kernel would not give (a map type not in UNREADABLE).
   unreadable: string | undefined;
+  // The per-op fast path's buffers, made at the first element operation.
+  scratch: Scratch | undefined;
+  // The ArrayBuffer memory() maps, detached at close.
+  memory: ArrayBuffer | undefined;
+}
+
+// One key and one value, in memory the addon allocated once per map: the
+// element operations write the key here and the kernel writes the value
+// here, so a lookup allocates only what it returns (a copy, or the decoded
+// value) and the native call unwraps nothing but a number. Never handed to
+// the user.
+interface Scratch {
+  readonly u8: Buffer;
+  readonly dv: DataView;
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly valueOffset: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly valueBytes: number;
+  // Checked once: the type decides these.
+  readonly perCpu: boolean;
+  readonly bloom: boolean;
+  readonly idValue: boolean;
+  readonly hashLike: boolean;
+  // The addon's element operations on these bytes.
+  readonly lookup: (flags: number) => boolean;
+  readonly update: (flags: number) => void;
+  readonly delete: () => boolean;
+  readonly lookupAndDelete: () => boolean;
+  // bpf_map_get_next_key from `key` (or the first key) into `next`.
+  readonly next: Buffer;
+  readonly nextKey: (fromKey: boolean) => boolean;
+}
+
+// What the fast path needs of one view (raw, decoded, typed()).
+interface ViewFast {
+  readonly key: IntKind | undefined;
+  readonly value: IntKind | undefined;
+  // Decodes a (non-per-CPU) value; undefined: the value is a Buffer copy.
+  readonly valueCodec: Codec | undefined;
+}
+
+// The 4- and 8-byte integers the fast path writes itself.
+interface IntKind {
+  readonly size: 4 | 8;
+  readonly min: number;
+  readonly max: number;
+  readonly bmin: bigint;
+  readonly bmax: bigint;
+}
+const intKind = (size: 4 | 8, signed: boolean | 'either'): IntKind => {
+  const bits = BigInt(size * 8);
+  const bmin = signed === false ? 0n : -(1n << (bits - 1n));
+  const bmax = signed === true ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
+  // numbers: within the safe integers
+  return { size, bmin, bmax, min: Math.max(Number(bmin), Number.MIN_SAFE_INTEGER), max: Math.min(Number(bmax), Number.MAX_SAFE_INTEGER) };
+};
+// Raw keys know no sign (see encode()); raw values take either.
+const RAW_KEY_INT = { 4: intKind(4, false), 8: intKind(8, false) } as const;
+const RAW_VALUE_INT = { 4: intKind(4, 'either'), 8: intKind(8, 'either') } as const;
+
+// The integer a BTF codec encodes, found by decoding all-ones bytes: -1 for
+// a signed int, 2^n - 1 for an unsigned one; anything else (enums decode to
+// names, floats to NaN, bools to true) goes through the codec.
+function codecInt(codec: Codec): IntKind | undefined {
+  if (codec.size !== 4 && codec.size !== 8) return undefined;
+  let v: unknown;
+  try {
+    v = codec.decode(Buffer.alloc(codec.size, 0xff));
+  } catch {
+    return undefined;
+  }
+  if (codec.size === 4 && typeof v === 'number') return v === -1 ? intKind(4, true) : v === 0xffff_ffff ? intKind(4, false) : undefined;
+  if (codec.size === 8 && typeof v === 'bigint') return v === -1n ? intKind(8, true) : v === 0xffff_ffff_ffff_ffffn ? intKind(8, false) : undefined;
+  return undefined;
+}
+
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// Whether `v` is an integer `k` holds and putInt() writes; where not, the
+// general encoder handles it (and says what is wrong).
+function fitsInt(k: IntKind | undefined, v: unknown): boolean {
+  if (k === undefined) return false;
+  if (typeof v === 'number') return Number.isInteger(v) && v >= k.min && v <= k.max && (k.size === 4 || v >= 0);
+  return typeof v === 'bigint' && k.size === 8 && v >= k.bmin && v <= k.bmax;
+}
+
+function putInt(s: Scratch, off: number, k: IntKind, v: number | bigint): void {
+  if (typeof v === 'bigint') {
+    s.dv.setBigUint64(off, BigInt.asUintN(64, v), LE);
+  } else if (k.size === 4) {
+    s.dv.setUint32(off, v >>> 0, LE);
+  } else {
+    const lo = v % 0x1_0000_0000;
+    s.dv.setUint32(off + (LE ? 0 : 4), lo, LE);
+    s.dv.setUint32(off + (LE ? 4 : 0), (v - lo) / 0x1_0000_0000, LE);
+  }
 }
 
 interface MapCodecs {
@@ -297,6 +424,9 @@ export class BpfMap<K = unknown, V = unknown> {
   // null: raw; an Error: types the codecs cannot handle; undefined: not worked out yet.
   #codecCache: MapCodecs | Error | null | undefined;
   #rawView: BpfMap<Buffer, RawOf<V>> | undefined;
+  // The integer kinds of this view's keys and values, and its value codec
+  // (per view: the codecs differ).
+  #intsCache: ViewFast | undefined;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
@@ -307,7 +437,7 @@ export class BpfMap<K = unknown, V = unknown> {
         native, owner, name: info.name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
         btf: owner ? null : undefined,
         keyTypeId: info.btfKeyTypeId, valueTypeId: info.btfValueTypeId, internal: info.internal,
-        innerMap: undefined, unreadable: undefined,
+        innerMap: undefined, unreadable: undefined, scratch: undefined, memory: undefined,
       };
     }
     this.#core = core;
@@ -710,6 +840,66 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#decode(this.#split(raw));
   }
 
+  // The scratch buffers, made at the first element operation (after load:
+  // the sizes are final).
+  #scratch(): Scratch {
+    const c = this.#core;
+    if (c.scratch) return c.scratch;
+    const native = this.#loaded();
+    const m = this.#meta();
+    const type = this.type;
+    const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
+    const nextOffset = valueOffset + Math.ceil(Math.max(m.valueBytes, 8) / 8) * 8;
+    const ab = native.scratch(valueOffset, nextOffset + Math.max(m.keySize, 8), m.keySize !== 0, nextOffset);
+    const u8 = Buffer.from(ab);
+    const [lookup, update, del, lookupAndDelete, nextKey] = native.fastOps();
+    const scratch: Scratch = {
+      lookup, update, delete: del, lookupAndDelete, nextKey, next: u8.subarray(nextOffset, nextOffset + m.keySize),
+      u8, dv: new DataView(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
+      valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
+      perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
+      hashLike: HASH_LIKE.has(type),
+    };
+    c.scratch = scratch;
+    return scratch;
+  }
+
+  #ints(s: Scratch): ViewFast {
+    if (this.#intsCache) return this.#intsCache;
+    const codecs = this.#codecs();
+    const raw = (table: typeof RAW_KEY_INT, size: number): IntKind | undefined => (size === 4 || size === 8 ? table[size] : undefined);
+    this.#intsCache = {
+      key: codecs?.key ? codecInt(codecs.key) : raw(RAW_KEY_INT, s.keySize),
+      value: s.perCpu ? undefined : codecs ? codecInt(codecs.value) : raw(RAW_VALUE_INT, s.valueSize),
+      valueCodec: s.perCpu ? undefined : codecs?.value,
+    };
+    return this.#intsCache;
+  }
+
+  // Writes `key` into the scratch. Encoders (which may run user code: a
+  // getter, a toString) run before anything is written, so that nothing
+  // between the write and the syscall can touch the scratch.
+  #keyIn(s: Scratch, key: unknown): void {
+    if (s.keySize === 0) {
+      this.#key(key); // null only
+      return;
+    }
+    const k = this.#ints(s).key;
+    if (fitsInt(k, key)) putInt(s, 0, k!, key as number | bigint);
+    else s.key.set(this.#key(key)!);
+  }
+
+  // The value the kernel wrote into the scratch, as the user receives it:
+  // decoded (the codecs build new values) or a copy they own.
+  #valueOut(s: Scratch): V {
+    if (this.#decoding && s.idValue) return s.dv.getUint32(s.valueOffset, LE) as V;
+    const codec = (this.#intsCache ?? this.#ints(s)).valueCodec;
+    if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset) as V;
+    const copy = Buffer.allocUnsafe(s.valueBytes);
+    copy.set(s.value);
+    return (s.perCpu ? this.#result(copy) : copy) as V;
+  }
+
   // The element methods take MapKeyIn<Q>/MapValueIn<T> of a method type
   // parameter defaulting to K/V rather than of K/V themselves: TypeScript
   // cannot measure the variance of a class parameter used inside a
@@ -721,13 +911,11 @@ export class BpfMap<K = unknown, V = unknown> {
    * possible CPU.
    */
   lookup<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
-    const native = this.#loaded();
-    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
-    const k = this.#key(key);
-    // Zeroed: some lookups read the buffer (a bloom filter's, a queue's peek
-    // of nothing), and the kernel must never see this process's old bytes.
-    const out = Buffer.alloc(this.#meta().valueBytes);
-    return native.lookup(k, out, 0) ? this.#result(out) : undefined;
+    this.#loaded();
+    const s = this.#core.scratch ?? this.#scratch();
+    if (s.bloom) invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    this.#keyIn(s, key);
+    return s.lookup(0) ? this.#valueOut(s) : undefined;
   }
 
   #bloom(what: string): NativeMap {
@@ -741,8 +929,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * bpf_map_push_elem does on the BPF side).
    */
   add<T extends V = V>(value: T | MapValueIn<T>): void {
-    const native = this.#bloom('add()');
-    native.update(null, this.#value(value), 0);
+    this.#bloom('add()');
+    const s = this.#scratch();
+    s.value.set(this.#value(value));
+    s.update(0);
   }
 
   /**
@@ -751,8 +941,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * "probably" (the filter's false positives).
    */
   has<T extends V = V>(value: T | MapValueIn<T>): boolean {
-    const native = this.#bloom('has()');
-    return native.lookup(null, this.#value(value), 0);
+    this.#bloom('has()');
+    const s = this.#scratch();
+    s.value.set(this.#value(value));
+    return s.lookup(0);
   }
 
   /**
@@ -774,29 +966,274 @@ export class BpfMap<K = unknown, V = unknown> {
    * or one value for all of them; where the value type is itself an array,
    * the per-CPU form is an array of arrays.
    */
-  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts: MapUpdateOptions = {}): void {
-    const native = this.#loaded();
-    const flag = opts.flags === undefined ? 'any' : opts.flags;
-    if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
-    native.update(this.#key(key), this.#value(value), UPDATE_FLAGS[flag]);
+  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts?: MapUpdateOptions): void {
+    this.#loaded();
+    const flags = opts === undefined || opts.flags === undefined ? 0 : this.#updateFlag(opts.flags);
+    const s = this.#core.scratch ?? this.#scratch();
+    const ints = this.#ints(s);
+    // Both encoded before either is written (see #keyIn).
+    const vFast = fitsInt(ints.value, value);
+    const v = vFast ? undefined : this.#value(value);
+    const kFast = fitsInt(ints.key, key);
+    const k = kFast ? undefined : this.#key(key);
+    if (kFast) putInt(s, 0, ints.key!, key as number | bigint);
+    else if (k) s.key.set(k);
+    if (vFast) putInt(s, s.valueOffset, ints.value!, value as number | bigint);
+    else s.value.set(v!);
+    s.update(flags);
+  }
+
+  #updateFlag(flag: unknown): number {
+    if (typeof flag !== 'string' || !Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
+    return UPDATE_FLAGS[flag as UpdateFlag];
   }
 
   /** Deletes `key`; false if it was not there. */
   delete<Q extends K = K>(key: Q | MapKeyIn<Q>): boolean {
-    const native = this.#loaded();
-    return native.delete(this.#key(key));
+    this.#loaded();
+    const s = this.#core.scratch ?? this.#scratch();
+    this.#keyIn(s, key);
+    return s.delete();
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
   lookupAndDelete<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
-    const native = this.#loaded();
-    const k = this.#key(key);
-    const out = Buffer.alloc(this.#meta().valueBytes);
+    this.#loaded();
+    const s = this.#core.scratch ?? this.#scratch();
+    this.#keyIn(s, key);
     // Hash maps gained lookup_and_delete after queues and stacks (5.14).
-    const found = HASH_LIKE.has(this.type)
-      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDelete(k, out))
-      : native.lookupAndDelete(k, out);
-    return found ? this.#result(out) : undefined;
+    const found = s.hashLike
+      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => s.lookupAndDelete())
+      : s.lookupAndDelete();
+    return found ? this.#valueOut(s) : undefined;
+  }
+
+  // Whether the batch syscalls serve this map: the kernel has them, the map
+  // type has them, and the caller did not ask for key by key.
+  #batches(opts: MapBatchOptions | undefined, types: Set<string> = BATCHED): boolean {
+    if (opts?.batch === false) return false;
+    return types.has(this.type) && features.batchOps() === true;
+  }
+
+  #batchOpts<O extends MapBatchOptions>(opts: O | undefined): O | undefined {
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) invalidArgType('opts', 'an object', opts);
+    if (opts?.batch !== undefined && typeof opts.batch !== 'boolean') invalidArgType('opts.batch', 'of type boolean', opts.batch);
+    return opts;
+  }
+
+  // Keys given to a batch method, encoded back to back.
+  #keysIn(keys: unknown, what = 'keys'): { bytes: Buffer; count: number } {
+    if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      invalidArgType(what, 'an iterable of keys', keys);
+    }
+    const size = this.#meta().keySize;
+    if (size === 0) invalidState(`map ${this.#label} has no keys: batch operations take keyed maps`);
+    const list = [...(keys as Iterable<unknown>)];
+    const bytes = Buffer.alloc(list.length * size);
+    list.forEach((k, i) => bytes.set(this.#key(k)!, i * size));
+    return { bytes, count: list.length };
+  }
+
+  // Entries read by a batch or per-key syscall: `count` keys and values
+  // back to back in buffers made for this call (the user owns them),
+  // appended to `out`. Raw keys and values are views of those buffers.
+  #entriesOut(keys: Buffer, values: Buffer, count: number, found?: Buffer, out: [K, V][] = []): [K, V][] {
+    const m = this.#meta();
+    const ks = m.keySize;
+    const vs = m.valueBytes;
+    const codecs = this.#codecs();
+    const keyCodec = codecs?.key;
+    // Plain bytes both ways: no per-entry decoding calls.
+    const plain = !codecs && !this.perCpu && !(this.#decoding && vs === 4 && ID_MAPS.has(this.type));
+    for (let i = 0; i < count; i++) {
+      if (found && found[i] === 0) continue;
+      if (plain) {
+        out.push([view(keys, i * ks, ks) as K, view(values, i * vs, vs) as V]);
+      } else {
+        const k = view(keys, i * ks, ks);
+        out.push([(keyCodec ? keyCodec.decode(k) : k) as K, this.#result(view(values, i * vs, vs))]);
+      }
+    }
+    return out;
+  }
+
+  // The whole map by BPF_MAP_LOOKUP_BATCH (or _AND_DELETE_BATCH with `del`).
+  #dumpBatches(native: NativeMap, opts: MapBatchOptions | undefined, del: boolean): [K, V][] {
+    const m = this.#meta();
+    let chunk = checkInt('opts.batchSize', opts?.batchSize ?? 4096, 1, 1 << 24);
+    const token = Buffer.alloc(Math.max(m.keySize, 8));
+    let inToken: Buffer | null = null;
+    const all: [K, V][] = [];
+    for (;;) {
+      const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
+      const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
+      let count: number;
+      let last: boolean;
+      try {
+        [count, last] = native.lookupBatch(inToken, token, keys, values, chunk, del);
+      } catch (e) {
+        // A hash bucket holds more elements than a batch: retry with room.
+        if (e instanceof BpfError && e.code === 'ENOSPC' && chunk < 1 << 24) {
+          chunk *= 4;
+          continue;
+        }
+        throw e;
+      }
+      this.#entriesOut(keys, values, count, undefined, all);
+      if (last) return all;
+      inToken = Buffer.from(token);
+    }
+  }
+
+  /**
+   * Many values at once. Without `keys`: every [key, value] of the map,
+   * read in batches (BPF_MAP_LOOKUP_BATCH) where the kernel and map type
+   * have them, else key by key. With `keys`: the entries of those keys that
+   * are in the map, in their order (one lookup syscall per key, all in one
+   * call into the addon: the kernel has no batch lookup by key).
+   */
+  lookupBatch<Q extends K = K>(keys?: Iterable<Q | MapKeyIn<Q>>, opts?: MapBatchOptions): [K, V][] {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const m = this.#meta();
+    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    if (keys === undefined || keys === null) {
+      if (this.#batches(o) && unreadableReason(this.type, m.valueSize) === undefined) return this.#dumpBatches(native, o, false);
+      return [...this.#syncEntries()];
+    }
+    const { bytes, count } = this.#keysIn(keys);
+    const values = Buffer.alloc(count * m.valueBytes);
+    const found = Buffer.alloc(count);
+    native.eachElem(0, bytes, values, count, 0, found);
+    return this.#entriesOut(bytes, values, count, found);
+  }
+
+  /**
+   * Creates or replaces many elements (BPF_MAP_UPDATE_BATCH where the
+   * kernel and map type have it, else one update syscall per key in one
+   * call into the addon). Every key and value is encoded before anything is
+   * written; the kernel stops at the first element it refuses and throws
+   * its error, the elements before it being written. Returns the number
+   * written.
+   */
+  updateBatch<Q extends K = K, T extends V = V>(
+    entries: Iterable<readonly [Q | MapKeyIn<Q>, T | MapValueIn<T>]> | ReadonlyMap<Q, T>, opts?: MapUpdateBatchOptions,
+  ): number {
+    const o = this.#batchOpts(opts);
+    const flags = o?.flags === undefined ? 0 : this.#updateFlag(o.flags);
+    const native = this.#loaded();
+    const m = this.#meta();
+    if (entries === null || typeof entries !== 'object' || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      invalidArgType('entries', 'an iterable of [key, value] pairs (or a Map)', entries);
+    }
+    const list = [...(entries as Iterable<unknown>)];
+    list.forEach((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2) invalidArgType(`entries[${i}]`, 'a [key, value] pair', e);
+    });
+    const { bytes, count } = this.#keysIn(list.map((e) => (e as unknown[])[0]), 'entries keys');
+    const values = Buffer.alloc(count * m.valueBytes);
+    list.forEach((e, i) => values.set(this.#value((e as unknown[])[1]), i * m.valueBytes));
+    if (count === 0) return 0;
+    if (flags === 0 && this.#batches(o)) return native.updateBatch(bytes, values, count, 0);
+    return native.eachElem(1, bytes, values, count, flags, null);
+  }
+
+  /**
+   * Deletes many keys (BPF_MAP_DELETE_BATCH where the kernel and map type
+   * have it, else one delete syscall per key in one call into the addon).
+   * Keys that are not in the map are skipped, as delete() answers false for
+   * them. Returns the number deleted. Arrays have no deletes.
+   */
+  deleteBatch<Q extends K = K>(keys: Iterable<Q | MapKeyIn<Q>>, opts?: MapBatchOptions): number {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    if (UNDELETABLE.has(this.type)) invalidState(`map ${this.#label} is a ${this.type}: its elements cannot be deleted (update them instead)`);
+    const { bytes, count } = this.#keysIn(keys);
+    if (count === 0) return 0;
+    const size = this.#meta().keySize;
+    if (!this.#batches(o, HASH_LIKE)) {
+      const found = Buffer.alloc(count);
+      native.eachElem(2, bytes, null, count, 0, found);
+      return found.reduce((n, f) => n + f, 0);
+    }
+    // The kernel stops at a missing key: go on after it.
+    let deleted = 0;
+    for (let at = 0; at < count;) {
+      const [done, missing] = native.deleteBatch(view(bytes, at * size, (count - at) * size), count - at);
+      deleted += done;
+      at += done + (missing ? 1 : 0);
+      if (!missing && done === 0) break;
+    }
+    return deleted;
+  }
+
+  /**
+   * Takes every element out of the map and returns them
+   * (BPF_MAP_LOOKUP_AND_DELETE_BATCH on hash maps where the kernel has it;
+   * else key by key: lookup_and_delete per key, or a lookup then a delete
+   * where the kernel has no lookup_and_delete for the type). Elements added
+   * meanwhile may stay. Arrays have no deletes; queues and stacks pop with
+   * lookupAndDelete(null).
+   */
+  lookupAndDeleteBatch(opts?: MapBatchOptions): [K, V][] {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const type = this.type;
+    if (UNDELETABLE.has(type)) invalidState(`map ${this.#label} is a ${type}: its elements cannot be deleted, so there is no lookupAndDeleteBatch(); use lookupBatch()`);
+    if (this.#meta().keySize === 0) invalidState(`map ${this.#label} is a ${type}: pop it with lookupAndDelete(null)`);
+    if (this.#batches(o, HASH_LIKE)) return this.#dumpBatches(native, o, true);
+    const m = this.#meta();
+    const keys = [...this.#rawKeys()];
+    const bytes = Buffer.alloc(keys.length * m.keySize);
+    keys.forEach((k, i) => bytes.set(k, i * m.keySize));
+    const values = Buffer.alloc(keys.length * m.valueBytes);
+    const found = Buffer.alloc(keys.length);
+    if (HASH_LIKE.has(type) && features.lookupAndDeleteHash() === true) {
+      native.eachElem(3, bytes, values, keys.length, 0, found);
+    } else {
+      native.eachElem(0, bytes, values, keys.length, 0, found);
+      native.eachElem(2, bytes, null, keys.length, 0, null);
+    }
+    return this.#entriesOut(bytes, values, keys.length, found);
+  }
+
+  /**
+   * The memory of a BPF_F_MMAPABLE array (or of an object's .data, .bss and
+   * .data.* sections), mapped into this process: reads and writes through
+   * the DataView (or typed arrays over `view.buffer`) are plain memory
+   * accesses, no syscall, seen by the BPF programs as they happen and
+   * seeing theirs (with no ordering beyond what the CPU gives; use Atomics
+   * on an Int32Array/BigInt64Array view for counters both sides change).
+   * Element i of an array is at i * valueSize rounded up to 8. Every call
+   * gives a view of the same mapping.
+   *
+   * Lifetime: the mapping belongs to the ArrayBuffer, and is unmapped when
+   * that is garbage collected, never before. close() of the map (or of its
+   * object) detaches the ArrayBuffer: views made before then are empty
+   * afterwards (DataView accessors throw a TypeError, typed arrays have
+   * length 0), so no view ever points at unmapped memory or at a map that
+   * was meant to be gone.
+   *
+   * Read-only maps (a loaded .rodata, BPF_F_RDONLY maps, frozen maps) are
+   * refused: JavaScript has no read-only ArrayBuffer, and a write to a
+   * read-only page would kill the process. Read them with lookup() or
+   * obj.rodata.
+   */
+  memory(): DataView {
+    const native = this.#loaded();
+    const c = this.#core;
+    if (!c.memory) {
+      const m = this.#meta();
+      if (this.type !== 'array' || (m.flags & BPF_F_MMAPABLE) === 0) {
+        invalidState(`memory() applies to arrays made with BPF_F_MMAPABLE (and data sections); map ${this.#label} is a ${this.type}` +
+          `${this.type === 'array' ? ' without BPF_F_MMAPABLE' : ''}`);
+      }
+      if ((m.flags & BPF_F_RDONLY) !== 0 || (m.internal && (m.flags & BPF_F_RDONLY_PROG) !== 0)) {
+        invalidState(`map ${this.#label} is read-only for user space: memory() maps only writable maps; read it with lookup()${m.internal ? ' or the object\'s rodata' : ''}`);
+      }
+      c.memory = native.memory(Math.ceil(m.valueSize / 8) * 8 * m.maxEntries);
+    }
+    return new DataView(c.memory);
   }
 
   /** Makes the map read-only for user space (bpf_map_freeze). */
@@ -804,13 +1241,19 @@ export class BpfMap<K = unknown, V = unknown> {
     this.#loaded().freeze();
   }
 
+  // Keys through the scratch: each yielded key is a Buffer of its own. The
+  // previous key is written back before each step, as code run between
+  // steps may have used the scratch.
   *#rawKeys(): IterableIterator<Buffer> {
-    const native = this.#loaded();
-    const size = this.#meta().keySize;
+    this.#loaded();
+    const s = this.#scratch();
     let prev: Buffer | null = null;
     for (;;) {
-      const next = Buffer.alloc(size);
-      if (!native.nextKey(prev, next)) return;
+      this.#loaded();
+      if (prev) s.key.set(prev);
+      if (!s.nextKey(prev !== null)) return;
+      const next = Buffer.allocUnsafe(s.keySize);
+      next.set(s.next);
       yield next;
       prev = next;
     }
@@ -834,10 +1277,11 @@ export class BpfMap<K = unknown, V = unknown> {
         yield [this.#keyOut(k), undefined as V];
         continue;
       }
-      const out = Buffer.alloc(m.valueBytes);
+      const s = this.#scratch();
+      s.key.set(k);
       let found: boolean;
       try {
-        found = this.#loaded().lookup(k, out, 0);
+        found = s.lookup(0);
       } catch (e) {
         // A map type whose values the kernel keeps to itself, not in the
         // table: the reason is kept for valuesUnreadable.
@@ -847,7 +1291,7 @@ export class BpfMap<K = unknown, V = unknown> {
         yield [this.#keyOut(k), undefined as V];
         continue;
       }
-      if (found) yield [this.#keyOut(k), this.#result(out)];
+      if (found) yield [this.#keyOut(k), this.#valueOut(s)];
     }
   }
 
@@ -1025,9 +1469,15 @@ export class BpfMap<K = unknown, V = unknown> {
 
   /** @internal This map's consumers end first: their object is closing. */
   closeDependents(): void {
-    const deps = this.#core.dependents;
+    const c = this.#core;
+    const deps = c.dependents;
     for (const ref of [...deps]) ref.deref()?.close();
     deps.clear();
+    // Views from memory() go empty now; the pages go when they are collected.
+    if (c.memory) {
+      c.native.detachMemory(c.memory);
+      c.memory = undefined;
+    }
   }
 
   /** Closes a standalone map's fd (and its raw view); a map of an object closes with the object. */
