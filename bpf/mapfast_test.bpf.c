@@ -7,7 +7,8 @@
 //   wrote through map.memory(), as a BPF program read it);
 // - .bss `ticks`, also mmapable (global data), bumped by `fill`;
 // - bench_array, bench_hash: u32 -> u64 for bench/maps.ts.
-// SEC("syscall") programs run with BPF_PROG_TEST_RUN.
+// Socket filters, run with BPF_PROG_TEST_RUN on a dummy frame (a socket
+// filter loads on every kernel we test; SEC("syscall") needs 5.14).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -65,8 +66,8 @@ struct {
 
 __u64 ticks = 0;
 
-SEC("syscall")
-int fill(void *ctx)
+SEC("socket")
+int fill(struct __sk_buff *skb)
 {
 	for (__u32 i = 0; i < FILL_N; i++) {
 		struct hit h = { .count = i * 10 + 1, .pid = 1000 + i, .flags = i & 3 };
@@ -86,8 +87,8 @@ int fill(void *ctx)
 	return 0;
 }
 
-SEC("syscall")
-int echo(void *ctx)
+SEC("socket")
+int echo(struct __sk_buff *skb)
 {
 	__u32 k0 = 0, k1 = 1;
 	__u64 *a = bpf_map_lookup_elem(&shared, &k0);
