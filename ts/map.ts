@@ -374,6 +374,9 @@ interface MapCodecs {
 
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 
+/** One batch read from the kernel: its rooms, how many it holds, whether it was the last, the batch size used. */
+interface Batch { keys: Buffer; values: Buffer; count: number; last: boolean; chunk: number }
+
 /**
  * A map. Where the map's object declares its key and value types in BTF
  * (`__type(key, u32)`, `__type(value, struct stats)`), keys and values are
@@ -1065,12 +1068,26 @@ export class BpfMap<K = unknown, V = unknown> {
     let inToken: Buffer | null = null;
     const all: [K, V][] = [];
     for (;;) {
+      const b = this.#readBatch(native, inToken, token, chunk, del);
+      chunk = b.chunk;
+      this.#entriesOut(b.keys, b.values, b.count, undefined, all);
+      if (b.last) return all;
+      inToken = Buffer.from(token);
+    }
+  }
+
+  // One BPF_MAP_LOOKUP(_AND_DELETE)_BATCH of up to `chunk` elements after
+  // `inToken` (null: from the start), the next token written into `out`.
+  // The key and value rooms are not zeroed: the kernel only writes them.
+  #readBatch(native: NativeMap, inToken: Buffer | null, out: Buffer, chunk: number, del = false):
+    Batch {
+    const m = this.#meta();
+    for (;;) {
       const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
       const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
-      let count: number;
-      let last: boolean;
       try {
-        [count, last] = native.lookupBatch(inToken, token, keys, values, chunk, del);
+        const [count, last] = native.lookupBatch(inToken, out, keys, values, chunk, del);
+        return { keys, values, count, last, chunk };
       } catch (e) {
         // A hash bucket holds more elements than a batch: retry with room.
         if (e instanceof BpfError && e.code === 'ENOSPC' && chunk < 1 << 24) {
@@ -1079,9 +1096,6 @@ export class BpfMap<K = unknown, V = unknown> {
         }
         throw e;
       }
-      this.#entriesOut(keys, values, count, undefined, all);
-      if (last) return all;
-      inToken = Buffer.from(token);
     }
   }
 
@@ -1333,40 +1347,30 @@ export class BpfMap<K = unknown, V = unknown> {
     // The next batch, or false when there is none (or the map type has no
     // batch operations: then key by key).
     const fill = (): boolean => {
-      for (;;) {
-        // Not zeroed: BPF_MAP_LOOKUP_BATCH only writes these (the token
-        // `out` it reads is zeroed), and a batch can be large.
-        const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
-        const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
-        let count: number;
-        let last: boolean;
-        try {
-          [count, last] = native.lookupBatch(token, out, keys, values, chunk);
-        } catch (e) {
-          const code = e instanceof BpfError ? e.code : '';
-          // A hash bucket holds more elements than a batch: retry with room.
-          if (code === 'ENOSPC' && chunk < 1 << 24) {
-            chunk *= 4;
-            continue;
-          }
-          if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
-            state = 'keys';
-            return false;
-          }
-          throw e;
+      let b: Batch;
+      try {
+        b = this.#readBatch(native, token, out, chunk);
+      } catch (e) {
+        const code = e instanceof BpfError ? e.code : '';
+        if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
+          state = 'keys';
+          return false;
         }
-        entries = new Array(count);
-        for (let i = 0; i < count; i++) {
-          entries[i] = [
-            this.#keyOut(view(keys, i * m.keySize, m.keySize)),
-            this.#result(view(values, i * m.valueBytes, m.valueBytes)),
-          ];
-        }
-        at = 0;
-        if (last) state = 'done';
-        else token = Buffer.from(out);
-        return count > 0 || !last;
+        throw e;
       }
+      const { keys, values, count, last } = b;
+      chunk = b.chunk;
+      entries = new Array(count);
+      for (let i = 0; i < count; i++) {
+        entries[i] = [
+          this.#keyOut(view(keys, i * m.keySize, m.keySize)),
+          this.#result(view(values, i * m.valueBytes, m.valueBytes)),
+        ];
+      }
+      at = 0;
+      if (last) state = 'done';
+      else token = Buffer.from(out);
+      return count > 0 || !last;
     };
     const finished: IteratorResult<[K, V]> = { value: undefined, done: true };
     const refill = async (): Promise<IteratorResult<[K, V]>> => {
