@@ -132,6 +132,7 @@ export interface MapEntriesOptions {
   batch?: boolean;
 }
 
+/** Options of the batch operations (lookupBatch, deleteBatch, lookupAndDeleteBatch). */
 export interface MapBatchOptions {
   /**
    * false: one element syscall per key (all in one call into the addon),
@@ -143,6 +144,7 @@ export interface MapBatchOptions {
   batchSize?: number;
 }
 
+/** Options of updateBatch(): the batch options and the update flag. */
 export interface MapUpdateBatchOptions extends MapBatchOptions {
   /**
    * As update()'s. The kernel's update batch takes only 'any'; 'noexist'
