@@ -21,6 +21,8 @@ if [ "${LBN_KEEP:-0}" = 1 ]; then echo "newest-libbpf: scratch copy kept in $scr
 else trap 'rm -rf "$scratch"' EXIT; fi
 git ls-files -z --cached --others --exclude-standard |
   tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$scratch"
+# mktemp made it 0700: the examples' test runs them as nobody too.
+chmod 755 "$scratch"
 cd "$scratch"
 if [ -d "$root/node_modules" ]; then ln -s "$root/node_modules" node_modules
 else npm ci --no-audit --no-fund --ignore-scripts; fi

@@ -2,7 +2,8 @@
 // against the system libbpf) and runs it and the Node consumers on the same
 // producers in this run, then prints ratios. Absolute numbers depend on the
 // machine; the ratios are what the README quotes.
-//   options: --quick (smaller counts), --json (raw results, one per line)
+//   options: --quick (smaller counts), --json (raw results, one per line),
+//   --maps (only the map section)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
@@ -18,7 +19,14 @@ interface RingResult {
   seconds: number; cpuSeconds: number; maxRssKb: number; loopDelayP99Ms?: number;
   rssAt10MKb?: number; rssAtEndKb?: number;
 }
-interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number }
+interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number }
+// bench/maps.c and bench/maps.ts: ns of CPU time per operation.
+interface MapOpsResult {
+  consumer: string; ops: number;
+  arrayLookupNs: number; arrayUpdateNs: number; hashLookupNs: number; hashUpdateNs: number;
+  typedArrayLookupNs?: number; typedArrayUpdateNs?: number; typedHashLookupNs?: number; typedHashUpdateNs?: number;
+  mmapableSyscallLookupNs: number; mmapReadNs: number; mmapDataViewReadNs?: number;
+}
 interface DecodeResult { rawPerSecond: number; decodedPerSecond: number; decodeNsPerRecord: number; decodedOverRaw: number }
 
 function run<T>(cmd: string, args: string[]): T {
@@ -61,6 +69,7 @@ function ringRows(label: string, c: RingResult, nodes: [string, RingResult][], c
 
 function main(): void {
   const { consumer, producer } = build();
+  if (process.argv.includes('--maps')) return maps(consumer);
   const N = quick ? 5_000_000 : 20_000_000;
   const T = quick ? 500_000 : 2_000_000;
 
@@ -103,6 +112,17 @@ function main(): void {
   console.log(`\nNode RSS over a long run (${(rss.received / 1e6).toFixed(0)}M records received): ` +
     `${(rss.rssAt10MKb! / 1024).toFixed(0)} MiB at 10M records, ${(rss.rssAtEndKb! / 1024).toFixed(0)} MiB at the end (x${grew.toFixed(2)})`);
 
+  maps(consumer);
+
+  const d = run<DecodeResult>('node', node('decode.js', [quick ? '10' : '40']));
+  console.log('\nDecoding 64-byte records from BTF (struct event64) through for await:');
+  console.log(`  raw ${M(d.rawPerSecond)}, decoded ${M(d.decodedPerSecond)}: decoding costs ${d.decodeNsPerRecord.toFixed(0)} ns/record, ` +
+    `decoded/raw ${d.decodedOverRaw.toFixed(2)}`);
+}
+
+// The map section: iteration (bench/mapiter.ts against consumer.c mapiter)
+// and per-op access. `--maps` runs only this section.
+function maps(consumer: string): void {
   const E = quick ? 200_000 : 1_000_000;
   const cm = run<MapResult>(consumer, [OBJ, 'mapiter', String(E)]);
   const nm = run<MapResult>('node', node('mapiter.js', [String(E)]));
@@ -112,12 +132,52 @@ function main(): void {
     console.log(`  ${r.consumer.padEnd(14)}${M(E / r.keyByKeySeconds).padStart(14)}${M(E / r.batchSeconds).padStart(14)}` +
       `${`x${(r.keyByKeySeconds / r.batchSeconds).toFixed(2)}`.padStart(15)}`);
   }
-  console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}`);
+  console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch (for await) ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}` +
+    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}`);
 
-  const d = run<DecodeResult>('node', node('decode.js', [quick ? '10' : '40']));
-  console.log('\nDecoding 64-byte records from BTF (struct event64) through for await:');
-  console.log(`  raw ${M(d.rawPerSecond)}, decoded ${M(d.decodedPerSecond)}: decoding costs ${d.decodeNsPerRecord.toFixed(0)} ns/record, ` +
-    `decoded/raw ${d.decodedOverRaw.toFixed(2)}`);
+  mapOps();
+}
+
+// Per-op map access: bench/maps.c and bench/maps.ts, run in turns (C,
+// Node, C, Node, ...) so that a change in the machine's load hits both;
+// each figure is the fastest of its runs (CPU time per op).
+function mapOps(): void {
+  const exe = path.join(OUT, 'maps');
+  execFileSync('gcc', ['-O2', '-Wall', '-o', exe, path.join(ROOT, 'bench', 'maps.c'), '-lbpf'], { stdio: 'inherit' });
+  const n = String(quick ? 100_000 : 300_000);
+  const fastest = (rs: MapOpsResult[]): MapOpsResult => {
+    const out = { ...rs[0]! } as unknown as Record<string, number>;
+    for (const r of rs.slice(1)) {
+      for (const [k, v] of Object.entries(r)) if (typeof v === 'number' && k !== 'ops') out[k] = Math.min(out[k]!, v);
+    }
+    return out as unknown as MapOpsResult;
+  };
+  const cs: MapOpsResult[] = [];
+  const ns: MapOpsResult[] = [];
+  for (let round = 0; round < 3; round++) {
+    cs.push(run<MapOpsResult>(exe, [n]));
+    ns.push(run<MapOpsResult>('node', node('maps.js', [n])));
+  }
+  const c = fastest(cs);
+  const v = fastest(ns);
+  const f = (x: number): string => `${x.toFixed(0)} ns`;
+  console.log(`\nPer-op map access, 1024 u32 -> u64, ${Number(n) / 1e3}k ops per run (CPU time per op; one bpf() syscall each):`);
+  console.log(`  ${'operation'.padEnd(16)}${'C'.padStart(10)}${'Node raw'.padStart(11)}${'Node/C'.padStart(8)}${'Node typed'.padStart(12)}${'Node/C'.padStart(8)}`);
+  const rows: [string, number, number, number | undefined][] = [
+    ['array lookup', c.arrayLookupNs, v.arrayLookupNs, v.typedArrayLookupNs],
+    ['array update', c.arrayUpdateNs, v.arrayUpdateNs, v.typedArrayUpdateNs],
+    ['hash lookup', c.hashLookupNs, v.hashLookupNs, v.typedHashLookupNs],
+    ['hash update', c.hashUpdateNs, v.hashUpdateNs, v.typedHashUpdateNs],
+  ];
+  for (const [label, cn, raw, typed] of rows) {
+    console.log(`  ${label.padEnd(16)}${f(cn).padStart(10)}${f(raw).padStart(11)}${(raw / cn).toFixed(2).padStart(8)}` +
+      `${typed === undefined ? '' : f(typed).padStart(12) + (typed / cn).toFixed(2).padStart(8)}`);
+  }
+  console.log(`  mmapable array, one u64 read: C syscall lookup ${f(c.mmapableSyscallLookupNs)}, ` +
+    `Node lookup() ${f(v.mmapableSyscallLookupNs)}, Node memory() BigUint64Array ${v.mmapReadNs.toFixed(2)} ns, ` +
+    `DataView ${v.mmapDataViewReadNs!.toFixed(2)} ns (C through the mapping ${c.mmapReadNs.toFixed(2)} ns)`);
+  console.log(`  memory() reads vs C syscall lookups: x${(c.mmapableSyscallLookupNs / v.mmapReadNs).toFixed(0)} (BigUint64Array), ` +
+    `x${(c.mmapableSyscallLookupNs / v.mmapDataViewReadNs!).toFixed(0)} (DataView) faster`);
 }
 
 main();

@@ -70,9 +70,23 @@ int count_other(void *ctx)
 }
 
 /* a BTF tracepoint whose target the tests change (sys_enter -> sys_exit) */
+/* the second arguments it saw from this process: syscall numbers at
+ * sys_enter, return values at sys_exit */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __s64);
+	__type(value, __u64);
+	__uint(max_entries, 1024);
+} btf_tp_args SEC(".maps");
+
 SEC("?tp_btf/sys_enter")
 int btf_tp(u64 *ctx)
 {
+	__s64 arg = (__s64)ctx[1];
+	__u64 one = 1;
+
+	if ((bpf_get_current_pid_tgid() >> 32) == target_tgid)
+		bpf_map_update_elem(&btf_tp_args, &arg, &one, BPF_ANY);
 	return 0;
 }
 

@@ -146,6 +146,18 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value LookupAndDelete(const Napi::CallbackInfo& info);
   Napi::Value NextKey(const Napi::CallbackInfo& info);
   Napi::Value LookupBatch(const Napi::CallbackInfo& info);
+  Napi::Value UpdateBatch(const Napi::CallbackInfo& info);
+  Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
+  Napi::Value EachElem(const Napi::CallbackInfo& info);
+  Napi::Value Scratch(const Napi::CallbackInfo& info);
+  Napi::Value FastOps(const Napi::CallbackInfo& info);
+  static Napi::Value LookupScratch(const Napi::CallbackInfo& info);
+  static Napi::Value UpdateScratch(const Napi::CallbackInfo& info);
+  static Napi::Value DeleteScratch(const Napi::CallbackInfo& info);
+  static Napi::Value LookupAndDeleteScratch(const Napi::CallbackInfo& info);
+  static Napi::Value NextKeyScratch(const Napi::CallbackInfo& info);
+  Napi::Value Memory(const Napi::CallbackInfo& info);
+  Napi::Value DetachMemory(const Napi::CallbackInfo& info);
   Napi::Value ReadGlobal(const Napi::CallbackInfo& info);
   Napi::Value WriteGlobal(const Napi::CallbackInfo& info);
   uint8_t* GlobalBytes(Napi::Env env, size_t offset, size_t size, bool write);
@@ -162,6 +174,12 @@ class Map : public Napi::ObjectWrap<Map> {
   int fd_ = -1;      // set for a standalone map (created, from a pin)
   uint32_t keySize_ = 0, valueBytes_ = 0;
   std::string name_;
+  // The per-op fast path's key and value bytes (see Scratch in map.cc).
+  Napi::Reference<Napi::ArrayBuffer> scratchRef_;
+  uint8_t* scratchKey_ = nullptr;
+  uint8_t* scratchValue_ = nullptr;
+  uint8_t* scratchNext_ = nullptr;
+  bool scratchHasKey_ = false;
 
  public:
   struct Sizes {

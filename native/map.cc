@@ -66,6 +66,13 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::LookupAndDelete>("lookupAndDelete"),
                          InstanceMethod<&Map::NextKey>("nextKey"),
                          InstanceMethod<&Map::LookupBatch>("lookupBatch"),
+                         InstanceMethod<&Map::UpdateBatch>("updateBatch"),
+                         InstanceMethod<&Map::DeleteBatch>("deleteBatch"),
+                         InstanceMethod<&Map::EachElem>("eachElem"),
+                         InstanceMethod<&Map::Scratch>("scratch"),
+                         InstanceMethod<&Map::FastOps>("fastOps"),
+                         InstanceMethod<&Map::Memory>("memory"),
+                         InstanceMethod<&Map::DetachMemory>("detachMemory"),
                          InstanceMethod<&Map::ReadGlobal>("readGlobal"),
                          InstanceMethod<&Map::WriteGlobal>("writeGlobal"),
                          InstanceMethod<&Map::Freeze>("freeze"),
@@ -164,8 +171,10 @@ int Map::Fd(Napi::Env env) {
     if (fd_ < 0) ThrowState(env, "ERR_INVALID_STATE", "BpfMap is closed");
     return fd_;
   }
-  int fd = bpf_map__fd(Owned(env, true));
-  if (fd < 0) ThrowState(env, "ERR_INVALID_STATE", "the map was not created (autocreate off?)");
+  bpf_map* m = Owned(env, true);
+  int fd = bpf_map__fd(m);
+  // libbpf 1.3+ gives an uncreated map a placeholder fd, which is no map.
+  if (fd < 0 || !bpf_map__autocreate(m)) ThrowState(env, "ERR_INVALID_STATE", "the map was not created (autocreate off?)");
   return fd;
 }
 
@@ -458,9 +467,10 @@ Napi::Value Map::NextKey(const Napi::CallbackInfo& info) {
   ThrowErrno(env, errno, "bpf_map_get_next_key", s.name);
 }
 
-// lookupBatch(inToken | null, outToken, keys, values, count) -> [count, done]
-// (bpf_map_lookup_batch). The token is opaque: a bucket index for hash maps,
-// a key for arrays, so it needs max(keySize, 4) bytes.
+// lookupBatch(inToken | null, outToken, keys, values, count, del) -> [count, done]
+// (bpf_map_lookup_batch, or bpf_map_lookup_and_delete_batch with `del`).
+// The token is opaque: a bucket index for hash maps, a key for arrays, so it
+// needs max(keySize, 4) bytes.
 Napi::Value Map::LookupBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = Fd(env);
@@ -470,19 +480,270 @@ Napi::Value Map::LookupBatch(const Napi::CallbackInfo& info) {
   auto keys = BufferArg(info, 2, "keys");
   auto values = BufferArg(info, 3, "values");
   uint32_t count = info[4].As<Napi::Number>().Uint32Value();
+  bool del = info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
   if (out.Length() < std::max<size_t>(s.key, 4) || keys.Length() < static_cast<size_t>(count) * s.key ||
       values.Length() < static_cast<size_t>(count) * s.value)
     ThrowState(env, "ERR_INVALID_BUFFER_SIZE", "batch buffers are too small");
   DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, o);
   bool done = false;
-  if (bpf_map_lookup_batch(fd, in, out.Data(), keys.Data(), values.Data(), &count, &o) != 0) {
-    if (errno != ENOENT) ThrowErrno(env, errno, "bpf_map_lookup_batch", s.name);
+  int rc = del ? bpf_map_lookup_and_delete_batch(fd, in, out.Data(), keys.Data(), values.Data(), &count, &o)
+               : bpf_map_lookup_batch(fd, in, out.Data(), keys.Data(), values.Data(), &count, &o);
+  if (rc != 0) {
+    if (errno != ENOENT) ThrowErrno(env, errno, del ? "bpf_map_lookup_and_delete_batch" : "bpf_map_lookup_batch", s.name);
     done = true;  // ENOENT: the last elements are in this batch
   }
   Napi::Array r = Napi::Array::New(env, 2);
   r.Set(0u, count);
   r.Set(1u, done);
   return r;
+}
+
+namespace {
+void CheckBatch(Napi::Env env, const Napi::Buffer<uint8_t>& b, size_t count, size_t size, const char* what) {
+  if (b.Length() < count * size)
+    ThrowState(env, "ERR_INVALID_BUFFER_SIZE", std::string(what) + " buffer is too small for the batch");
+}
+}  // namespace
+
+// updateBatch(keys, values, count, flags) -> count (bpf_map_update_batch).
+// The kernel stops at the first element it refuses; that error is thrown.
+Napi::Value Map::UpdateBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  auto keys = BufferArg(info, 0, "keys");
+  auto values = BufferArg(info, 1, "values");
+  uint32_t count = info[2].As<Napi::Number>().Uint32Value();
+  CheckBatch(env, keys, count, s.key, "keys");
+  CheckBatch(env, values, count, s.value, "values");
+  DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value()));
+  if (bpf_map_update_batch(fd, keys.Data(), values.Data(), &count, &o) != 0)
+    ThrowErrno(env, errno, "bpf_map_update_batch", s.name);
+  return Napi::Number::New(env, count);
+}
+
+// deleteBatch(keys, count) -> [processed, missing] (bpf_map_delete_batch).
+// The kernel stops at the first key that is not there (ENOENT): `missing`
+// says so, and `processed` keys before it were deleted; ts/map.ts goes on
+// after it. Other errors are thrown.
+Napi::Value Map::DeleteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  auto keys = BufferArg(info, 0, "keys");
+  uint32_t count = info[1].As<Napi::Number>().Uint32Value();
+  CheckBatch(env, keys, count, s.key, "keys");
+  DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, o);
+  bool missing = false;
+  if (bpf_map_delete_batch(fd, keys.Data(), &count, &o) != 0) {
+    if (errno != ENOENT) ThrowErrno(env, errno, "bpf_map_delete_batch", s.name);
+    missing = true;
+  }
+  Napi::Array r = Napi::Array::New(env, 2);
+  r.Set(0u, count);
+  r.Set(1u, missing);
+  return r;
+}
+
+// eachElem(op, keys | null, values | null, count, flags, found | null) -> count
+// One element syscall per key in a single call from JavaScript: the batch
+// API's form where the kernel or the map type has no batch operations.
+// op: 0 lookup, 1 update, 2 delete, 3 lookup_and_delete. For lookups and
+// deletes a missing key is an answer (found[i] = 0); any other error is
+// thrown, after the elements before it were done.
+Napi::Value Map::EachElem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  Sizes s = SizesOf(env);
+  uint32_t op = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  uint64_t flags = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
+  uint8_t* keys = nullptr;
+  uint8_t* values = nullptr;
+  uint8_t* found = nullptr;
+  if (s.key != 0) {
+    auto k = BufferArg(info, 1, "keys");
+    CheckBatch(env, k, count, s.key, "keys");
+    keys = k.Data();
+  }
+  if (op != 2) {
+    auto v = BufferArg(info, 2, "values");
+    CheckBatch(env, v, count, s.value, "values");
+    values = v.Data();
+  }
+  if (!info[5].IsNull()) {
+    auto f = BufferArg(info, 5, "found");
+    CheckBatch(env, f, count, 1, "found");
+    found = f.Data();
+  }
+  static const char* const ops[] = {"bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem",
+                                    "bpf_map_lookup_and_delete_elem"};
+  if (op > 3) ThrowState(env, "ERR_INVALID_ARG_VALUE", "unknown element operation");
+  for (uint32_t i = 0; i < count; i++) {
+    void* k = keys ? keys + static_cast<size_t>(i) * s.key : nullptr;
+    void* v = values ? values + static_cast<size_t>(i) * s.value : nullptr;
+    int rc;
+    switch (op) {
+      case 0: rc = bpf_map_lookup_elem_flags(fd, k, v, flags); break;
+      case 1: rc = bpf_map_update_elem(fd, k, v, flags); break;
+      case 2: rc = bpf_map_delete_elem(fd, k); break;
+      default: rc = bpf_map_lookup_and_delete_elem(fd, k, v); break;
+    }
+    if (rc == 0) {
+      if (found) found[i] = 1;
+    } else if (errno == ENOENT && op != 1) {
+      if (found) found[i] = 0;
+    } else {
+      ThrowErrno(env, errno, ops[op], s.name);
+    }
+  }
+  return Napi::Number::New(env, count);
+}
+
+// The per-op fast path. One ArrayBuffer per map holds a key and a value
+// (scratch(valueOffset, size, hasKey, nextOffset), with room for the next
+// key of an iteration at nextOffset); JavaScript writes the key into it,
+// calls the fastOps() functions with nothing to unwrap but a number, and
+// copies the value out. What the user receives is always a copy made
+// in JavaScript (or a decoded value): the scratch never leaves ts/map.ts.
+// The ArrayBuffer is allocated by V8 outside its heap, so its address is
+// stable; the reference keeps it alive as long as this wrapper.
+Napi::Value Map::Scratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t valueOffset = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t size = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t nextOffset = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : size;
+  // The kernel writes a whole value (and key) there: the layout must hold them.
+  Sizes sz = SizesOf(env);
+  if (valueOffset < sz.key || static_cast<uint64_t>(valueOffset) + sz.value > size ||
+      (nextOffset < size && static_cast<uint64_t>(nextOffset) + sz.key > size))
+    ThrowState(env, "ERR_OUT_OF_RANGE", "scratch too small for the map's key and value");
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size);
+  scratchRef_ = Napi::Persistent(ab);
+  scratchKey_ = static_cast<uint8_t*>(ab.Data());
+  scratchValue_ = scratchKey_ + valueOffset;
+  scratchNext_ = nextOffset < size ? scratchKey_ + nextOffset : nullptr;
+  scratchHasKey_ = info[2].ToBoolean();
+  return ab;
+}
+
+// The scratch ops. They are plain functions made by fastOps() with this
+// wrapper as their data, not methods: a method call unwraps its receiver
+// (napi_unwrap, a private-property lookup through the V8 runtime), which
+// profiles showed as a large part of the time a lookup spends outside the
+// kernel. Each function keeps the wrapper's JavaScript object alive (see
+// FastOps), so `self` is valid whenever one can be called.
+#define SCRATCH_PREAMBLE                                                               \
+  Napi::Env env = info.Env();                                                          \
+  Map* self = static_cast<Map*>(info.Data());                                          \
+  int fd = self->Fd(env);                                                              \
+  void* key = self->scratchHasKey_ ? self->scratchKey_ : nullptr;
+
+// lookup(flags) -> found
+Napi::Value Map::LookupScratch(const Napi::CallbackInfo& info) {
+  SCRATCH_PREAMBLE
+  uint64_t flags = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  if (bpf_map_lookup_elem_flags(fd, key, self->scratchValue_, flags) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_lookup_elem", self->SizesOf(env).name);
+}
+
+// update(flags)
+Napi::Value Map::UpdateScratch(const Napi::CallbackInfo& info) {
+  SCRATCH_PREAMBLE
+  uint64_t flags = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  if (bpf_map_update_elem(fd, key, self->scratchValue_, flags) != 0)
+    ThrowErrno(env, errno, "bpf_map_update_elem", self->SizesOf(env).name);
+  return env.Undefined();
+}
+
+// delete() -> found
+Napi::Value Map::DeleteScratch(const Napi::CallbackInfo& info) {
+  SCRATCH_PREAMBLE
+  if (bpf_map_delete_elem(fd, key) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_delete_elem", self->SizesOf(env).name);
+}
+
+// lookupAndDelete() -> found
+Napi::Value Map::LookupAndDeleteScratch(const Napi::CallbackInfo& info) {
+  SCRATCH_PREAMBLE
+  if (bpf_map_lookup_and_delete_elem(fd, key, self->scratchValue_) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_lookup_and_delete_elem", self->SizesOf(env).name);
+}
+// nextKey(fromKey) -> found: the key after the scratch's key (or the first
+// key, without fromKey) into the scratch's next-key bytes.
+Napi::Value Map::NextKeyScratch(const Napi::CallbackInfo& info) {
+  SCRATCH_PREAMBLE
+  if (self->scratchNext_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no next key bytes in the scratch");
+  if (!info[0].ToBoolean()) key = nullptr;
+  if (bpf_map_get_next_key(fd, key, self->scratchNext_) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOENT) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "bpf_map_get_next_key", self->SizesOf(env).name);
+}
+#undef SCRATCH_PREAMBLE
+
+// fastOps() -> [lookup, update, delete, lookupAndDelete, nextKey] over the scratch
+// (made first with scratch()).
+Napi::Value Map::FastOps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (scratchKey_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no scratch buffer");
+  Napi::Array ops = Napi::Array::New(env, 5);
+  const std::pair<const char*, Napi::Function::Callback> fns[] = {
+      {"lookup", &Map::LookupScratch},
+      {"update", &Map::UpdateScratch},
+      {"delete", &Map::DeleteScratch},
+      {"lookupAndDelete", &Map::LookupAndDeleteScratch},
+      {"nextKey", &Map::NextKeyScratch}};
+  uint32_t i = 0;
+  for (const auto& [name, cb] : fns) {
+    Napi::Function f = Napi::Function::New(env, cb, name, this);
+    // The function holds the wrapper: no call can outlive it.
+    f.DefineProperty(Napi::PropertyDescriptor::Value("map", Value(), napi_default));
+    ops.Set(i++, f);
+  }
+  return ops;
+}
+
+namespace {
+struct Mapping {
+  void* addr;
+  size_t len;
+};
+}  // namespace
+
+// memory(bytes) -> ArrayBuffer over the map's memory (mmap of a
+// BPF_F_MMAPABLE array, read-write, shared with the programs). ts/map.ts
+// checks the map type and works out `bytes`. The ArrayBuffer owns the
+// mapping: it is unmapped in its finalizer, never while JavaScript can
+// reach it. A mapping holds its own reference on the kernel map, so
+// closing the fd (or the object) leaves the memory valid; ts/map.ts detaches
+// the ArrayBuffer at close so that user views stop working instead.
+// Read-only maps (a loaded .rodata, frozen maps, BPF_F_RDONLY) refuse a
+// writable mapping (EPERM), which is thrown: a read-only ArrayBuffer does
+// not exist, and a write to a read-only page would kill the process.
+Napi::Value Map::Memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env);
+  size_t bytes = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t len = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
+  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap", SizesOf(env).name);
+  auto* m = new Mapping{addr, len};
+  return Napi::ArrayBuffer::New(env, addr, bytes, [](Napi::Env, void*, Mapping* m) {
+    munmap(m->addr, m->len);
+    delete m;
+  }, m);
+}
+
+// detachMemory(arrayBuffer): every view over it reads as empty from now on
+// (DataView accessors throw); the pages are unmapped once it is collected.
+Napi::Value Map::DetachMemory(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  if (!ab.IsDetached()) ab.Detach();
+  return info.Env().Undefined();
 }
 
 // Global variables (.data, .bss, .rodata, .data.*): before load, libbpf's

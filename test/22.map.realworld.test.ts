@@ -51,12 +51,12 @@ describe('maps of real-world objects', () => {
   describe('geometry set before load', () => {
     it('a stack-trace map without a value size: a clear error naming the map and the setter, then loads once set', () => {
       using o = unconfigured();
-      const e = throwsWith(() => o.load(), { code: 'ERR_INVALID_STATE' }, TypeError);
+      const e = throwsWith(() => o.load(), { code: 'EINVAL', op: 'bpf_object__load' }, BpfError);
       assert.match(e.message, /map 'stackmap' \(stack_trace\): value_size is 0; set map\.valueSize before load\(\)/);
       assert.equal(o.state, 'opened', 'nothing reached the kernel: the object can still be configured');
       o.map('stackmap').valueSize = STACK_DEPTH * 8;
       o.map('stackmap').maxEntries = 64;
-      const e2 = throwsWith(() => o.load(), { code: 'ERR_INVALID_STATE' }, TypeError);
+      const e2 = throwsWith(() => o.load(), { code: 'EINVAL', op: 'bpf_object__load' }, BpfError);
       assert.match(e2.message, /map 'stack_ids' \(hash\): max_entries is 0; set map\.maxEntries before load\(\)/);
       o.map('stack_ids').maxEntries = 16;
       o.map('outer_bare').innerMap = { type: 'array', keySize: 4, valueSize: 8, maxEntries: 4 };
@@ -70,7 +70,7 @@ describe('maps of real-world objects', () => {
       assert.ok(o.map('perf_events').maxEntries > 0);
     });
 
-    it('bpf_get_stackid() fills the sized stack map: the frames are kernel addresses', () => {
+    it('bpf_get_stackid() fills the sized stack map: the frames are kernel addresses', function () {
       ensureTracefs();
       using o = configured();
       o.rodata.target_tgid = process.pid;
@@ -83,6 +83,13 @@ describe('maps of real-world objects', () => {
       }
       assert.ok(Number(o.bss.stack_calls) >= 1, 'the tracepoint ran');
       const id = o.map<number, bigint>('stack_ids').lookup(process.pid);
+      if (id === -14n) {
+        // EFAULT: this kernel collected no stack in this context (seen on
+        // Debian's 5.10 under emulation); the probe is the call itself.
+        assert.equal([...o.map('stackmap').raw.keys()].length, 0, 'and stored none');
+        this.test!.title += ' — skipped: bpf_get_stackid() from a syscall tracepoint gives EFAULT on this kernel';
+        this.skip();
+      }
       assert.ok(id !== undefined && id >= 0n, `a stack id, got ${String(id)}`);
       const frames = o.map('stackmap').raw.lookup(Buffer.from(new Uint32Array([Number(id)]).buffer)) as Buffer;
       assert.equal(frames.length, STACK_DEPTH * 8);
@@ -321,6 +328,8 @@ describe('maps of real-world objects', () => {
       o.load();
       assert.equal(o.map('results').id, 0);
       throwsWith(() => o.map('results').lookup(0), { code: 'ERR_INVALID_STATE' });
+      // Only bloom_check uses 'results', and it loads only with bloom filters.
+      if (bloomFilters !== true) return;
       using p = configured();
       p.map('results').autocreate = false;
       const e = throwsWith(() => p.load(), { program: 'bloom_check' }, BpfError);
@@ -336,7 +345,8 @@ describe('maps of real-world objects', () => {
       assert.equal(b.map('results').id, a.map('results').id);
       a.map<number, bigint>('results').update(3, 77n);
       assert.equal(b.map<number, bigint>('results').lookup(3), 77n);
-      // the BPF side of b writes what a reads
+      // the BPF side of b writes what a reads (bloom_check, where it loads)
+      if (bloomFilters !== true) return;
       b.program('bloom_check').testRun({ data: Buffer.alloc(64) });
       assert.equal(a.map<number, bigint>('results').lookup(3), 0n);
     });

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { BpfObject, Btf, VerifierError } from '../ts/index.js';
+import { BpfError, BpfObject, Btf, VerifierError } from '../ts/index.js';
 import { ensureTracefs, obj, throwsWith } from './helpers.js';
 
 // Program settings made before load (bpf/prog_setters.bpf.c), each checked
@@ -51,18 +51,39 @@ describe('program setters before load', () => {
   });
 
   it('attachTarget: a tp_btf program attaches where the setter says (sys_exit, not its section\'s sys_enter)', () => {
+    // The second arguments the program saw from us around a getppid():
+    // syscall numbers at sys_enter, return values (the parent's pid) at sys_exit.
+    const secondArgs = (o: BpfObject): Set<bigint> => {
+      const link = o.program('btf_tp').attach();
+      try {
+        void process.ppid;
+      } finally {
+        link.detach();
+      }
+      return new Set(o.map<bigint, bigint>('btf_tp_args').keys());
+    };
+    const NR_GETPPID = 110n; // x86_64
+    const ppid = BigInt(process.ppid);
     using o = open();
     const p = o.program('btf_tp');
     p.autoload = true;
     p.attachTarget = 'sys_exit';
     assert.equal(p.attachTarget, 'sys_exit');
+    o.rodata.target_tgid = process.pid;
     o.load();
-    const kernel = Btf.kernel();
-    assert.equal(kernel.type(p.attachBtfId!).name, 'btf_trace_sys_exit');
+    const atExit = secondArgs(o);
+    assert.ok(atExit.has(ppid), `sys_exit: getppid()'s return value ${ppid} among ${[...atExit].join(', ')}`);
     using q = open();
     q.program('btf_tp').autoload = true;
+    q.rodata.target_tgid = process.pid;
     q.load();
-    assert.equal(kernel.type(q.program('btf_tp').attachBtfId!).name, 'btf_trace_sys_enter');
+    const atEnter = secondArgs(q);
+    assert.ok(atEnter.has(NR_GETPPID), `sys_enter: getppid's number among ${[...atEnter].join(', ')}`);
+    assert.ok(!atEnter.has(ppid) || ppid === NR_GETPPID || ppid < 512n, 'and no return values (syscall numbers are below 512)');
+    // Kernels from 5.11 also say which BTF type the program is attached to.
+    const kernel = Btf.kernel();
+    if (p.attachBtfId) assert.equal(kernel.type(p.attachBtfId).name, 'btf_trace_sys_exit');
+    if (q.program('btf_tp').attachBtfId) assert.equal(kernel.type(q.program('btf_tp').attachBtfId!).name, 'btf_trace_sys_enter');
     using bad = open();
     bad.program('btf_tp').autoload = true;
     throwsWith(() => { bad.program('btf_tp').attachTarget = 'no_such_tracepoint_xyz'; }, { code: 'ESRCH' });
@@ -98,7 +119,7 @@ describe('program setters before load', () => {
     assert.equal(p.type, 'unspec');
     assert.equal(p.autoload, false, "'?' in the section: not loaded unless asked");
     p.autoload = true;
-    const e = throwsWith(() => o.load(), { code: 'ERR_INVALID_STATE' }, TypeError);
+    const e = throwsWith(() => o.load(), { code: 'EINVAL', op: 'bpf_object__load' }, BpfError);
     assert.match(e.message, /program 'custom_section': section 'lbn_custom' names no program type; set prog\.type before load\(\)/);
     assert.equal(o.state, 'opened');
     p.type = 'socket_filter';

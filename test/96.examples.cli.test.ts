@@ -120,7 +120,7 @@ describe('examples as command-line tools', function () {
 });
 
 describe('the libbpf-node command', function () {
-  this.timeout(30_000);
+  this.timeout(180_000); // a dozen node processes: minutes under emulation
   const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'ts', 'cli.js'), ...args], { encoding: 'utf8' });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };

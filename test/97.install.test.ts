@@ -87,7 +87,9 @@ describe('install and load where something is missing', function () {
     assert.equal(r.stderr, '');
   });
 
-  it('the addon needs no newer glibc, libstdc++ or libbpf than the README declares', function () {
+  // The floors are the prebuild's, which links the system libbpf; an addon
+  // with a newer libbpf linked in (CI's libbpf 1.7 run) has its own.
+  itIf('dynamicLibbpf', hideable)('the addon needs no newer glibc, libstdc++ or libbpf than the README declares', function () {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const declared = (name: string): string => {
       const m = new RegExp(`\\| ${name} \\| ([\\d.]+) `).exec(readme);

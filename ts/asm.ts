@@ -3,6 +3,44 @@
 // hand-written programs can be loaded without a compiler. Validation happens before encoding
 // because the verifier's complaint about a bad field is far harder to trace back to the call.
 
+/**
+ * An eBPF instruction builder, for programs written without a compiler (as
+ * the kernel's samples/bpf/sock_example.c writes them). Each builder
+ * returns one `Insn`: a `struct bpf_insn` of 8 bytes (16 for the
+ * BPF_LD_IMM64 forms), encoded as the BPF_* macros of
+ * include/linux/filter.h encode it, in host byte order. The constants have
+ * the values of include/uapi/linux/bpf.h and bpf_common.h.
+ *
+ * Every argument is checked before anything is encoded: a wrong type is a
+ * TypeError with code ERR_INVALID_ARG_TYPE; a register, offset or immediate
+ * out of its field's range a RangeError ERR_OUT_OF_RANGE; an operation or
+ * size the builder does not take a TypeError ERR_INVALID_ARG_VALUE. The
+ * verifier still has the last word, at BpfProgram.load().
+ *
+ * Jump offsets (`off`) count 8-byte slots from the next instruction: an
+ * LD_IMM64 form counts 2 (see `Insn.slots`).
+ *
+ * @example
+ * ```ts
+ * import { asm, BpfProgram } from 'libbpf-node';
+ * // A socket filter that keeps TCP packets (IPv4 over Ethernet assumed):
+ * // r0 = *(u8 *)skb[23]; if r0 != 6 goto drop; return -1; drop: return 0
+ * using prog = BpfProgram.load({
+ *   type: 'socket_filter',
+ *   insns: [
+ *     asm.mov64Reg(asm.R6, asm.R1),          // ldAbs reads the skb in r6
+ *     asm.ldAbs(asm.B, 14 + 9),
+ *     asm.jmpImm(asm.JNE, asm.R0, 6, 2),
+ *     asm.mov64Imm(asm.R0, -1),
+ *     asm.exit(),
+ *     asm.mov64Imm(asm.R0, 0),
+ *     asm.exit(),
+ *   ],
+ * });
+ * ```
+ * @module
+ */
+
 import { endianness } from 'node:os';
 import { inspect } from 'node:util';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
@@ -31,27 +69,96 @@ const imm32 = (name: string, v: unknown): number => int(name, v, -0x8000_0000, 0
 // ---------------------------------------------------------------------------------------------
 // Constants, with the values of include/uapi/linux/bpf{,_common}.h.
 
+/**
+ * The eleven registers, BPF_REG_0 … BPF_REG_10 (values 0-10). R0: the
+ * result of a helper call and the program's return value. R1-R5: a helper
+ * call's arguments (clobbered by the call); on entry R1 holds the context
+ * (e.g. a `struct __sk_buff *`). R6-R9: callee-saved. R10: the read-only
+ * frame pointer of the 512-byte stack, addressed at negative offsets.
+ */
 export const R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+/**
+ * A register number, 0-10 (`asm.R0` … `asm.R10`); other numbers are a
+ * RangeError ERR_OUT_OF_RANGE at run time.
+ */
 export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
 
 // instruction classes
+/**
+ * Instruction classes, the low 3 bits of an opcode (BPF_CLASS): LD = BPF_LD
+ * (0x00), LDX = BPF_LDX (0x01), ST = BPF_ST (0x02), STX = BPF_STX (0x03),
+ * ALU = BPF_ALU (0x04, 32-bit), JMP = BPF_JMP (0x05), JMP32 = BPF_JMP32
+ * (0x06, 32-bit compares), ALU64 = BPF_ALU64 (0x07). The builders set the
+ * class themselves; these are for `raw()` and for reading opcodes.
+ */
 export const LD = 0x00, LDX = 0x01, ST = 0x02, STX = 0x03, ALU = 0x04, JMP = 0x05, JMP32 = 0x06, ALU64 = 0x07;
 // operand source
+/**
+ * The operand source bit of ALU and JMP opcodes (BPF_SRC): K = BPF_K (0x00,
+ * the 32-bit immediate `imm`) and X = BPF_X (0x08, the register `src`).
+ */
 export const K = 0x00, X = 0x08;
 // sizes and modes of the load/store classes
+/**
+ * Access sizes of the load and store classes (BPF_SIZE, bits 3-4): W = BPF_W
+ * (0x00, 4 bytes, u32), H = BPF_H (0x08, 2 bytes, u16), B = BPF_B (0x10,
+ * 1 byte, u8), DW = BPF_DW (0x18, 8 bytes, u64).
+ */
 export const W = 0x00, H = 0x08, B = 0x10, DW = 0x18;
+/**
+ * Addressing modes of the load and store classes (BPF_MODE, bits 5-7):
+ * IMM = BPF_IMM (0x00, the 64-bit immediate of BPF_LD_IMM64), ABS = BPF_ABS
+ * (0x20) and IND = BPF_IND (0x40) (the legacy packet loads of socket
+ * filters), MEM = BPF_MEM (0x60, memory at register + offset), ATOMIC =
+ * BPF_ATOMIC (0xc0, atomic operations on memory).
+ */
 export const IMM = 0x00, ABS = 0x20, IND = 0x40, MEM = 0x60, ATOMIC = 0xc0;
+/** The access sizes of `ldxMem()`, `stxMem()` and `stMem()`: `asm.W`, `asm.H`, `asm.B` or `asm.DW`. */
 export type Size = typeof W | typeof H | typeof B | typeof DW;
+/** The sizes atomic operations take: `asm.W` (32-bit) or `asm.DW` (64-bit). */
 export type AtomicSize = typeof W | typeof DW;
+/** The sizes of the BPF_LD_ABS and BPF_LD_IND packet loads: `asm.W`, `asm.H` or `asm.B` (no DW). */
 export type PacketSize = typeof W | typeof H | typeof B;
 
+/**
+ * ALU operations (BPF_OP, bits 4-7 of BPF_ALU and BPF_ALU64 opcodes):
+ * ADD = BPF_ADD (0x00), SUB = BPF_SUB (0x10), MUL = BPF_MUL (0x20),
+ * DIV = BPF_DIV (0x30, unsigned), OR = BPF_OR (0x40), AND = BPF_AND (0x50),
+ * LSH = BPF_LSH (0x60), RSH = BPF_RSH (0x70, logical), NEG = BPF_NEG (0x80),
+ * MOD = BPF_MOD (0x90, unsigned), XOR = BPF_XOR (0xa0), MOV = BPF_MOV
+ * (0xb0), ARSH = BPF_ARSH (0xc0, sign-extending), END = BPF_END (0xd0, byte
+ * swaps: `endian()`). ADD, AND, OR and XOR are also the codes of the
+ * atomic operations.
+ */
 export const ADD = 0x00, SUB = 0x10, MUL = 0x20, DIV = 0x30, OR = 0x40, AND = 0x50, LSH = 0x60, RSH = 0x70,
   NEG = 0x80, MOD = 0x90, XOR = 0xa0, MOV = 0xb0, ARSH = 0xc0, END = 0xd0;
+/**
+ * The operations `alu64Imm()`, `alu64Reg()`, `alu32Imm()` and `alu32Reg()`
+ * take: `asm.ADD` … `asm.ARSH`, not END (`endian()` builds those). NEG takes
+ * no operand: only the immediate form with imm 0 (or `neg64()`/`neg32()`);
+ * anything else is a TypeError ERR_INVALID_ARG_VALUE.
+ */
 export type AluOp = typeof ADD | typeof SUB | typeof MUL | typeof DIV | typeof OR | typeof AND | typeof LSH
   | typeof RSH | typeof NEG | typeof MOD | typeof XOR | typeof MOV | typeof ARSH;
+/**
+ * The byte order of a BPF_END instruction (the opcode's BPF_SRC bit):
+ * TO_LE = BPF_TO_LE (0x00), TO_BE = BPF_TO_BE (0x08).
+ */
 export const TO_LE = 0x00, TO_BE = 0x08;
+/** The byte order `endian()` takes: `asm.TO_LE` or `asm.TO_BE`. */
 export type ByteOrder = typeof TO_LE | typeof TO_BE;
 
+/**
+ * Jump operations (BPF_OP, bits 4-7 of BPF_JMP and BPF_JMP32 opcodes):
+ * JA = BPF_JA (0x00, unconditional: `ja()`), JEQ = BPF_JEQ (0x10, ==),
+ * JGT = BPF_JGT (0x20, unsigned >), JGE = BPF_JGE (0x30, unsigned >=),
+ * JSET = BPF_JSET (0x40, dst & operand != 0), JNE = BPF_JNE (0x50, !=),
+ * JSGT = BPF_JSGT (0x60, signed >), JSGE = BPF_JSGE (0x70, signed >=),
+ * CALL = BPF_CALL (0x80: `call()`, `callRel()`), EXIT = BPF_EXIT (0x90:
+ * `exit()`), JLT = BPF_JLT (0xa0, unsigned <), JLE = BPF_JLE (0xb0,
+ * unsigned <=), JSLT = BPF_JSLT (0xc0, signed <), JSLE = BPF_JSLE (0xd0,
+ * signed <=).
+ */
 export const JA = 0x00, JEQ = 0x10, JGT = 0x20, JGE = 0x30, JSET = 0x40, JNE = 0x50, JSGT = 0x60, JSGE = 0x70,
   CALL = 0x80, EXIT = 0x90, JLT = 0xa0, JLE = 0xb0, JSLT = 0xc0, JSLE = 0xd0;
 /** Conditional jumps; JA has its own builder, `ja()`. */
@@ -59,8 +166,21 @@ export type JmpOp = typeof JEQ | typeof JGT | typeof JGE | typeof JSET | typeof 
   | typeof JLT | typeof JLE | typeof JSLT | typeof JSLE;
 
 // atomic operations go in the imm field of BPF_STX|BPF_ATOMIC
+/**
+ * Atomic operation codes, for the imm field of BPF_STX | BPF_ATOMIC:
+ * FETCH = BPF_FETCH (0x01, also load the old value into src), XCHG =
+ * BPF_XCHG (0xe1), CMPXCHG = BPF_CMPXCHG (0xf1). The plain operations use
+ * the ALU codes ADD, AND, OR and XOR. The `atomic*()` builders set them.
+ */
 export const FETCH = 0x01, XCHG = 0xe0 | FETCH, CMPXCHG = 0xf0 | FETCH;
 // src_reg markers the kernel rewrites at load time
+/**
+ * src_reg markers the kernel resolves at load time: PSEUDO_MAP_FD =
+ * BPF_PSEUDO_MAP_FD (1: a BPF_LD_IMM64 whose imm is a map fd, `ldMapFd()`),
+ * PSEUDO_MAP_VALUE = BPF_PSEUDO_MAP_VALUE (2: the address of a map value,
+ * `ldMapValue()`), PSEUDO_CALL = BPF_PSEUDO_CALL (1, in a BPF_CALL: a
+ * bpf-to-bpf call, `callRel()`).
+ */
 export const PSEUDO_MAP_FD = 1, PSEUDO_MAP_VALUE = 2, PSEUDO_CALL = 1;
 
 // Each table doubles as the set of accepted values and as the disassembler's spelling.
@@ -137,12 +257,24 @@ const HELPER_NAMES = [
   /* 210 */ 'cgrp_storage_get', 'cgrp_storage_delete',
 ] as const;
 
+/** @inline */
 type HelperNames = typeof HELPER_NAMES;
+/**
+ * A BPF helper's name without its `bpf_` prefix: 'map_lookup_elem' for
+ * bpf_map_lookup_elem() (BPF_FUNC_map_lookup_elem). The names of
+ * ___BPF_FUNC_MAPPER in include/uapi/linux/bpf.h, ids 0-211 (the list ends
+ * with cgrp_storage_delete; newer functionality is kfuncs).
+ */
 export type HelperName = HelperNames[number];
+/** Helper ids by name: the BPF_FUNC_* values of include/uapi/linux/bpf.h. */
 export type Helpers = {
   readonly [I in keyof HelperNames as I extends `${number}` ? HelperNames[I] : never]:
     I extends `${infer N extends number}` ? N : never;
 };
+/**
+ * Helper ids by name (a frozen object): `asm.helpers.map_lookup_elem` is 1,
+ * BPF_FUNC_map_lookup_elem. `call()` takes either.
+ */
 export const helpers: Helpers = Object.freeze(Object.fromEntries(HELPER_NAMES.map((n, i) => [n, i]))) as Helpers;
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +291,23 @@ const TOKEN = Symbol('Insn');
 let create!: (text: string, slots: readonly Slot[]) => Insn;
 let bytesOf!: (insn: Insn) => Uint8Array;
 
+/**
+ * One eBPF instruction: a `struct bpf_insn` (one 8-byte slot), or the two
+ * slots of a BPF_LD_IMM64 form, encoded in host byte order. Made only by
+ * this module's builders (`new Insn()` is a TypeError
+ * ERR_ILLEGAL_CONSTRUCTOR). Frozen, so one instruction can be shared
+ * between programs; it holds no kernel resource and has nothing to close.
+ * Pass an array of them as `insns` to BpfProgram.load(), or concatenate
+ * them with `assemble()`.
+ *
+ * @example
+ * ```ts
+ * const insn = asm.mov64Reg(asm.R6, asm.R1);
+ * insn.text;  // 'r6 = r1'
+ * insn.slots; // 1
+ * insn.bytes; // <Buffer bf 16 00 00 00 00 00 00> on a little-endian host
+ * ```
+ */
 export class Insn {
   readonly #bytes: Uint8Array;
   /** Disassembly in the verifier log's notation, e.g. `r6 = r1`. */
@@ -188,6 +337,7 @@ export class Insn {
     return Buffer.from(this.#bytes);
   }
 
+  /** The disassembly, `text`. */
   toString(): string {
     return this.text;
   }
@@ -248,11 +398,17 @@ export const alu32Imm: (op: AluOp, dst: Reg, imm: number) => Insn = alu(ALU, K);
 /** BPF_ALU32_REG */
 export const alu32Reg: (op: AluOp, dst: Reg, src: Reg) => Insn = alu(ALU, X);
 
+/** BPF_MOV64_IMM: dst = imm, sign-extended to 64 bits (imm: -2^31 … 2^32 - 1, the 32 bits either way). */
 export const mov64Imm = (dst: Reg, imm: number): Insn => alu64Imm(MOV, dst, imm);
+/** BPF_MOV64_REG: dst = src. */
 export const mov64Reg = (dst: Reg, src: Reg): Insn => alu64Reg(MOV, dst, src);
+/** BPF_MOV32_IMM: the low 32 bits of dst = imm; the upper half is zeroed. */
 export const mov32Imm = (dst: Reg, imm: number): Insn => alu32Imm(MOV, dst, imm);
+/** BPF_MOV32_REG: the low 32 bits of dst = those of src; the upper half is zeroed. */
 export const mov32Reg = (dst: Reg, src: Reg): Insn => alu32Reg(MOV, dst, src);
+/** BPF_ALU64 | BPF_NEG: dst = -dst. */
 export const neg64 = (dst: Reg): Insn => alu64Imm(NEG, dst, 0);
+/** BPF_ALU | BPF_NEG: the low 32 bits of dst negated; the upper half is zeroed. */
 export const neg32 = (dst: Reg): Insn => alu32Imm(NEG, dst, 0);
 
 /** BPF_ENDIAN: convert the low `bits` of dst between host order and `order`, zeroing the rest. */
@@ -262,7 +418,9 @@ export function endian(order: ByteOrder, dst: Reg, bits: 16 | 32 | 64): Insn {
   const n = choice('bits', bits, ENDIAN_BITS, '16, 32 or 64');
   return one(`r${d} = ${BYTE_ORDERS[o]}${n} r${d}`, ALU | END | o, d, 0, 0, n);
 }
+/** `endian(TO_LE, dst, bits)`: `r1 = le16 r1` and the like (bits: 16, 32 or 64). */
 export const toLe = (dst: Reg, bits: 16 | 32 | 64): Insn => endian(TO_LE, dst, bits);
+/** `endian(TO_BE, dst, bits)`: `r1 = be16 r1` and the like, e.g. for network-order fields. */
 export const toBe = (dst: Reg, bits: 16 | 32 | 64): Insn => endian(TO_BE, dst, bits);
 
 // ---- 64-bit immediates (two slots; the second has opcode 0)
@@ -358,15 +516,27 @@ function atomic(op: number) {
   };
 }
 
+/**
+ * An atomic builder: BPF_ATOMIC_OP(size, op, dst, src, off), an atomic
+ * operation on `*(size *)(dst + off)` with the operand in src; size
+ * `asm.W` or `asm.DW`, off a signed 16-bit byte offset.
+ */
 export type AtomicBuilder = (size: AtomicSize, dst: Reg, src: Reg, off: number) => Insn;
+/** BPF_ADD (BPF_XADD of old): `lock *(size *)(dst + off) += src`. */
 export const atomicAdd: AtomicBuilder = atomic(ADD);
+/** BPF_AND: `lock *(size *)(dst + off) &= src`. */
 export const atomicAnd: AtomicBuilder = atomic(AND);
+/** BPF_OR: `lock *(size *)(dst + off) |= src`. */
 export const atomicOr: AtomicBuilder = atomic(OR);
+/** BPF_XOR: `lock *(size *)(dst + off) ^= src`. */
 export const atomicXor: AtomicBuilder = atomic(XOR);
-/** The fetch forms also load the old value into src. */
+/** BPF_ADD | BPF_FETCH: adds src, and (as every fetch form does) loads the old value into src. */
 export const atomicFetchAdd: AtomicBuilder = atomic(ADD | FETCH);
+/** BPF_AND | BPF_FETCH: `src = atomic_fetch_and(dst + off, src)`. */
 export const atomicFetchAnd: AtomicBuilder = atomic(AND | FETCH);
+/** BPF_OR | BPF_FETCH: `src = atomic_fetch_or(dst + off, src)`. */
 export const atomicFetchOr: AtomicBuilder = atomic(OR | FETCH);
+/** BPF_XOR | BPF_FETCH: `src = atomic_fetch_xor(dst + off, src)`. */
 export const atomicFetchXor: AtomicBuilder = atomic(XOR | FETCH);
 /** src = xchg(*(dst + off), src) */
 export const atomicXchg: AtomicBuilder = atomic(XCHG);

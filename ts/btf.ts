@@ -6,12 +6,15 @@ import { BpfError } from './errors.js';
 import { btfProblem } from './internal/objcheck.js';
 import { fail, invalidArgType } from './internal/errors.js';
 
+/** BTF kinds by name, as BTF_KIND_* of include/uapi/linux/btf.h: index = kind value (BTF_KIND_INT = 1 ... BTF_KIND_ENUM64 = 19). */
 export const BTF_KINDS = [
   'unknown', 'int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const',
   'restrict', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64',
 ] as const;
+/** A BTF kind by name: 'int', 'struct', 'datasec', ... */
 export type BtfKind = (typeof BTF_KINDS)[number];
 
+/** A struct or union member (struct btf_member). */
 export interface BtfMember {
   name: string;
   type: number;
@@ -21,27 +24,37 @@ export interface BtfMember {
   bitfieldSize: number;
 }
 
+/** An enumerator (struct btf_enum, or btf_enum64 whose value is a bigint). */
 export interface BtfEnumValue {
   name: string;
   value: number | bigint;
 }
 
+/** A func_proto parameter (struct btf_param). */
 export interface BtfParam {
   name: string;
   type: number;
 }
 
+/** A variable of a datasec (struct btf_var_secinfo): its type id, byte offset and size. */
 export interface BtfVarInfo {
   type: number;
   offset: number;
   size: number;
 }
 
+/**
+ * Fields every BTF type has.
+ * @inline
+ */
 interface Base {
+  /** The type id (0: void). */
   id: number;
+  /** The name ('' for anonymous types). */
   name: string;
 }
 
+/** One parsed BTF type: id, name and the fields of its kind (a union discriminated by `kind`; id 0 is 'void'). */
 export type BtfType = Base & (
   | { kind: 'void' }
   | { kind: 'int'; size: number; bits: number; bitOffset: number; signed: boolean; char: boolean; bool: boolean }
@@ -64,6 +77,21 @@ const TAGGED = new Set(['struct', 'union', 'enum', 'enum64', 'fwd']);
 
 let kernelBtf: Btf | undefined;
 
+/**
+ * Parsed BTF (the kernel's type format, include/uapi/linux/btf.h), to look
+ * up and describe types and to build codecs. Obtained from `obj.btf` and
+ * `map.btf` (the object's BTF as libbpf fixed it up, or a pinned map's from
+ * the kernel), `Btf.kernel()` (/sys/kernel/btf/vmlinux, parsed once),
+ * `Btf.fromFile(path)` (an ELF's .BTF or a raw BTF file) or
+ * `Btf.parse(bytes)`. Plain immutable data: no fd, nothing to close; it
+ * stays usable after its object is closed. Malformed BTF is a BpfError
+ * LIBBPF_ERRNO__FORMAT (op btf__parse); a bad type id a RangeError
+ * ERR_OUT_OF_RANGE.
+ * @example
+ * const btf = Btf.kernel();
+ * const t = btf.find('struct task_struct');
+ * if (t) console.log(btf.typeName(t.id), btf.sizeof(t.id));
+ */
 export class Btf {
   readonly #types: BtfType[];
   readonly #byName = new Map<string, BtfType[]>();
@@ -149,10 +177,12 @@ export class Btf {
     return this.#types.length;
   }
 
+  /** Every type, in id order (0: void first). */
   types(): IterableIterator<BtfType> {
     return this.#types.values();
   }
 
+  /** The type with this id; a RangeError ERR_OUT_OF_RANGE if there is none. */
   type(id: number): BtfType {
     const t = Number.isInteger(id) ? this.#types[id] : undefined;
     if (!t) fail(RangeError, 'ERR_OUT_OF_RANGE', `no BTF type with id ${String(id)} (there are ${this.#types.length})`);

@@ -24,6 +24,13 @@ export type DecodedTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Arra
  */
 export type Decoded = number | bigint | boolean | string | DecodedTypedArray | Decoded[] | { [member: string]: Decoded };
 
+/**
+ * Encoder and decoder of one BTF type, compiled once per Btf and type by
+ * codecFor() (or made from a TypeScript layout by struct()): integers of 1 to
+ * 8 bytes (64-bit ones as bigint), char arrays as strings, other arrays as
+ * typed or plain arrays, enums as numbers, structs and unions as objects,
+ * pointers as bigint. Holds no resources.
+ */
 export interface Codec<T = unknown> {
   /** The C name of the type, e.g. 'struct event'. */
   readonly typeName: string;

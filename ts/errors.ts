@@ -6,7 +6,10 @@ import { PRIVILEGE_HINT, privileged } from './internal/privileges.js';
 
 const systemErrors = getSystemErrorMap();
 
-/** What the addon reports about a failed call (internal). */
+/**
+ * What the addon reports about a failed call (internal).
+ * @inline
+ */
 export interface FailureInfo {
   errno: number;
   op: string;
@@ -83,7 +86,32 @@ function mostSpecific(log: string): string {
   return (all.find((l) => !l.debug) ?? all.at(-1))?.text ?? '';
 }
 
-/** A libbpf or kernel call failed. */
+/**
+ * A libbpf or kernel call failed: the errno it returned (`code`, `errno`),
+ * the libbpf function (`op`), what it was applied to (`target`), and what
+ * libbpf printed meanwhile (`log`). The message leads with the most
+ * specific line libbpf printed; where the process lacks the capabilities
+ * for BPF (EPERM), it says so instead.
+ *
+ * Thrown by the library (never made by user code): by `new BpfObject()`
+ * and load(), map operations, attach methods, pins, ring and perf buffer
+ * polls (op ring_buffer__consume / perf_buffer__consume, rejecting the
+ * pending read). libbpf's own errors (LIBBPF_ERRNO__*, 4000 and up) are
+ * named as such. Misuse of the API is not a BpfError but a TypeError or
+ * RangeError with a Node-style `code` (ERR_INVALID_ARG_TYPE,
+ * ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, ERR_INVALID_STATE, ...). A
+ * BpfError has no resources: nothing to close.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   prog.attachKprobeMulti({ pattern: 'tcp_v4_*' });
+ * } catch (e) {
+ *   if (!(e instanceof BpfError)) throw e;
+ *   console.error(e.op, e.code, e.unsupported); // op 'bpf_program__attach_kprobe_multi_opts'; unsupported 'kprobeMulti' where the kernel lacks it
+ * }
+ * ```
+ */
 export class BpfError extends Error {
   /** The errno name, e.g. 'ENOENT'. */
   readonly code: string;
@@ -104,6 +132,10 @@ export class BpfError extends Error {
   /** The program a failed load was about, where libbpf said. */
   readonly program: string | undefined;
 
+  /**
+   * Made by the library from what the addon reports; `message` replaces the
+   * generated one ('op(target) failed: CODE (text): detail').
+   */
   constructor(info: FailureInfo, message?: string) {
     const [code, text] = errnoName(info.errno);
     const what = info.target ? `${info.op}(${info.target})` : info.op;
@@ -132,7 +164,24 @@ export class BpfError extends Error {
 
 const SHOWN_LINES = 6;
 
-/** The verifier rejected a program; `verifierLog` holds its whole output. */
+/**
+ * The verifier rejected a program (BPF_PROG_LOAD failed with a log that
+ * shows instructions processed); `verifierLog` holds its whole output,
+ * and the message its last lines. Thrown by BpfObject#load /
+ * BpfObject#loadAsync (op bpf_object__load) and BpfProgram.load (op
+ * bpf_prog_load). A program the kernel refused before verifying it (a
+ * program or attach type this kernel does not allow) is a plain BpfError.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   obj.load();
+ * } catch (e) {
+ *   if (e instanceof VerifierError) console.error(e.program, e.verifierLog);
+ *   throw e;
+ * }
+ * ```
+ */
 export class VerifierError extends BpfError {
   /** The program the verifier rejected. */
   declare readonly program: string;

@@ -76,7 +76,21 @@ const ITERATORS: Record<string, string> = {
   tcp: 'TCP socket iterators need Linux 5.9',
 };
 
-/** Kernel feature probes; each answer is `true` or a reason, cached. */
+/**
+ * Kernel feature probes: what the running kernel can do, found by trying
+ * (libbpf's libbpf_probe_bpf_prog_type / _map_type / _helper, and small real
+ * loads, attaches and map operations), never guessed from the kernel
+ * version. Each answer is `true` or a reason string, cached for the life of
+ * the process. The names are those a BpfError's `unsupported` gives. A
+ * probe that is not permitted (no CAP_BPF) answers with a reason saying so.
+ *
+ * @example
+ * ```ts
+ * import { features } from 'libbpf-node';
+ * if (features.kprobeMulti() !== true) prog.attachKprobe('tcp_v4_connect');
+ * console.table(features.report());
+ * ```
+ */
 export const features = {
   /** A program type (libbpf_probe_bpf_prog_type). */
   programType(type: ProgramType): FeatureResult {
@@ -127,7 +141,9 @@ export const features = {
     if (typeof target !== 'string' || !/^[a-z0-9_]+$/.test(target)) invalidArgValue('target', target, 'is not an iterator target name');
     return tried('iter', ITERATORS[target] ?? `${target} iterators are not in this kernel`, target);
   },
+  /** task iterators: `iterator('task')` (Linux 5.8). */
   iterTask: (): FeatureResult => features.iterator('task'),
+  /** map element iterators: `iterator('bpf_map_elem')` (Linux 5.9). */
   iterMapElem: (): FeatureResult => features.iterator('bpf_map_elem'),
   /** BPF_PROG_TYPE_SYSCALL programs (run through BPF_PROG_TEST_RUN). */
   syscallPrograms: (): FeatureResult => features.programType('syscall'),

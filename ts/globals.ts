@@ -7,7 +7,16 @@ import { codecFor, type Codec } from './codec.js';
 import { fail } from './internal/errors.js';
 import type { BpfMap } from './map.js';
 
-/** Variables of a data section by name. */
+/**
+ * The global variables of one data section (.rodata, .data, .bss,
+ * .data.*), by name, as BpfObject#globals returns them: each read decodes
+ * the variable from the section's memory with its BTF type, each write
+ * encodes it there (before load: the initial value libbpf loads; after:
+ * the memory the programs share, .rodata being then read-only). Writing an
+ * unknown name, defining or deleting a property is a TypeError
+ * ERR_INVALID_ARG_VALUE; a value that does not fit its type throws before
+ * anything is written. Reading an unknown name gives undefined.
+ */
 export type Globals = Record<string, unknown>;
 
 interface Var {

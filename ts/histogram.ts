@@ -8,7 +8,20 @@ function stars(val: number, max: number, width: number): string {
   return '*'.repeat(n) + ' '.repeat(width - n) + (val > max ? '+' : '');
 }
 
-/** The histogram of `buckets` (counts per log2 slot) as text, one line per slot up to the last non-empty one. */
+/**
+ * The histogram of `buckets` (counts per log2 slot, as a BPF program's
+ * log2l() files them: slot i counts values v with 2^i <= v + 1 < 2^(i+1)) as
+ * text in the format of bcc's and libbpf-tools' print_log2_hist(), one line
+ * per slot up to the last non-empty one; '' when every slot is empty.
+ *
+ * @param unit The column title (default 'usecs').
+ * @example
+ * ```ts
+ * // struct hist { __u32 slots[26]; } as runqlat keeps it
+ * const hist = obj.map<number, { slots: Uint32Array }>('hists').lookup(0);
+ * if (hist) process.stdout.write(formatLog2Hist(hist.slots, 'usecs'));
+ * ```
+ */
 export function formatLog2Hist(buckets: ArrayLike<number | bigint>, unit = 'usecs'): string {
   const vals = Array.from(buckets, Number);
   let idxMax = -1;

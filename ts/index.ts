@@ -4,7 +4,7 @@ export type { BpfObjectOptions, BpfObjectState } from './object.js';
 export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
-  MapEntries, MapEntriesOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
+  MapEntries, MapEntriesOptions, MapBatchOptions, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
   IdMapType, UnreadableMapType, InnerMapOptions,
 } from './map.js';
 export { BpfProgram } from './program.js';
@@ -18,12 +18,12 @@ export type {
 export type { LinkType, AttachResult, SkippedProgram } from './link.js';
 export { BpfError, VerifierError } from './errors.js';
 export { RingBuffer } from './ring_buffer.js';
-export type { RingBufferOptions, RingBufferStats, RingBufferConstructor } from './ring_buffer.js';
+export type { RingBufferOptions, RingBufferStats, RingBufferConstructor, RingBufferImpl } from './ring_buffer.js';
 export { PerfBuffer } from './perf_buffer.js';
-export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor } from './perf_buffer.js';
+export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor, PerfBufferImpl } from './perf_buffer.js';
 export type { EventStreamOptions, EventStreamCounters, TypedStreamOptions } from './internal/stream.js';
 export { struct, array, Layout } from './layout.js';
-export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions } from './layout.js';
+export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions, ScalarValue, ScalarArray } from './layout.js';
 export { openRawSocket } from './socket.js';
 export { MAP_TYPES, PROG_TYPES, ATTACH_TYPES } from './types.js';
 export type { MapType, ProgramType, AttachType, PerCpuMapType } from './types.js';

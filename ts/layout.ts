@@ -18,8 +18,14 @@ export type LayoutScalar = 'u8' | 'u16' | 'u32' | 'u64' | 's8' | 's16' | 's32' |
  */
 export type LayoutField = LayoutScalar | `${LayoutScalar}[${number}]` | `${LayoutScalar}[]` | Layout<unknown>;
 
-type ScalarValue<S> = S extends 'u64' | 's64' ? bigint : S extends 'bool' ? boolean : number;
-type ScalarArray<S> =
+/**
+ * The value of a scalar field: bigint for 64-bit integers, boolean for bool, else number.
+ */
+export type ScalarValue<S> = S extends 'u64' | 's64' ? bigint : S extends 'bool' ? boolean : number;
+/**
+ * The value of an array field: a string for char arrays, else a typed array.
+ */
+export type ScalarArray<S> =
   S extends 'char' ? string
   : S extends 'u8' ? Uint8Array : S extends 's8' ? Int8Array
   : S extends 'u16' ? Uint16Array : S extends 's16' ? Int16Array
@@ -41,6 +47,7 @@ export type StructValue<F extends Readonly<Record<string, LayoutField>>> = { -re
 /** The TypeScript type of what a layout decodes: `type Event = LayoutValue<typeof Event>`. */
 export type LayoutValue<L> = L extends Layout<infer T> ? T : never;
 
+/** Options of struct(): the C name and packing. */
 export interface StructOptions {
   /** The C name, in messages and skeletons (default 'struct (anon)'), e.g. 'event'. */
   name?: string;
@@ -160,6 +167,7 @@ export class Layout<T> {
     return this.codec.decodeRecord(bytes);
   }
 
+  /** The value as bytes laid out as in C (padding zeroed). */
   encode(value: T): Buffer {
     return this.codec.encode(value);
   }

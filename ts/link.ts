@@ -15,7 +15,10 @@ const LINK_TYPES = [
  * 'socket_filter', 'xdp_netlink', 'tc' (a classic tc filter), 'prog_attach',
  * 'usdt' (libbpf's set of uprobes, one per probe site) and
  * 'perf_event_legacy' (a perf event the program was attached to by ioctl,
- * on kernels before 5.15).
+ * on kernels before 5.15). The kernel's are `enum bpf_link_type`
+ * (BPF_LINK_TYPE_*) by name: 'raw_tracepoint', 'tracing', 'cgroup', 'iter',
+ * 'netns', 'xdp', 'perf_event', 'kprobe_multi', 'tcx', ...
+ * @useDeclaredType
  */
 export type LinkType = (typeof LINK_TYPES)[number] | 'socket_filter' | 'perf_event_legacy' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt';
 
@@ -23,6 +26,7 @@ const attached = new Set<BpfLink>();
 
 /** A program that obj.attach() (or a skeleton's attach()) did not attach, and why. */
 export interface SkippedProgram {
+  /** The program left unattached. */
   readonly program: BpfProgram;
   /**
    * Why: the method to call for a section that needs a target ("SEC(\"tc\")
@@ -40,7 +44,9 @@ export interface SkippedProgram {
  * besides, for `const { links, skipped } = obj.attach()`.
  */
 export interface AttachResult extends Array<BpfLink> {
+  /** The same links, as a plain array (not enumerable). */
   readonly links: BpfLink[];
+  /** The programs left unattached, and why (frozen; not enumerable). */
   readonly skipped: readonly SkippedProgram[];
 }
 
@@ -56,6 +62,33 @@ export function attachResult(links: BpfLink[], skipped: SkippedProgram[]): Attac
   return result as AttachResult;
 }
 
+/**
+ * One attachment of a program (libbpf's `struct bpf_link`, or an
+ * attachment that is no kernel link: a socket filter, a netlink XDP
+ * program, a classic tc filter, a prog_attach, a USDT set of uprobes; see
+ * `type`). Obtained from the attach methods of BpfProgram
+ * (attachKprobe, attachTracepoint, attachXdp, attachTc, ...), from
+ * BpfObject#attach, or with BpfLink.fromPin() (bpf_link__open).
+ *
+ * Ownership: an attached link is held by a registry and by its program, so
+ * garbage collection never detaches it; it stays attached until detach()
+ * (bpf_link__destroy), its program's close(), or its object's close(). A
+ * netlink XDP attachment and a classic tc filter, which would outlive the
+ * process, are also removed when the process exits. A pinned link stays
+ * attached through its pin. detach() is idempotent; close() and `using`
+ * (Symbol.dispose) call it. After detach(), pin(), unpin(), update() and
+ * the metadata getters throw TypeError ERR_INVALID_STATE ('BpfLink is
+ * detached'), unless they were read before.
+ *
+ * @example
+ * ```ts
+ * const prog = obj.program('count_opens');
+ * {
+ *   using link = prog.attachKprobe('do_sys_openat2');
+ *   console.log(link.type, link.id); // 'perf_event' ('perf_event_legacy' before Linux 5.15), the link id
+ * } // detached here
+ * ```
+ */
 export class BpfLink {
   #native: NativeLink | undefined;
   #onDetach: ((link: BpfLink) => void) | undefined;
@@ -90,6 +123,7 @@ export class BpfLink {
     return this.#info;
   }
 
+  /** False once detached. */
   get attached(): boolean { return this.#native !== undefined; }
   /**
    * The link's fd; -1 where there is none of the link's own: a socket
@@ -102,6 +136,7 @@ export class BpfLink {
   get id(): number | undefined { return this.#meta().id; }
   /** The id of the attached program. */
   get programId(): number | undefined { return this.#meta().progId; }
+  /** What kind of attachment this is: the kernel's link type (BPF_LINK_TYPE_*, by name) or one of this library's names for attachments that are no kernel link. */
   get type(): LinkType {
     const m = this.#meta();
     if (m.kind === 'socket') return 'socket_filter';
@@ -157,10 +192,12 @@ export class BpfLink {
     this.#onDetach?.(this);
   }
 
+  /** detach(), under the name the other classes use. */
   close(): void {
     this.detach();
   }
 
+  /** detach(), for `using`. */
   [Symbol.dispose](): void {
     this.detach();
   }

@@ -1,4 +1,7 @@
 // BpfMap: a map of a BpfObject, or a standalone one (BpfMap.create, a pin).
+// Buffer from its module: the global one is a getter that costs a
+// runtime property lookup on every use, which shows in per-op profiles.
+import { Buffer } from 'node:buffer';
 import { unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Btf } from './btf.js';
@@ -13,9 +16,15 @@ import { view } from './internal/views.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState, outOfRange } from './internal/errors.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
 
-/** A key: raw bytes of the map's key size, or an integer for 1/2/4/8-byte keys. */
+/**
+ * A key: raw bytes of the map's key size, or an integer for 1/2/4/8-byte keys.
+ * @useDeclaredType
+ */
 export type MapKey = Scalar;
-/** A value: raw bytes of the map's value size, or an integer for 1/2/4/8-byte values. */
+/**
+ * A value: raw bytes of the map's value size, or an integer for 1/2/4/8-byte values.
+ * @useDeclaredType
+ */
 export type MapValue = Scalar;
 /** What one raw lookup yields: a Buffer, or one Buffer per possible CPU for per-CPU maps. */
 export type MapLookupResult = Buffer | Buffer[];
@@ -34,6 +43,10 @@ export type RawOf<V> = unknown extends V ? MapLookupResult
 /** One CPU's value of a per-CPU value type, else the type itself. */
 export type PerCpuElement<V> = V extends PerCpu<infer E> ? E : V;
 
+/**
+ * The typed arrays a codec decodes C arrays of integers and floats to.
+ * @inline
+ */
 type TypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
 /**
  * What an encoder takes for a decoded type T: members may be left out
@@ -63,20 +76,36 @@ export type MapValueIn<V> = unknown extends V ? unknown
   : [V] extends [PerCpu<infer E>] ? Encodable<E> | Uint8Array | readonly (Encodable<E> | Uint8Array)[]
   : Encodable<V> | Uint8Array;
 
-/** BPF_ANY, BPF_NOEXIST, BPF_EXIST. */
+/** The flags of bpf_map_update_elem() by name: any = BPF_ANY (0), noexist = BPF_NOEXIST (1), exist = BPF_EXIST (2). */
 export const UPDATE_FLAGS = { any: 0, noexist: 1, exist: 2 } as const;
+/** A name of UPDATE_FLAGS: 'any', 'noexist' or 'exist'. */
 export type UpdateFlag = keyof typeof UPDATE_FLAGS;
 
+/** Options of BpfMap#update (bpf_map_update_elem). */
 export interface MapUpdateOptions {
-  /** 'any' (default) creates or replaces; 'noexist' only creates; 'exist' only replaces. */
+  /**
+   * 'any' (BPF_ANY, default) creates or replaces; 'noexist' (BPF_NOEXIST)
+   * only creates, else BpfError EEXIST; 'exist' (BPF_EXIST) only replaces,
+   * else BpfError ENOENT. Another name is a TypeError ERR_INVALID_ARG_VALUE.
+   */
   flags?: UpdateFlag;
 }
 
+/**
+ * Options of BpfMap.create (bpf_map_create). Sizes and counts are u32
+ * (else RangeError ERR_OUT_OF_RANGE); whether 0 is allowed is the kernel's
+ * call (ring buffers, queues and stacks take a key size of 0).
+ */
 export interface MapCreateOptions<T extends MapType = MapType> {
+  /** The map type (BPF_MAP_TYPE_*, by libbpf's name), not 'unspec'. */
   type: T;
+  /** key_size, in bytes. */
   keySize: number;
+  /** value_size, in bytes (per CPU for per-CPU maps). */
   valueSize: number;
+  /** max_entries (for a ring buffer: its size in bytes, a power-of-2 multiple of the page size). */
   maxEntries: number;
+  /** map_name (the kernel keeps at most 15 bytes). */
   name?: string;
   /** BPF_F_* map flags, e.g. BPF_F_NO_PREALLOC (1). */
   flags?: number;
@@ -95,18 +124,43 @@ export type LookupResultOf<T extends MapType> = [T] extends [IdMapType] ? number
 /** innerMap's options form: a template made like BpfMap.create's maps. */
 export type InnerMapOptions = MapCreateOptions;
 
+/** Options of BpfMap#entries, for its `for await` side (bpf_map_lookup_batch). */
 export interface MapEntriesOptions {
-  /** Elements per bpf_map_lookup_batch call (default 4096). */
+  /** Elements per bpf_map_lookup_batch call (default 4096, 1 … 2^24); grown where a hash bucket needs more (ENOSPC). */
   batchSize?: number;
-  /** false: always key by key, even where batches work. */
+  /** false: always key by key (bpf_map_get_next_key + lookup), even where batches work. Default: batches, where the kernel and map type allow them. */
   batch?: boolean;
+}
+
+/** Options of the batch operations (lookupBatch, deleteBatch, lookupAndDeleteBatch). */
+export interface MapBatchOptions {
+  /**
+   * false: one element syscall per key (all in one call into the addon),
+   * even where the kernel has batch operations for the map type. Default:
+   * batch operations where the kernel (5.6) and the map type have them.
+   */
+  batch?: boolean;
+  /** Elements per kernel batch when reading the whole map (default 4096). */
+  batchSize?: number;
+}
+
+/** Options of updateBatch(): the batch options and the update flag. */
+export interface MapUpdateBatchOptions extends MapBatchOptions {
+  /**
+   * As update()'s. The kernel's update batch takes only 'any'; 'noexist'
+   * and 'exist' go key by key.
+   */
+  flags?: UpdateFlag;
 }
 
 /** What entries() returns: iterable with `for...of` and with `for await...of`. */
 export type MapEntries<K, V> = IterableIterator<[K, V]> & AsyncIterable<[K, V]>;
 
+/** Options of BpfMap#watch. */
 export interface MapWatchOptions {
+  /** Milliseconds between snapshots (default 1000; 1 … 2^31 - 1). */
   intervalMs?: number;
+  /** Ends the watch: the iterator rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Yield only what changed since the previous tick. */
   changes?: boolean;
@@ -145,9 +199,16 @@ interface Dependent {
 const forgetWhenCollected = new FinalizationRegistry<{ deps: Set<WeakRef<Dependent>>; ref: WeakRef<Dependent> }>(
   ({ deps, ref }) => deps.delete(ref));
 const HASH_LIKE = new Set<string>(['hash', 'percpu_hash', 'lru_hash', 'lru_percpu_hash']);
+// The map types with BPF_MAP_{LOOKUP,UPDATE}_BATCH (Linux 5.6: htab and
+// array ops); the hash types also delete and lookup-and-delete in batches.
+const BATCHED = new Set<string>([...HASH_LIKE, 'array', 'percpu_array']);
+const UNDELETABLE = new Set<string>(['array', 'percpu_array']);
 const ID_MAPS = new Set<string>(['prog_array', 'array_of_maps', 'hash_of_maps']);
 const MAPS_OF_MAPS = new Set<string>(['array_of_maps', 'hash_of_maps']);
 const BPF_F_NUMA_NODE = 1 << 2;
+const BPF_F_RDONLY = 1 << 3;
+const BPF_F_RDONLY_PROG = 1 << 7;
+const BPF_F_MMAPABLE = 1 << 10;
 
 // Why the kernel gives user space no values of these map types (its
 // map_lookup_elem from the bpf() syscall; checked on Linux 6.18): dumps give
@@ -205,6 +266,104 @@ interface MapCore {
   innerMap: BpfMap | InnerMapOptions | undefined;
   // Set when a dump met a value the kernel would not give (a map type not in UNREADABLE).
   unreadable: string | undefined;
+  // The per-op fast path's buffers, made at the first element operation.
+  scratch: Scratch | undefined;
+  // The ArrayBuffer memory() maps, detached at close.
+  memory: ArrayBuffer | undefined;
+}
+
+// One key and one value, in memory the addon allocated once per map: the
+// element operations write the key here and the kernel writes the value
+// here, so a lookup allocates only what it returns (a copy, or the decoded
+// value) and the native call unwraps nothing but a number. Never handed to
+// the user.
+interface Scratch {
+  readonly u8: Buffer;
+  readonly dv: DataView;
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly valueOffset: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly valueBytes: number;
+  // Checked once: the type decides these.
+  readonly perCpu: boolean;
+  readonly bloom: boolean;
+  readonly idValue: boolean;
+  readonly hashLike: boolean;
+  // The addon's element operations on these bytes.
+  readonly lookup: (flags: number) => boolean;
+  readonly update: (flags: number) => void;
+  readonly delete: () => boolean;
+  readonly lookupAndDelete: () => boolean;
+  // bpf_map_get_next_key from `key` (or the first key) into `next`.
+  readonly next: Buffer;
+  readonly nextKey: (fromKey: boolean) => boolean;
+}
+
+// What the fast path needs of one view (raw, decoded, typed()).
+interface ViewFast {
+  readonly key: IntKind | undefined;
+  readonly value: IntKind | undefined;
+  // Decodes a (non-per-CPU) value; undefined: the value is a Buffer copy.
+  readonly valueCodec: Codec | undefined;
+}
+
+// The 4- and 8-byte integers the fast path writes itself.
+interface IntKind {
+  readonly size: 4 | 8;
+  readonly min: number;
+  readonly max: number;
+  readonly bmin: bigint;
+  readonly bmax: bigint;
+}
+const intKind = (size: 4 | 8, signed: boolean | 'either'): IntKind => {
+  const bits = BigInt(size * 8);
+  const bmin = signed === false ? 0n : -(1n << (bits - 1n));
+  const bmax = signed === true ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
+  // numbers: within the safe integers
+  return { size, bmin, bmax, min: Math.max(Number(bmin), Number.MIN_SAFE_INTEGER), max: Math.min(Number(bmax), Number.MAX_SAFE_INTEGER) };
+};
+// Raw keys know no sign (see encode()); raw values take either.
+const RAW_KEY_INT = { 4: intKind(4, false), 8: intKind(8, false) } as const;
+const RAW_VALUE_INT = { 4: intKind(4, 'either'), 8: intKind(8, 'either') } as const;
+
+// The integer a BTF codec encodes, found by decoding all-ones bytes: -1 for
+// a signed int, 2^n - 1 for an unsigned one; anything else (enums decode to
+// names, floats to NaN, bools to true) goes through the codec.
+function codecInt(codec: Codec): IntKind | undefined {
+  if (codec.size !== 4 && codec.size !== 8) return undefined;
+  let v: unknown;
+  try {
+    v = codec.decode(Buffer.alloc(codec.size, 0xff));
+  } catch {
+    return undefined;
+  }
+  if (codec.size === 4 && typeof v === 'number') return v === -1 ? intKind(4, true) : v === 0xffff_ffff ? intKind(4, false) : undefined;
+  if (codec.size === 8 && typeof v === 'bigint') return v === -1n ? intKind(8, true) : v === 0xffff_ffff_ffff_ffffn ? intKind(8, false) : undefined;
+  return undefined;
+}
+
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// Whether `v` is an integer `k` holds and putInt() writes; where not, the
+// general encoder handles it (and says what is wrong).
+function fitsInt(k: IntKind | undefined, v: unknown): boolean {
+  if (k === undefined) return false;
+  if (typeof v === 'number') return Number.isInteger(v) && v >= k.min && v <= k.max && (k.size === 4 || v >= 0);
+  return typeof v === 'bigint' && k.size === 8 && v >= k.bmin && v <= k.bmax;
+}
+
+function putInt(s: Scratch, off: number, k: IntKind, v: number | bigint): void {
+  if (typeof v === 'bigint') {
+    s.dv.setBigUint64(off, BigInt.asUintN(64, v), LE);
+  } else if (k.size === 4) {
+    s.dv.setUint32(off, v >>> 0, LE);
+  } else {
+    const lo = v % 0x1_0000_0000;
+    s.dv.setUint32(off + (LE ? 0 : 4), lo, LE);
+    s.dv.setUint32(off + (LE ? 4 : 0), (v - lo) / 0x1_0000_0000, LE);
+  }
 }
 
 interface MapCodecs {
@@ -217,6 +376,9 @@ interface MapCodecs {
 
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 
+/** One batch read from the kernel: its rooms, how many it holds, whether it was the last, the batch size used. */
+interface Batch { keys: Buffer; values: Buffer; count: number; last: boolean; chunk: number }
+
 /**
  * A map. Where the map's object declares its key and value types in BTF
  * (`__type(key, u32)`, `__type(value, struct stats)`), keys and values are
@@ -225,6 +387,40 @@ const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
  * give an array with one value per possible CPU. Buffers are accepted as
  * raw keys and values everywhere; `map.raw` is the same map giving Buffers.
  * Maps without BTF types (BpfMap.create, pins, global data sections) are raw.
+ *
+ * Obtained from an object (`obj.map('name')`, `obj.maps`, a skeleton's
+ * `maps`), made standalone with BpfMap.create() (bpf_map_create), or opened
+ * with BpfMap.fromPin() (bpf_obj_get) and BpfMap.fromId()
+ * (bpf_map_get_fd_by_id). Element operations need the map in the kernel: on
+ * a map of an object not loaded yet they throw ERR_INVALID_STATE; setters
+ * (libbpf's bpf_map__set_*) work only on a map of an object before load().
+ *
+ * Ownership: a map of an object belongs to it (and keeps it alive); its fd
+ * is closed by the object's close(), and the map's own close() only ends
+ * this handle's use. A standalone, pinned or by-id map owns its fd:
+ * close() closes it. Either way close() also closes the RingBuffer and
+ * PerfBuffer reading the map, is idempotent, and is what `using` calls
+ * (Symbol.dispose); the `raw` view shares the same fd and life. After
+ * close() (or the object's), every use throws a TypeError with code
+ * ERR_INVALID_STATE.
+ *
+ * Kernel failures throw BpfError with `op` naming the libbpf call
+ * (bpf_map_update_elem, bpf_map_lookup_batch, bpf_obj_pin, ...); keys and
+ * values that do not fit throw RangeError ERR_OUT_OF_RANGE or
+ * ERR_INVALID_BUFFER_SIZE before the syscall.
+ *
+ * @example
+ * ```ts
+ * // __type(key, u32); __type(value, u64) in the BPF object
+ * const counts = obj.map<number, bigint>('counts');
+ * counts.update(1, 10n);
+ * counts.lookup(1);                   // 10n
+ * for (const [k, v] of counts) console.log(k, v);
+ *
+ * using ids = BpfMap.create({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 16 });
+ * ids.update(0, 42n);                 // raw: numbers are written in host order
+ * ids.lookup(0);                      // <Buffer 2a 00 00 00 00 00 00 00> (little-endian host)
+ * ```
  */
 export class BpfMap<K = unknown, V = unknown> {
   readonly #core: MapCore;
@@ -233,6 +429,9 @@ export class BpfMap<K = unknown, V = unknown> {
   // null: raw; an Error: types the codecs cannot handle; undefined: not worked out yet.
   #codecCache: MapCodecs | Error | null | undefined;
   #rawView: BpfMap<Buffer, RawOf<V>> | undefined;
+  // The integer kinds of this view's keys and values, and its value codec
+  // (per view: the codecs differ).
+  #intsCache: ViewFast | undefined;
 
   /** @internal Maps are made by BpfObject, BpfMap.create() and BpfMap.fromPin(). */
   constructor(native: NativeMap, owner?: MapOwner, shared?: MapCore) {
@@ -243,7 +442,7 @@ export class BpfMap<K = unknown, V = unknown> {
         native, owner, name: info.name, info: undefined, closed: false, pinPath: undefined, dependents: new Set(),
         btf: owner ? null : undefined,
         keyTypeId: info.btfKeyTypeId, valueTypeId: info.btfValueTypeId, internal: info.internal,
-        innerMap: undefined, unreadable: undefined,
+        innerMap: undefined, unreadable: undefined, scratch: undefined, memory: undefined,
       };
     }
     this.#core = core;
@@ -352,20 +551,24 @@ export class BpfMap<K = unknown, V = unknown> {
     return t instanceof Error ? null : t;
   }
 
+  /** The map's name (bpf_map__name; the kernel's map_name, at most 15 bytes, for maps opened by pin or id). */
   get name(): string { return this.#core.name; }
   get #label(): string { return this.#core.name ? `'${this.#core.name}'` : '(unnamed)'; }
   // The setters below are libbpf's bpf_map__set_*: on a map of a BpfObject
   // before load() only (a TypeError with code ERR_INVALID_STATE after).
+  /** The map type (BPF_MAP_TYPE_*, by libbpf's name; 'unknown(N)' for types newer than this library). Settable before load(). */
   get type(): MapType { return typeName(MAP_TYPES, this.#meta().type); }
   set type(t: MapType) {
     const v = MAP_TYPES.indexOf(t);
     if (v <= 0) invalidArgValue('type', t, 'is not a map type');
     this.#preLoad('type').set('type', v);
   }
+  /** key_size in bytes (bpf_map__key_size); settable before load(). */
   get keySize(): number { return this.#meta().keySize; }
   set keySize(n: number) {
     this.#preLoad('keySize').set('keySize', checkInt('keySize', n, 0, 0xffff_ffff));
   }
+  /** value_size in bytes (bpf_map__value_size; one CPU's value for per-CPU maps); settable before load(). */
   get valueSize(): number { return this.#meta().valueSize; }
   /** E.g. a stack-trace map's depth * 8, which tools set at run time. */
   set valueSize(n: number) {
@@ -472,6 +675,7 @@ export class BpfMap<K = unknown, V = unknown> {
   get id(): number { return this.#meta().id; }
   /** True for the maps libbpf makes for global data (.data, .bss, .rodata, .kconfig). */
   get internal(): boolean { return this.#meta().internal; }
+  /** True for per-CPU map types (percpu_hash, percpu_array, lru_percpu_hash, percpu_cgroup_storage): one value per possible CPU. */
   get perCpu(): boolean { return PER_CPU.has(this.type); }
   /**
    * BTF type ids of key and value as libbpf and the kernel report them (0
@@ -479,12 +683,15 @@ export class BpfMap<K = unknown, V = unknown> {
    * as queues and stacks). Decoding uses the types the object declares.
    */
   get btfKeyTypeId(): number { return this.#meta().btfKeyTypeId; }
+  /** The value's BTF type id (see btfKeyTypeId). */
   get btfValueTypeId(): number { return this.#meta().btfValueTypeId; }
+  /** True after close(), or once the map's object is closed. */
   get closed(): boolean { return this.#core.closed || this.#core.owner?.state === 'closed'; }
   /** True where keys and values are decoded from BTF; false for raw maps and views. */
   get decoded(): boolean { return this.#codecsOrNull() !== null; }
   /** C names of the key and value types ('u32', 'struct stats'), undefined where raw. */
   get keyType(): string | undefined { return this.#codecsOrNull()?.key?.typeName; }
+  /** The C name of the value type, undefined where raw. */
   get valueType(): string | undefined { return this.#codecsOrNull()?.value.typeName; }
 
   /**
@@ -536,6 +743,7 @@ export class BpfMap<K = unknown, V = unknown> {
     return v;
   }
 
+  /** max_entries (bpf_map__max_entries). */
   get maxEntries(): number { return this.#meta().maxEntries; }
   /** Settable on a map of an object before load() (bpf_map__set_max_entries). */
   set maxEntries(n: number) {
@@ -637,6 +845,66 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#decode(this.#split(raw));
   }
 
+  // The scratch buffers, made at the first element operation (after load:
+  // the sizes are final).
+  #scratch(): Scratch {
+    const c = this.#core;
+    if (c.scratch) return c.scratch;
+    const native = this.#loaded();
+    const m = this.#meta();
+    const type = this.type;
+    const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
+    const nextOffset = valueOffset + Math.ceil(Math.max(m.valueBytes, 8) / 8) * 8;
+    const ab = native.scratch(valueOffset, nextOffset + Math.max(m.keySize, 8), m.keySize !== 0, nextOffset);
+    const u8 = Buffer.from(ab);
+    const [lookup, update, del, lookupAndDelete, nextKey] = native.fastOps();
+    const scratch: Scratch = {
+      lookup, update, delete: del, lookupAndDelete, nextKey, next: u8.subarray(nextOffset, nextOffset + m.keySize),
+      u8, dv: new DataView(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
+      valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
+      perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
+      hashLike: HASH_LIKE.has(type),
+    };
+    c.scratch = scratch;
+    return scratch;
+  }
+
+  #ints(s: Scratch): ViewFast {
+    if (this.#intsCache) return this.#intsCache;
+    const codecs = this.#codecs();
+    const raw = (table: typeof RAW_KEY_INT, size: number): IntKind | undefined => (size === 4 || size === 8 ? table[size] : undefined);
+    this.#intsCache = {
+      key: codecs?.key ? codecInt(codecs.key) : raw(RAW_KEY_INT, s.keySize),
+      value: s.perCpu ? undefined : codecs ? codecInt(codecs.value) : raw(RAW_VALUE_INT, s.valueSize),
+      valueCodec: s.perCpu ? undefined : codecs?.value,
+    };
+    return this.#intsCache;
+  }
+
+  // Writes `key` into the scratch. Encoders (which may run user code: a
+  // getter, a toString) run before anything is written, so that nothing
+  // between the write and the syscall can touch the scratch.
+  #keyIn(s: Scratch, key: unknown): void {
+    if (s.keySize === 0) {
+      this.#key(key); // null only
+      return;
+    }
+    const k = this.#ints(s).key;
+    if (fitsInt(k, key)) putInt(s, 0, k!, key as number | bigint);
+    else s.key.set(this.#key(key)!);
+  }
+
+  // The value the kernel wrote into the scratch, as the user receives it:
+  // decoded (the codecs build new values) or a copy they own.
+  #valueOut(s: Scratch): V {
+    if (this.#decoding && s.idValue) return s.dv.getUint32(s.valueOffset, LE) as V;
+    const codec = (this.#intsCache ?? this.#ints(s)).valueCodec;
+    if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset) as V;
+    const copy = Buffer.allocUnsafe(s.valueBytes);
+    copy.set(s.value);
+    return (s.perCpu ? this.#result(copy) : copy) as V;
+  }
+
   // The element methods take MapKeyIn<Q>/MapValueIn<T> of a method type
   // parameter defaulting to K/V rather than of K/V themselves: TypeScript
   // cannot measure the variance of a class parameter used inside a
@@ -648,13 +916,11 @@ export class BpfMap<K = unknown, V = unknown> {
    * possible CPU.
    */
   lookup<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
-    const native = this.#loaded();
-    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
-    const k = this.#key(key);
-    // Zeroed: some lookups read the buffer (a bloom filter's, a queue's peek
-    // of nothing), and the kernel must never see this process's old bytes.
-    const out = Buffer.alloc(this.#meta().valueBytes);
-    return native.lookup(k, out, 0) ? this.#result(out) : undefined;
+    this.#loaded();
+    const s = this.#core.scratch ?? this.#scratch();
+    if (s.bloom) invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    this.#keyIn(s, key);
+    return s.lookup(0) ? this.#valueOut(s) : undefined;
   }
 
   #bloom(what: string): NativeMap {
@@ -668,8 +934,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * bpf_map_push_elem does on the BPF side).
    */
   add<T extends V = V>(value: T | MapValueIn<T>): void {
-    const native = this.#bloom('add()');
-    native.update(null, this.#value(value), 0);
+    this.#bloom('add()');
+    const s = this.#scratch();
+    s.value.set(this.#value(value));
+    s.update(0);
   }
 
   /**
@@ -678,8 +946,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * "probably" (the filter's false positives).
    */
   has<T extends V = V>(value: T | MapValueIn<T>): boolean {
-    const native = this.#bloom('has()');
-    return native.lookup(null, this.#value(value), 0);
+    this.#bloom('has()');
+    const s = this.#scratch();
+    s.value.set(this.#value(value));
+    return s.lookup(0);
   }
 
   /**
@@ -701,29 +971,285 @@ export class BpfMap<K = unknown, V = unknown> {
    * or one value for all of them; where the value type is itself an array,
    * the per-CPU form is an array of arrays.
    */
-  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts: MapUpdateOptions = {}): void {
-    const native = this.#loaded();
-    const flag = opts.flags === undefined ? 'any' : opts.flags;
-    if (!Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
-    native.update(this.#key(key), this.#value(value), UPDATE_FLAGS[flag]);
+  update<Q extends K = K, T extends V = V>(key: Q | MapKeyIn<Q>, value: T | MapValueIn<T>, opts?: MapUpdateOptions): void {
+    this.#loaded();
+    const flags = opts === undefined || opts.flags === undefined ? 0 : this.#updateFlag(opts.flags);
+    const s = this.#core.scratch ?? this.#scratch();
+    const ints = this.#ints(s);
+    // Both encoded before either is written (see #keyIn).
+    const vFast = fitsInt(ints.value, value);
+    const v = vFast ? undefined : this.#value(value);
+    const kFast = fitsInt(ints.key, key);
+    const k = kFast ? undefined : this.#key(key);
+    if (kFast) putInt(s, 0, ints.key!, key as number | bigint);
+    else if (k) s.key.set(k);
+    if (vFast) putInt(s, s.valueOffset, ints.value!, value as number | bigint);
+    else s.value.set(v!);
+    s.update(flags);
+  }
+
+  #updateFlag(flag: unknown): number {
+    if (typeof flag !== 'string' || !Object.hasOwn(UPDATE_FLAGS, flag)) invalidArgValue('opts.flags', flag, "must be 'any', 'noexist' or 'exist'");
+    return UPDATE_FLAGS[flag as UpdateFlag];
   }
 
   /** Deletes `key`; false if it was not there. */
   delete<Q extends K = K>(key: Q | MapKeyIn<Q>): boolean {
-    const native = this.#loaded();
-    return native.delete(this.#key(key));
+    this.#loaded();
+    const s = this.#core.scratch ?? this.#scratch();
+    this.#keyIn(s, key);
+    return s.delete();
   }
 
   /** Looks up and deletes in one step (also pops queues and stacks: key null). */
   lookupAndDelete<Q extends K = K>(key: Q | MapKeyIn<Q>): V | undefined {
-    const native = this.#loaded();
-    const k = this.#key(key);
-    const out = Buffer.alloc(this.#meta().valueBytes);
+    this.#loaded();
+    const s = this.#core.scratch ?? this.#scratch();
+    this.#keyIn(s, key);
     // Hash maps gained lookup_and_delete after queues and stacks (5.14).
-    const found = HASH_LIKE.has(this.type)
-      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => native.lookupAndDelete(k, out))
-      : native.lookupAndDelete(k, out);
-    return found ? this.#result(out) : undefined;
+    const found = s.hashLike
+      ? needing('lookupAndDeleteHash', features.lookupAndDeleteHash, () => s.lookupAndDelete())
+      : s.lookupAndDelete();
+    return found ? this.#valueOut(s) : undefined;
+  }
+
+  // Whether the batch syscalls serve this map: the kernel has them, the map
+  // type has them, and the caller did not ask for key by key.
+  #batches(opts: MapBatchOptions | undefined, types: Set<string> = BATCHED): boolean {
+    if (opts?.batch === false) return false;
+    return types.has(this.type) && features.batchOps() === true;
+  }
+
+  #batchOpts<O extends MapBatchOptions>(opts: O | undefined): O | undefined {
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) invalidArgType('opts', 'an object', opts);
+    if (opts?.batch !== undefined && typeof opts.batch !== 'boolean') invalidArgType('opts.batch', 'of type boolean', opts.batch);
+    return opts;
+  }
+
+  // Keys given to a batch method, encoded back to back.
+  #keysIn(keys: unknown, what = 'keys'): { bytes: Buffer; count: number } {
+    if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      invalidArgType(what, 'an iterable of keys', keys);
+    }
+    const size = this.#meta().keySize;
+    if (size === 0) invalidState(`map ${this.#label} has no keys: batch operations take keyed maps`);
+    const list = [...(keys as Iterable<unknown>)];
+    const bytes = Buffer.alloc(list.length * size);
+    list.forEach((k, i) => bytes.set(this.#key(k)!, i * size));
+    return { bytes, count: list.length };
+  }
+
+  // Entries read by a batch or per-key syscall: `count` keys and values
+  // back to back in buffers made for this call (the user owns them),
+  // appended to `out`. Raw keys and values are views of those buffers.
+  #entriesOut(keys: Buffer, values: Buffer, count: number, found?: Buffer, out: [K, V][] = []): [K, V][] {
+    const m = this.#meta();
+    const ks = m.keySize;
+    const vs = m.valueBytes;
+    const codecs = this.#codecs();
+    const keyCodec = codecs?.key;
+    // Plain bytes both ways: no per-entry decoding calls.
+    const plain = !codecs && !this.perCpu && !(this.#decoding && vs === 4 && ID_MAPS.has(this.type));
+    for (let i = 0; i < count; i++) {
+      if (found && found[i] === 0) continue;
+      if (plain) {
+        out.push([view(keys, i * ks, ks) as K, view(values, i * vs, vs) as V]);
+      } else {
+        const k = view(keys, i * ks, ks);
+        out.push([(keyCodec ? keyCodec.decode(k) : k) as K, this.#result(view(values, i * vs, vs))]);
+      }
+    }
+    return out;
+  }
+
+  // The whole map by BPF_MAP_LOOKUP_BATCH (or _AND_DELETE_BATCH with `del`).
+  #dumpBatches(native: NativeMap, opts: MapBatchOptions | undefined, del: boolean): [K, V][] {
+    const m = this.#meta();
+    let chunk = checkInt('opts.batchSize', opts?.batchSize ?? 4096, 1, 1 << 24);
+    const token = Buffer.alloc(Math.max(m.keySize, 8));
+    let inToken: Buffer | null = null;
+    const all: [K, V][] = [];
+    for (;;) {
+      const b = this.#readBatch(native, inToken, token, chunk, del);
+      chunk = b.chunk;
+      this.#entriesOut(b.keys, b.values, b.count, undefined, all);
+      if (b.last) return all;
+      inToken = Buffer.from(token);
+    }
+  }
+
+  // One BPF_MAP_LOOKUP(_AND_DELETE)_BATCH of up to `chunk` elements after
+  // `inToken` (null: from the start), the next token written into `out`.
+  // The key and value rooms are not zeroed: the kernel only writes them.
+  #readBatch(native: NativeMap, inToken: Buffer | null, out: Buffer, chunk: number, del = false):
+    Batch {
+    const m = this.#meta();
+    for (;;) {
+      const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
+      const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
+      try {
+        const [count, last] = native.lookupBatch(inToken, out, keys, values, chunk, del);
+        return { keys, values, count, last, chunk };
+      } catch (e) {
+        // A hash bucket holds more elements than a batch: retry with room.
+        if (e instanceof BpfError && e.code === 'ENOSPC' && chunk < 1 << 24) {
+          chunk *= 4;
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Many values at once. Without `keys`: every [key, value] of the map,
+   * read in batches (BPF_MAP_LOOKUP_BATCH) where the kernel and map type
+   * have them, else key by key. With `keys`: the entries of those keys that
+   * are in the map, in their order (one lookup syscall per key, all in one
+   * call into the addon: the kernel has no batch lookup by key).
+   */
+  lookupBatch<Q extends K = K>(keys?: Iterable<Q | MapKeyIn<Q>>, opts?: MapBatchOptions): [K, V][] {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const m = this.#meta();
+    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    if (keys === undefined || keys === null) {
+      if (this.#batches(o) && unreadableReason(this.type, m.valueSize) === undefined) return this.#dumpBatches(native, o, false);
+      return [...this.#syncEntries()];
+    }
+    const { bytes, count } = this.#keysIn(keys);
+    const values = Buffer.alloc(count * m.valueBytes);
+    const found = Buffer.alloc(count);
+    native.eachElem(0, bytes, values, count, 0, found);
+    return this.#entriesOut(bytes, values, count, found);
+  }
+
+  /**
+   * Creates or replaces many elements (BPF_MAP_UPDATE_BATCH where the
+   * kernel and map type have it, else one update syscall per key in one
+   * call into the addon). Every key and value is encoded before anything is
+   * written; the kernel stops at the first element it refuses and throws
+   * its error, the elements before it being written. Returns the number
+   * written.
+   */
+  updateBatch<Q extends K = K, T extends V = V>(
+    entries: Iterable<readonly [Q | MapKeyIn<Q>, T | MapValueIn<T>]> | ReadonlyMap<Q, T>, opts?: MapUpdateBatchOptions,
+  ): number {
+    const o = this.#batchOpts(opts);
+    const flags = o?.flags === undefined ? 0 : this.#updateFlag(o.flags);
+    const native = this.#loaded();
+    const m = this.#meta();
+    if (entries === null || typeof entries !== 'object' || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      invalidArgType('entries', 'an iterable of [key, value] pairs (or a Map)', entries);
+    }
+    const list = [...(entries as Iterable<unknown>)];
+    list.forEach((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2) invalidArgType(`entries[${i}]`, 'a [key, value] pair', e);
+    });
+    const { bytes, count } = this.#keysIn(list.map((e) => (e as unknown[])[0]), 'entries keys');
+    const values = Buffer.alloc(count * m.valueBytes);
+    list.forEach((e, i) => values.set(this.#value((e as unknown[])[1]), i * m.valueBytes));
+    if (count === 0) return 0;
+    if (flags === 0 && this.#batches(o)) return native.updateBatch(bytes, values, count, 0);
+    return native.eachElem(1, bytes, values, count, flags, null);
+  }
+
+  /**
+   * Deletes many keys (BPF_MAP_DELETE_BATCH where the kernel and map type
+   * have it, else one delete syscall per key in one call into the addon).
+   * Keys that are not in the map are skipped, as delete() answers false for
+   * them. Returns the number deleted. Arrays have no deletes.
+   */
+  deleteBatch<Q extends K = K>(keys: Iterable<Q | MapKeyIn<Q>>, opts?: MapBatchOptions): number {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    if (UNDELETABLE.has(this.type)) invalidState(`map ${this.#label} is a ${this.type}: its elements cannot be deleted (update them instead)`);
+    const { bytes, count } = this.#keysIn(keys);
+    if (count === 0) return 0;
+    const size = this.#meta().keySize;
+    if (!this.#batches(o, HASH_LIKE)) {
+      const found = Buffer.alloc(count);
+      native.eachElem(2, bytes, null, count, 0, found);
+      return found.reduce((n, f) => n + f, 0);
+    }
+    // The kernel stops at a missing key: go on after it.
+    let deleted = 0;
+    for (let at = 0; at < count;) {
+      const [done, missing] = native.deleteBatch(view(bytes, at * size, (count - at) * size), count - at);
+      deleted += done;
+      at += done + (missing ? 1 : 0);
+      if (!missing && done === 0) break;
+    }
+    return deleted;
+  }
+
+  /**
+   * Takes every element out of the map and returns them
+   * (BPF_MAP_LOOKUP_AND_DELETE_BATCH on hash maps where the kernel has it;
+   * else key by key: lookup_and_delete per key, or a lookup then a delete
+   * where the kernel has no lookup_and_delete for the type). Elements added
+   * meanwhile may stay. Arrays have no deletes; queues and stacks pop with
+   * lookupAndDelete(null).
+   */
+  lookupAndDeleteBatch(opts?: MapBatchOptions): [K, V][] {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const type = this.type;
+    if (UNDELETABLE.has(type)) invalidState(`map ${this.#label} is a ${type}: its elements cannot be deleted, so there is no lookupAndDeleteBatch(); use lookupBatch()`);
+    if (this.#meta().keySize === 0) invalidState(`map ${this.#label} is a ${type}: pop it with lookupAndDelete(null)`);
+    if (this.#batches(o, HASH_LIKE)) return this.#dumpBatches(native, o, true);
+    const m = this.#meta();
+    const keys = [...this.#rawKeys()];
+    const bytes = Buffer.alloc(keys.length * m.keySize);
+    keys.forEach((k, i) => bytes.set(k, i * m.keySize));
+    const values = Buffer.alloc(keys.length * m.valueBytes);
+    const found = Buffer.alloc(keys.length);
+    if (HASH_LIKE.has(type) && features.lookupAndDeleteHash() === true) {
+      native.eachElem(3, bytes, values, keys.length, 0, found);
+    } else {
+      native.eachElem(0, bytes, values, keys.length, 0, found);
+      native.eachElem(2, bytes, null, keys.length, 0, null);
+    }
+    return this.#entriesOut(bytes, values, keys.length, found);
+  }
+
+  /**
+   * The memory of a BPF_F_MMAPABLE array (or of an object's .data, .bss and
+   * .data.* sections), mapped into this process: reads and writes through
+   * the DataView (or typed arrays over `view.buffer`) are plain memory
+   * accesses, no syscall, seen by the BPF programs as they happen and
+   * seeing theirs (with no ordering beyond what the CPU gives; use Atomics
+   * on an Int32Array/BigInt64Array view for counters both sides change).
+   * Element i of an array is at i * valueSize rounded up to 8. Every call
+   * gives a view of the same mapping.
+   *
+   * Lifetime: the mapping belongs to the ArrayBuffer, and is unmapped when
+   * that is garbage collected, never before. close() of the map (or of its
+   * object) detaches the ArrayBuffer: views made before then are empty
+   * afterwards (DataView accessors throw a TypeError, typed arrays have
+   * length 0), so no view ever points at unmapped memory or at a map that
+   * was meant to be gone.
+   *
+   * Read-only maps (a loaded .rodata, BPF_F_RDONLY maps, frozen maps) are
+   * refused: JavaScript has no read-only ArrayBuffer, and a write to a
+   * read-only page would kill the process. Read them with lookup() or
+   * obj.rodata.
+   */
+  memory(): DataView {
+    const native = this.#loaded();
+    const c = this.#core;
+    if (!c.memory) {
+      const m = this.#meta();
+      if (this.type !== 'array' || (m.flags & BPF_F_MMAPABLE) === 0) {
+        invalidState(`memory() applies to arrays made with BPF_F_MMAPABLE (and data sections); map ${this.#label} is a ${this.type}` +
+          `${this.type === 'array' ? ' without BPF_F_MMAPABLE' : ''}`);
+      }
+      if ((m.flags & BPF_F_RDONLY) !== 0 || (m.internal && (m.flags & BPF_F_RDONLY_PROG) !== 0)) {
+        invalidState(`map ${this.#label} is read-only for user space: memory() maps only writable maps; read it with lookup()${m.internal ? ' or the object\'s rodata' : ''}`);
+      }
+      c.memory = native.memory(Math.ceil(m.valueSize / 8) * 8 * m.maxEntries);
+    }
+    return new DataView(c.memory);
   }
 
   /** Makes the map read-only for user space (bpf_map_freeze). */
@@ -731,13 +1257,19 @@ export class BpfMap<K = unknown, V = unknown> {
     this.#loaded().freeze();
   }
 
+  // Keys through the scratch: each yielded key is a Buffer of its own. The
+  // previous key is written back before each step, as code run between
+  // steps may have used the scratch.
   *#rawKeys(): IterableIterator<Buffer> {
-    const native = this.#loaded();
-    const size = this.#meta().keySize;
+    this.#loaded();
+    const s = this.#scratch();
     let prev: Buffer | null = null;
     for (;;) {
-      const next = Buffer.alloc(size);
-      if (!native.nextKey(prev, next)) return;
+      this.#loaded();
+      if (prev) s.key.set(prev);
+      if (!s.nextKey(prev !== null)) return;
+      const next = Buffer.allocUnsafe(s.keySize);
+      next.set(s.next);
       yield next;
       prev = next;
     }
@@ -761,10 +1293,11 @@ export class BpfMap<K = unknown, V = unknown> {
         yield [this.#keyOut(k), undefined as V];
         continue;
       }
-      const out = Buffer.alloc(m.valueBytes);
+      const s = this.#scratch();
+      s.key.set(k);
       let found: boolean;
       try {
-        found = this.#loaded().lookup(k, out, 0);
+        found = s.lookup(0);
       } catch (e) {
         // A map type whose values the kernel keeps to itself, not in the
         // table: the reason is kept for valuesUnreadable.
@@ -774,7 +1307,7 @@ export class BpfMap<K = unknown, V = unknown> {
         yield [this.#keyOut(k), undefined as V];
         continue;
       }
-      if (found) yield [this.#keyOut(k), this.#result(out)];
+      if (found) yield [this.#keyOut(k), this.#valueOut(s)];
     }
   }
 
@@ -792,6 +1325,7 @@ export class BpfMap<K = unknown, V = unknown> {
     return it;
   }
 
+  /** `for (const [k, v] of map)`: entries() key by key. */
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.#syncEntries();
   }
@@ -815,40 +1349,30 @@ export class BpfMap<K = unknown, V = unknown> {
     // The next batch, or false when there is none (or the map type has no
     // batch operations: then key by key).
     const fill = (): boolean => {
-      for (;;) {
-        // Not zeroed: BPF_MAP_LOOKUP_BATCH only writes these (the token
-        // `out` it reads is zeroed), and a batch can be large.
-        const keys = Buffer.allocUnsafeSlow(chunk * m.keySize);
-        const values = Buffer.allocUnsafeSlow(chunk * m.valueBytes);
-        let count: number;
-        let last: boolean;
-        try {
-          [count, last] = native.lookupBatch(token, out, keys, values, chunk);
-        } catch (e) {
-          const code = e instanceof BpfError ? e.code : '';
-          // A hash bucket holds more elements than a batch: retry with room.
-          if (code === 'ENOSPC' && chunk < 1 << 24) {
-            chunk *= 4;
-            continue;
-          }
-          if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
-            state = 'keys';
-            return false;
-          }
-          throw e;
+      let b: Batch;
+      try {
+        b = this.#readBatch(native, token, out, chunk);
+      } catch (e) {
+        const code = e instanceof BpfError ? e.code : '';
+        if (token === null && (code === 'EINVAL' || code === 'ENOTSUPP' || code === 'EOPNOTSUPP')) {
+          state = 'keys';
+          return false;
         }
-        entries = new Array(count);
-        for (let i = 0; i < count; i++) {
-          entries[i] = [
-            this.#keyOut(view(keys, i * m.keySize, m.keySize)),
-            this.#result(view(values, i * m.valueBytes, m.valueBytes)),
-          ];
-        }
-        at = 0;
-        if (last) state = 'done';
-        else token = Buffer.from(out);
-        return count > 0 || !last;
+        throw e;
       }
+      const { keys, values, count, last } = b;
+      chunk = b.chunk;
+      entries = new Array(count);
+      for (let i = 0; i < count; i++) {
+        entries[i] = [
+          this.#keyOut(view(keys, i * m.keySize, m.keySize)),
+          this.#result(view(values, i * m.valueBytes, m.valueBytes)),
+        ];
+      }
+      at = 0;
+      if (last) state = 'done';
+      else token = Buffer.from(out);
+      return count > 0 || !last;
     };
     const finished: IteratorResult<[K, V]> = { value: undefined, done: true };
     const refill = async (): Promise<IteratorResult<[K, V]>> => {
@@ -951,9 +1475,15 @@ export class BpfMap<K = unknown, V = unknown> {
 
   /** @internal This map's consumers end first: their object is closing. */
   closeDependents(): void {
-    const deps = this.#core.dependents;
+    const c = this.#core;
+    const deps = c.dependents;
     for (const ref of [...deps]) ref.deref()?.close();
     deps.clear();
+    // Views from memory() go empty now; the pages go when they are collected.
+    if (c.memory) {
+      c.native.detachMemory(c.memory);
+      c.memory = undefined;
+    }
   }
 
   /** Closes a standalone map's fd (and its raw view); a map of an object closes with the object. */
@@ -981,6 +1511,7 @@ export class BpfMap<K = unknown, V = unknown> {
     return this.#meta().fd;
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -12,20 +12,37 @@ import { attachResult, type AttachResult, type BpfLink, type SkippedProgram } fr
 import { BpfMap } from './map.js';
 import { BpfProgram, attachHints } from './program.js';
 
+/**
+ * Options of `new BpfObject()` and BpfObject.fromBuffer(): the fields of
+ * libbpf's `struct bpf_object_open_opts` this library passes on. Strings
+ * must not contain NUL bytes (TypeError ERR_INVALID_ARG_VALUE); a wrong
+ * type is a TypeError ERR_INVALID_ARG_TYPE.
+ */
 export interface BpfObjectOptions {
-  /** Object name (default: from the file name). */
+  /** Object name, bpf_object_open_opts.object_name (default: libbpf's, from the file name; 'mem_object' for an image in memory). */
   name?: string;
-  /** BTF to use for CO-RE relocations instead of the kernel's. */
+  /** btf_custom_path: a BTF file to use for CO-RE relocations instead of the kernel's /sys/kernel/btf/vmlinux. */
   btfCustomPath?: string;
-  /** Directory for maps with LIBBPF_PIN_BY_NAME (default /sys/fs/bpf). */
+  /** pin_root_path: the directory for maps declared with LIBBPF_PIN_BY_NAME (default /sys/fs/bpf). */
   pinRoot?: string;
-  /** Values for `extern` Kconfig symbols: 'CONFIG_X=y\n...' or { CONFIG_X: true, ... }. */
+  /**
+   * kconfig: values for `extern` Kconfig symbols (`__kconfig`), as
+   * 'CONFIG_X=y\n...' or `{ CONFIG_X: true, ... }` (true: y, false: n).
+   */
   kconfig?: string | Readonly<Record<string, string | number | bigint | boolean>>;
-  /** Kernel log level for BTF and every program load (1, 2, 4); failures always get a log. */
+  /**
+   * kernel_log_level: the verifier log level for BTF and every program load
+   * (1, 2, 4, or their sum; 0-31 accepted, default 0); failures always get a
+   * log. See BpfProgram#verifierLog.
+   */
   kernelLogLevel?: number;
 }
 
-/** Where an object is in its life. */
+/**
+ * Where an object is in its life: 'opened' (after bpf_object__open_*;
+ * settings can change), 'loading' (loadAsync() is running), 'loaded',
+ * 'failed' (load() threw and cannot be retried: close it), 'closed'.
+ */
 export type BpfObjectState = 'opened' | 'loading' | 'loaded' | 'failed' | 'closed';
 
 function kconfigText(k: NonNullable<BpfObjectOptions['kconfig']>): string {
@@ -59,6 +76,40 @@ function notADirectory(path: string): void {
   if (dir) throw new BpfError({ errno: 21, op: 'bpf_object__open_file', target: path, log: '' }, `bpf_object__open_file(${path}) failed: EISDIR (illegal operation on a directory): a BPF object is an ELF file, not a directory`);
 }
 
+/**
+ * A compiled BPF ELF object (libbpf's `struct bpf_object`): its maps,
+ * programs, BTF and global variables. Obtained with `new BpfObject(path)`
+ * (bpf_object__open_file) or BpfObject.fromBuffer(image)
+ * (bpf_object__open_mem); a generated skeleton makes one for you. Opening
+ * reaches no kernel: set map and program options (`map.maxEntries`,
+ * `prog.autoload`, `obj.rodata.x = ...`) first, then load() (bpf_object__load)
+ * creates the maps and loads the programs, once.
+ *
+ * Ownership: the object owns its BpfMap and BpfProgram instances (the same
+ * instance every time) and, through them, every BpfLink they attached and
+ * every RingBuffer and PerfBuffer reading its maps. Each child holds its
+ * object, so a child you still use keeps the object alive. close() detaches
+ * all those links, closes those buffers and the maps' and programs' fds
+ * (bpf_object__close); it is idempotent, and `using` calls it
+ * (Symbol.dispose). After close(), the object and its maps and programs
+ * throw a TypeError with code ERR_INVALID_STATE on use.
+ *
+ * Failed libbpf and kernel calls throw BpfError (VerifierError when the
+ * verifier rejects a program), with `op` naming the libbpf function
+ * (bpf_object__open_file, bpf_object__load, ...); misuse throws TypeError or
+ * RangeError with a Node-style `code` before any syscall.
+ *
+ * @example
+ * ```ts
+ * import { BpfObject } from 'libbpf-node';
+ * using obj = new BpfObject('minimal.bpf.o');
+ * obj.rodata.my_pid = process.pid;   // a `const volatile` global, before load
+ * obj.load();
+ * const { links, skipped } = obj.attach();
+ * const counts = obj.map<number, bigint>('counts');
+ * console.log(counts.lookup(0));
+ * ```
+ */
 export class BpfObject {
   #native: NativeObject;
   #state: BpfObjectState = 'opened';
@@ -74,6 +125,13 @@ export class BpfObject {
   /**
    * Opens an object file (bpf_object__open_file) or an in-memory image
    * (bpf_object__open_mem). Nothing reaches the kernel before load().
+   *
+   * @param source A path to an ELF file, or the ELF image.
+   * @throws BpfError (op bpf_object__open_file or bpf_object__open_mem) for a
+   *   file that cannot be read or parsed (EISDIR for a directory,
+   *   LIBBPF_ERRNO__FORMAT for malformed ELF or BTF).
+   * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE for bad
+   *   arguments or options.
    */
   constructor(source: string | Buffer | Uint8Array, opts: BpfObjectOptions = {}) {
     let src: string | Buffer;
@@ -103,12 +161,13 @@ export class BpfObject {
     }));
   }
 
-  /** Opens an ELF image held in memory (bpf_object__open_mem). */
+  /** Opens an ELF image held in memory (bpf_object__open_mem): the same as `new BpfObject(image, opts)`. */
   static fromBuffer(image: Buffer | Uint8Array, opts: BpfObjectOptions = {}): BpfObject {
     if (!(image instanceof Uint8Array)) invalidArgType('image', 'a Buffer or Uint8Array', image);
     return new BpfObject(image, opts);
   }
 
+  /** The object's name (bpf_object__name): `opts.name`, else libbpf's, from the file name. */
   get name(): string { return this.#name; }
 
   /** The object's BTF (as libbpf fixed it up at open), or null without BTF. */
@@ -120,6 +179,7 @@ export class BpfObject {
     }
     return this.#btf;
   }
+  /** Where the object is in its life: 'opened', 'loading', 'loaded', 'failed' or 'closed'. */
   get state(): BpfObjectState { return this.#state; }
 
   /**
@@ -142,9 +202,13 @@ export class BpfObject {
     return g;
   }
 
+  /** `globals('.rodata')`: `const volatile` configuration, to set before load() (read-only after it). */
   get rodata(): Globals { return this.globals('.rodata'); }
+  /** `globals('.data')`: initialized globals, shared live with the programs after load(). */
   get data(): Globals { return this.globals('.data'); }
+  /** `globals('.bss')`: zero-initialized globals, shared live with the programs after load(). */
   get bss(): Globals { return this.globals('.bss'); }
+  /** True once load() succeeded (and until close()). */
   get loaded(): boolean { return this.#state === 'loaded'; }
 
   #open(what: string): void {
@@ -173,13 +237,19 @@ export class BpfObject {
   // kernel sees them (where it would answer a bare EINVAL), naming the map
   // or program and the setter. The object stays 'opened', to set and retry.
   #preflight(): void {
+    // A BpfError EINVAL as the kernel would give (op bpf_object__load), but
+    // naming the setting instead of libbpf's "Retrying without BTF".
+    const refuse = (problem: string): never => {
+      throw new BpfError({ errno: 22, op: 'bpf_object__load', target: this.#name, log: `${problem}\n` },
+        `bpf_object__load(${this.#name}) failed: EINVAL (invalid argument): ${problem}`);
+    };
     for (const m of this.#maps.values()) {
       const missing = m.missingSetting();
-      if (missing !== undefined) invalidState(`BpfObject '${this.#name}': ${missing}`);
+      if (missing !== undefined) refuse(missing);
     }
     for (const p of this.#programs.values()) {
       if (p.autoload && p.type === 'unspec') {
-        invalidState(`BpfObject '${this.#name}': program '${p.name}': section '${p.section}' names no program type; set prog.type before load()`);
+        refuse(`program '${p.name}': section '${p.section}' names no program type; set prog.type before load()`);
       }
     }
   }
@@ -196,7 +266,20 @@ export class BpfObject {
     return e;
   }
 
-  /** Creates the maps and loads the programs into the kernel (bpf_object__load). */
+  /**
+   * Creates the maps and loads the programs into the kernel
+   * (bpf_object__load). Runs once: a second call, or a call after a failed
+   * load, is a TypeError ERR_INVALID_STATE.
+   *
+   * @throws TypeError ERR_INVALID_STATE, before the kernel sees anything,
+   *   for a map whose key size, value size or max_entries is still 0 where
+   *   its type needs one, or a program without a program type (the object
+   *   stays 'opened': set them and retry).
+   * @throws VerifierError when the verifier rejects a program (its whole log
+   *   in `verifierLog`); BpfError (op bpf_object__load) for any other
+   *   failure, with `unsupported` naming the kernel feature when a probe
+   *   finds one missing.
+   */
   load(): this {
     this.#beginLoad();
     this.#preflight();
@@ -210,7 +293,11 @@ export class BpfObject {
     return this;
   }
 
-  /** load() on a worker thread: the verifier can take a while on large programs. */
+  /**
+   * load() on a worker thread: the verifier can take a while on large
+   * programs. State is 'loading' meanwhile; rejects as load() throws, and
+   * with ERR_INVALID_STATE if close() ran while it loaded.
+   */
   async loadAsync(): Promise<this> {
     this.#beginLoad();
     this.#preflight();
@@ -255,6 +342,10 @@ export class BpfObject {
     return m as BpfMap<K, V>;
   }
 
+  /**
+   * The program called `name` (the C function's name, bpf_object__find_program_by_name).
+   * @throws TypeError ERR_INVALID_ARG_VALUE for an unknown name (the message lists the known ones).
+   */
   program(name: string): BpfProgram {
     this.#open('look up a program');
     const p = this.#programs.get(checkString('name', name));
@@ -315,6 +406,7 @@ export class BpfObject {
     this.#native.close();
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

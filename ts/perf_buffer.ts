@@ -8,6 +8,7 @@ import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
 
+/** A sample (perf_buffer's sample_cb): `data` and the CPU it was written on. */
 export interface PerfSample<T = Buffer> {
   cpu: number;
   /** The sample (a copy; the kernel pads raw samples to 8 bytes minus 4, so it may end in padding). */
@@ -15,6 +16,7 @@ export interface PerfSample<T = Buffer> {
   lost?: undefined;
 }
 
+/** Samples the kernel dropped on one CPU (perf_buffer's lost_cb). */
 export interface PerfLost {
   cpu: number;
   /** How many samples the kernel dropped on this CPU because its buffer was full. */
@@ -22,6 +24,7 @@ export interface PerfLost {
   data?: undefined;
 }
 
+/** What a PerfBuffer yields: a sample, or a count of lost ones (tell them apart by `lost`). */
 export type PerfEvent<T = Buffer> = PerfSample<T> | PerfLost;
 
 /**
@@ -34,15 +37,22 @@ export type PerfEvent<T = Buffer> = PerfSample<T> | PerfLost;
 export interface PerfBufferOptions<T> extends EventStreamOptions, TypedStreamOptions<T> {
   /** Pages per CPU buffer, a power of two (default 64). */
   pageCount?: number;
+  /** Turns a sample (a copy, safe to keep) into the value yielded, given its CPU; default: the Buffer. */
   decode?: (sample: Buffer, cpu: number) => T;
 }
 
+/** What `stats` gives: the stream's counters and the samples lost so far. */
 export interface PerfBufferStats extends EventStreamCounters {
   /** Samples the kernel reported lost, over all CPUs. */
   lost: number;
 }
 
-class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
+/**
+ * The class behind PerfBuffer: its methods and properties (close(), stats,
+ * batches(), the async iterator). Make one with `new PerfBuffer(...)`, whose
+ * signatures type the records; `x instanceof PerfBuffer` works.
+ */
+export class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
   #lost = 0;
   #map: BpfMap;
 
@@ -88,6 +98,7 @@ class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
     return { ...this.counters, lost: this.#lost };
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -105,6 +116,7 @@ type OneDecoder<T> =
   | { type: string; layout?: undefined; decode?: undefined }
   | { layout: Layout<T>; type?: undefined; decode?: undefined };
 
+/** The constructor signatures of PerfBuffer: the record type follows from `layout`, a type argument with `type`, or Buffer. */
 export interface PerfBufferConstructor {
   new <T = Decoded>(map: BpfMap, opts: PerfBufferOptions<T> & { type: string; layout?: undefined; decode?: undefined }): PerfBuffer<T>;
   new <T>(map: BpfMap, opts: PerfBufferOptions<T> & { layout: Layout<T>; type?: undefined; decode?: undefined }): PerfBuffer<T>;
@@ -123,4 +135,14 @@ export interface PerfBufferConstructor {
  * a warning).
  */
 export type PerfBuffer<T = Buffer> = PerfBufferImpl<T>;
+/**
+ * A consumer of a BPF_MAP_TYPE_PERF_EVENT_ARRAY (libbpf's perf_buffer: one
+ * buffer of `pageCount` pages per CPU), polled on the event loop:
+ * `for await` yields `{ cpu, data }` samples and `{ cpu, lost }` when the
+ * kernel dropped some. Ownership and closing as RingBuffer's; a failed poll
+ * rejects the pending read with a BpfError (op perf_buffer__consume).
+ * @example
+ * using pb = new PerfBuffer(obj.map('events'), { pageCount: 64 });
+ * for await (const ev of pb) if ('lost' in ev) console.warn(ev.lost, 'lost on CPU', ev.cpu); else handle(ev.data);
+ */
 export const PerfBuffer = PerfBufferImpl as PerfBufferConstructor;

@@ -21,31 +21,45 @@ import {
 } from './attach_options.js';
 import { ATTACH_TYPES, PROG_TYPES, typeName, type AttachType, type ProgramType } from './types.js';
 
+/**
+ * Options of BpfProgram.load (bpf_prog_load): the fields of `union bpf_attr`
+ * for BPF_PROG_LOAD this library passes on.
+ */
 export interface ProgramLoadOptions {
+  /** prog_type (BPF_PROG_TYPE_*, by libbpf's name), not 'unspec'. */
   type: ProgramType;
-  /** Instructions from `asm`, or their encoding (8 bytes each). */
+  /** Instructions from `asm`, or their encoding (a whole number of 8-byte `struct bpf_insn`, at least one). */
   insns: readonly Insn[] | Buffer;
   /** Default 'GPL' (needed for GPL-only helpers). */
   license?: string;
+  /** prog_name (the kernel keeps at most 15 bytes). */
   name?: string;
+  /** expected_attach_type (BPF_*, by libbpf's name), for program types that need one (e.g. cgroup_sock_addr). */
   expectedAttachType?: AttachType;
-  /** Verifier log level for a successful load (1, 2, 4); failures always get a log. */
+  /** Verifier log level for a successful load (1, 2, 4; 0-31 accepted, default 0); failures always get a log. The log is then BpfProgram#verifierLog. */
   logLevel?: number;
 }
 
+/**
+ * Options of BpfProgram#testRun (bpf_prog_test_run_opts, BPF_PROG_TEST_RUN).
+ * Only the fields given reach the kernel.
+ */
 export interface TestRunOptions {
   /** Packet data (socket filter, XDP, tc, ...). */
   data?: Buffer | Uint8Array;
   /** Context (e.g. a struct __sk_buff, or a SYSCALL program's argument). */
   ctx?: Buffer | Uint8Array;
+  /** Runs to average `durationNs` over (0 and 1: once; u32). */
   repeat?: number;
   /** Room for the output packet; default data's length plus 512 bytes (at most 16 MiB). */
   dataOutSize?: number;
   /** BPF_F_TEST_* flags. */
   flags?: number;
+  /** The CPU to run on (with flags BPF_F_TEST_RUN_ON_CPU). */
   cpu?: number;
 }
 
+/** What BpfProgram#testRun returns: the outputs of BPF_PROG_TEST_RUN. */
 export interface TestRunResult {
   /** What the program returned (as the kernel reports it: u32). */
   retval: number;
@@ -143,6 +157,42 @@ function bytes(name: string, v: Buffer | Uint8Array): Buffer {
   return invalidArgType(name, 'a Buffer or Uint8Array', v);
 }
 
+/**
+ * A BPF program (libbpf's `struct bpf_program`, or a program fd): its
+ * metadata, its pre-load settings (libbpf's bpf_program__set_*), and the
+ * attach methods that make BpfLinks. Obtained from an object
+ * (`obj.program('name')`, `obj.programs`, a skeleton's `programs`), loaded
+ * standalone from instructions with BpfProgram.load() (bpf_prog_load), or
+ * opened with BpfProgram.fromPin() (bpf_obj_get) and BpfProgram.fromId()
+ * (bpf_prog_get_fd_by_id).
+ *
+ * Setters work only on a program of an object before load(); attach
+ * methods, testRun() and pin() need it loaded. Either rule broken is a
+ * TypeError with code ERR_INVALID_STATE.
+ *
+ * Ownership: a program of an object belongs to it (and keeps it alive); its
+ * fd is closed by the object's close(). A standalone, pinned or by-id program
+ * owns its fd. The program keeps each link it made until that link's
+ * detach(); close() detaches them all (and closes the fd the program owns),
+ * is idempotent, and is what `using` calls (Symbol.dispose). After close()
+ * (or the object's), every use throws TypeError ERR_INVALID_STATE.
+ *
+ * Attach failures throw BpfError with `op` naming the libbpf call
+ * (bpf_program__attach_kprobe, bpf_link_create, ...) and, where a probe
+ * finds the kernel lacks the hook, `unsupported` naming the feature.
+ *
+ * @example
+ * ```ts
+ * using obj = new BpfObject('trace.bpf.o');
+ * obj.load();
+ * const prog = obj.program('handle_exec');
+ * using link = prog.attachTracepoint('sched', 'sched_process_exec');
+ *
+ * // a standalone program from instructions
+ * using ret0 = BpfProgram.load({ type: 'socket_filter', insns: [asm.mov64Imm(asm.R0, 0), asm.exit()] });
+ * ret0.testRun({ data: Buffer.alloc(64) }).retval; // 0
+ * ```
+ */
 export class BpfProgram {
   #native: NativeProgram;
   #owner: ProgramOwner | undefined;
@@ -227,9 +277,11 @@ export class BpfProgram {
     return info;
   }
 
+  /** The program's name (bpf_program__name: the C function's name; the kernel's prog_name, at most 15 bytes, for pins and ids). */
   get name(): string { return this.#name; }
   /** The ELF section (SEC()); empty for standalone programs. */
   get section(): string { return this.#meta().section; }
+  /** The program type (BPF_PROG_TYPE_*, by libbpf's name; 'unknown(N)' for types newer than this library). */
   get type(): ProgramType { return typeName(PROG_TYPES, this.#meta().type); }
   /** Settable before load(), where libbpf allows it (e.g. a generic section). */
   set type(t: ProgramType) {
@@ -237,6 +289,7 @@ export class BpfProgram {
     if (v <= 0) invalidArgValue('type', t, 'is not a program type');
     this.#preLoad('type').setType(v);
   }
+  /** expected_attach_type (bpf_program__expected_attach_type); settable before load(). */
   get expectedAttachType(): AttachType | undefined {
     const v = this.#meta().expectedAttachType;
     return v === undefined ? undefined : typeName(ATTACH_TYPES, v);
@@ -284,13 +337,15 @@ export class BpfProgram {
   get attachBtfId(): number | undefined { return this.#meta().attachBtfId; }
   /** -1 until loaded. */
   get fd(): number { return this.#meta().fd; }
+  /** The kernel's program id, once loaded. */
   get id(): number | undefined { return this.#meta().id; }
   /** The kernel's 8-byte program tag, in hex. */
   get tag(): string | undefined { return this.#meta().tag; }
-  /** Instructions in the ELF (or loaded, for standalone programs). */
+  /** Instructions in the ELF (or loaded, for standalone programs), in 8-byte slots. */
   get insnCount(): number { return this.#meta().insnCount; }
   /** Instructions after the verifier's rewrites. */
   get xlatedInsnCount(): number | undefined { return this.#meta().xlatedInsnCount; }
+  /** True after close(), or once the program's object is closed. */
   get closed(): boolean { return this.#closed || this.#owner?.state === 'closed'; }
   /**
    * The verifier's output for a successful load, when one was asked for
@@ -443,6 +498,7 @@ export class BpfProgram {
     return this.#link(this.#loaded().attachTracepoint(checkString('category', category), checkString('name', name)));
   }
 
+  /** A raw tracepoint by its name ('sched_switch'; bpf_program__attach_raw_tracepoint), a 'raw_tracepoint' link. */
   attachRawTracepoint(name: string): BpfLink {
     return this.#link(this.#loaded().attachRawTracepoint(checkString('name', name)));
   }
@@ -634,6 +690,10 @@ export class BpfProgram {
     this.#pinPath = path;
   }
 
+  /**
+   * Removes a pin (unlink of the bpffs file; by default the one pin() made).
+   * No path and no pin() is a TypeError ERR_INVALID_STATE.
+   */
   unpin(path: string | undefined = this.#pinPath): void {
     if (path === undefined) invalidState(`program '${this.name}' has no pin to remove`);
     unlinkSync(checkString('path', path));
@@ -656,6 +716,7 @@ export class BpfProgram {
     if (!this.#owner) this.#native.close();
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -39,6 +39,7 @@ export interface RingBufferOptions<T> extends EventStreamOptions, TypedStreamOpt
   queueBytes?: number;
 }
 
+/** What `stats` gives: the stream's counters and the bytes still in the rings. */
 export interface RingBufferStats extends EventStreamCounters {
   /** Bytes written by the BPF side and not yet consumed, summed over the rings. */
   availableBytes: number;
@@ -56,7 +57,12 @@ function ringMaps(maps: BpfMap | readonly BpfMap[]): BpfMap[] {
   return list;
 }
 
-class RingBufferImpl<T = Buffer> extends EventStream<T> {
+/**
+ * The class behind RingBuffer: its methods and properties (close(), stats,
+ * batches(), the async iterator). Make one with `new RingBuffer(...)`, whose
+ * signatures type the records; `x instanceof RingBuffer` works.
+ */
+export class RingBufferImpl<T = Buffer> extends EventStream<T> {
   #maps: BpfMap[];
   #reader: RingReader | undefined;
 
@@ -129,6 +135,7 @@ class RingBufferImpl<T = Buffer> extends EventStream<T> {
     return { ...this.counters, availableBytes };
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -146,6 +153,7 @@ type OneDecoder<T> =
   | { type: string; layout?: undefined; decode?: undefined }
   | { layout: Layout<T>; type?: undefined; decode?: undefined };
 
+/** The constructor signatures of RingBuffer: the record type follows from `layout`, a type argument with `type`, or Buffer. */
 export interface RingBufferConstructor {
   new <T = Decoded>(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> & { type: string; layout?: undefined; decode?: undefined }): RingBuffer<T>;
   new <T>(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> & { layout: Layout<T>; type?: undefined; decode?: undefined }): RingBuffer<T>;
@@ -162,4 +170,16 @@ export interface RingBufferConstructor {
  * skipped and reported (`onError`, else stats.decodeErrors and a warning).
  */
 export type RingBuffer<T = Buffer> = RingBufferImpl<T>;
+/**
+ * A consumer of one or several BPF_MAP_TYPE_RINGBUF maps, polled on the
+ * event loop through libuv: `for await (const r of rb)`. Made with
+ * `new RingBuffer(map | maps, opts)` on loaded maps. The maps hold it
+ * (weakly) and close it when they or their object close; close() is
+ * idempotent, `using` and leaving a `for await` call it, and aborting
+ * `opts.signal` rejects the pending read with its reason. A failed poll
+ * rejects the pending read with a BpfError.
+ * @example
+ * using rb = new RingBuffer(obj.map('events'), { type: 'struct event' });
+ * for await (const e of rb) console.log(e);
+ */
 export const RingBuffer = RingBufferImpl as RingBufferConstructor;

@@ -9,6 +9,7 @@ import { fail } from './internal/errors.js';
 import type { BpfMap } from './map.js';
 import { BpfObject } from './object.js';
 
+/** Options of generateSkeleton(), and of `libbpf-node gen skeleton` (--name, --embed, --import, --object-path, --module, --types, --event). */
 export interface SkeletonOptions {
   /** The class name (default: from the file name, e.g. RunqlatSkeleton). */
   name?: string;

@@ -2,6 +2,17 @@
 import type { AttachResult } from './link.js';
 import type { BpfObject } from './object.js';
 
+/**
+ * The base class of what `libbpf-node gen skeleton` generates (as bpftool
+ * gen skeleton does for C): one BpfObject (`object`) with typed maps,
+ * programs and globals. Obtained with `new XxxSkeleton(opts)`. It owns its
+ * object: close() closes it (idempotent; `using` calls it), after which its
+ * maps and programs throw ERR_INVALID_STATE.
+ * @example
+ * using skel = new RunqlatSkeleton();
+ * skel.load();
+ * skel.attach();
+ */
 export class BpfSkeleton {
   readonly object: BpfObject;
 
@@ -9,11 +20,13 @@ export class BpfSkeleton {
     this.object = object;
   }
 
+  /** object.load() (bpf_object__load); returns this. */
   load(): this {
     this.object.load();
     return this;
   }
 
+  /** object.loadAsync(): the load on a worker thread; resolves to this. */
   async loadAsync(): Promise<this> {
     await this.object.loadAsync();
     return this;
@@ -27,10 +40,12 @@ export class BpfSkeleton {
     return this.object.attach();
   }
 
+  /** object.close(): detaches every link and closes every fd. Idempotent. */
   close(): void {
     this.object.close();
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

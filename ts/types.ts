@@ -4,6 +4,11 @@
 // system libbpf so that types newer than it (libbpf 1.1 on Debian 12) still
 // have names.
 
+/**
+ * The map types, `enum bpf_map_type` (BPF_MAP_TYPE_*) by libbpf's names
+ * (libbpf_bpf_map_type_str): the index of a name is its value, so
+ * `MAP_TYPES[1]` is 'hash', BPF_MAP_TYPE_HASH.
+ */
 export const MAP_TYPES = [
   'unspec', 'hash', 'array', 'prog_array', 'perf_event_array', 'percpu_hash', 'percpu_array',
   'stack_trace', 'cgroup_array', 'lru_hash', 'lru_percpu_hash', 'lpm_trie', 'array_of_maps',
@@ -12,8 +17,14 @@ export const MAP_TYPES = [
   'struct_ops', 'ringbuf', 'inode_storage', 'task_storage', 'bloom_filter', 'user_ringbuf',
   'cgrp_storage', 'arena',
 ] as const;
+/** A map type by name: 'hash' for BPF_MAP_TYPE_HASH, 'ringbuf' for BPF_MAP_TYPE_RINGBUF, ... */
 export type MapType = (typeof MAP_TYPES)[number];
 
+/**
+ * The program types, `enum bpf_prog_type` (BPF_PROG_TYPE_*) by libbpf's
+ * names (libbpf_bpf_prog_type_str), index = value: 'sched_cls' is
+ * BPF_PROG_TYPE_SCHED_CLS (tc), 'tracing' covers fentry/fexit/iterators.
+ */
 export const PROG_TYPES = [
   'unspec', 'socket_filter', 'kprobe', 'sched_cls', 'sched_act', 'tracepoint', 'xdp', 'perf_event',
   'cgroup_skb', 'cgroup_sock', 'lwt_in', 'lwt_out', 'lwt_xmit', 'sock_ops', 'sk_skb',
@@ -21,8 +32,14 @@ export const PROG_TYPES = [
   'sk_reuseport', 'flow_dissector', 'cgroup_sysctl', 'raw_tracepoint_writable', 'cgroup_sockopt',
   'tracing', 'struct_ops', 'ext', 'lsm', 'sk_lookup', 'syscall', 'netfilter',
 ] as const;
+/** A program type by name: 'kprobe' for BPF_PROG_TYPE_KPROBE, 'xdp' for BPF_PROG_TYPE_XDP, ... */
 export type ProgramType = (typeof PROG_TYPES)[number];
 
+/**
+ * The attach types, `enum bpf_attach_type` by libbpf's names
+ * (libbpf_bpf_attach_type_str), index = value: 'cgroup_inet_ingress' is
+ * BPF_CGROUP_INET_INGRESS (0), 'tcx_ingress' BPF_TCX_INGRESS.
+ */
 export const ATTACH_TYPES = [
   'cgroup_inet_ingress', 'cgroup_inet_egress', 'cgroup_inet_sock_create', 'cgroup_sock_ops',
   'sk_skb_stream_parser', 'sk_skb_stream_verdict', 'cgroup_device', 'sk_msg_verdict',
@@ -39,10 +56,16 @@ export const ATTACH_TYPES = [
   'cgroup_unix_getsockname', 'netkit_primary', 'netkit_peer', 'trace_kprobe_session',
   'trace_uprobe_session',
 ] as const;
+/** An attach type by name: 'cgroup_inet_egress' for BPF_CGROUP_INET_EGRESS, 'sk_msg_verdict' for BPF_SK_MSG_VERDICT, ... */
 export type AttachType = (typeof ATTACH_TYPES)[number];
 
 /** Maps whose values hold one slot per possible CPU. */
 export const PER_CPU_MAP_TYPES = ['percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage'] as const;
+/**
+ * The per-CPU map types: 'percpu_hash', 'percpu_array', 'lru_percpu_hash'
+ * and 'percpu_cgroup_storage'.
+ * @useDeclaredType
+ */
 export type PerCpuMapType = (typeof PER_CPU_MAP_TYPES)[number];
 
 /** A name for an enum value; values newer than this list read as 'unknown(N)'. */

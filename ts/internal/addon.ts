@@ -47,7 +47,20 @@ export interface NativeMap {
   delete(key: Buffer | null): boolean;
   lookupAndDelete(key: Buffer | null, out: Buffer): boolean;
   nextKey(key: Buffer | null, out: Buffer): boolean;
-  lookupBatch(inToken: Buffer | null, outToken: Buffer, keys: Buffer, values: Buffer, count: number): [number, boolean];
+  lookupBatch(inToken: Buffer | null, outToken: Buffer, keys: Buffer, values: Buffer, count: number, del?: boolean): [number, boolean];
+  updateBatch(keys: Buffer, values: Buffer, count: number, flags: number): number;
+  /** [keys processed, stopped at a missing key]. */
+  deleteBatch(keys: Buffer, count: number): [number, boolean];
+  /** op: 0 lookup, 1 update, 2 delete, 3 lookup_and_delete; found[i] = 0 for a missing key. */
+  eachElem(op: 0 | 1 | 2 | 3, keys: Buffer | null, values: Buffer | null, count: number, flags: number, found: Buffer | null): number;
+  /** The per-op fast path's key (at 0) and value (at valueOffset) bytes. */
+  scratch(valueOffset: number, size: number, hasKey: boolean, nextOffset: number): ArrayBuffer;
+  /** Element operations on the scratch's key and value: plain functions, no receiver to unwrap. */
+  fastOps(): [lookup: (flags: number) => boolean, update: (flags: number) => void, del: () => boolean, lookupAndDelete: () => boolean,
+    nextKey: (fromKey: boolean) => boolean];
+  /** An ArrayBuffer over the first `bytes` bytes of the map's mmap (BPF_F_MMAPABLE). */
+  memory(bytes: number): ArrayBuffer;
+  detachMemory(memory: ArrayBuffer): void;
   freeze(): void;
   /** The map's BTF from the kernel, raw (maps without an object); null without one. */
   btf(): Buffer | null;

@@ -6,6 +6,11 @@ import { fail, invalidArgType, outOfRange } from './errors.js';
 
 const LE = endianness() === 'LE';
 
+/**
+ * Raw bytes of exactly the field's size, or an integer written in host byte
+ * order (1-, 2-, 4- and 8-byte fields).
+ * @inline
+ */
 export type Scalar = Buffer | Uint8Array | number | bigint;
 
 function writeInt(buf: Buffer, off: number, size: number, v: bigint): void {

@@ -165,6 +165,7 @@ export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<un
   };
 }
 
+/** Counters of a ring or perf buffer since it was made. */
 export interface EventStreamCounters {
   /** Records handed to JavaScript. */
   records: number;
@@ -437,6 +438,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     return this.#read(true) as Promise<IteratorResult<T[]>>;
   }
 
+  /** `for await (const r of stream)`: records one at a time; leaving the loop early closes the stream. */
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this.#iterator(() => this.next());
   }

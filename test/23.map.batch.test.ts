@@ -1,0 +1,190 @@
+// The batch API: lookupBatch, updateBatch, deleteBatch, lookupAndDeleteBatch,
+// typed and raw, against the kernel. Values are written by a BPF program
+// (mapfast_test's `fill`) or by the batch calls and read back through
+// per-key lookups; the per-key fallback runs where the kernel has no batch
+// operations for the map type (an LPM trie) and where { batch: false }
+// asks for it, and must give the same answers.
+import { strict as assert } from 'node:assert';
+import { BpfError, BpfMap, BpfObject, features } from '../ts/index.js';
+import { itIf, obj, throwsWith } from './helpers.js';
+
+// The programs are socket filters: test runs take a frame (its bytes do not matter).
+const FRAME = Buffer.alloc(64);
+
+interface Hit { count: bigint; pid: number; flags: number }
+const FILL_N = 64;
+const hitOf = (i: number): Hit => ({ count: BigInt(i * 10 + 1), pid: 1000 + i, flags: i & 3 });
+const byKey = <K, V>(e: [K, V][]): [K, V][] => [...e].sort((a, b) => Number(a[0]) - Number(b[0]));
+
+describe('map: batch operations', function () {
+  let o: BpfObject;
+  let counts: BpfMap<number, Hit>;
+  let slots: BpfMap<number, bigint>;
+  beforeEach(() => {
+    o = new BpfObject(obj('mapfast_test'));
+    o.load();
+    counts = o.map('counts') as BpfMap<number, Hit>;
+    slots = o.map('slots') as BpfMap<number, bigint>;
+  });
+  afterEach(() => o.close());
+  const fill = (): void => assert.equal(o.program('fill').testRun({ data: FRAME }).retval, 0);
+
+  for (const batch of [true, false]) {
+    const it2 = batch ? itIf('batchOps', features.batchOps()) : it;
+    const how = batch ? 'kernel batches' : '{ batch: false }: key by key';
+
+    it2(`lookupBatch() reads what the program wrote, typed and raw (${how})`, function () {
+      fill();
+      const hits = byKey(counts.lookupBatch(undefined, { batch }));
+      assert.equal(hits.length, FILL_N);
+      hits.forEach(([k, v], i) => {
+        assert.equal(k, i);
+        assert.deepEqual(v, hitOf(i));
+      });
+      const raw = byKey(counts.raw.lookupBatch(undefined, { batch }).map(([k, v]) => [k.readUInt32LE(0), v] as [number, Buffer]));
+      assert.equal(raw.length, FILL_N);
+      assert.equal(raw[5]![1].readBigUInt64LE(0), 51n);
+      assert.equal(raw[5]![1].readUInt32LE(8), 1005);
+      // arrays: every slot, in key order
+      const arr = slots.lookupBatch(undefined, { batch });
+      assert.deepEqual(arr, Array.from({ length: FILL_N }, (_, i) => [i, BigInt(i * i + 7)]));
+    });
+
+    it2(`updateBatch() writes what per-key lookups and a program see (${how})`, function () {
+      const entries = Array.from({ length: 100 }, (_, i) => [i * 3, { count: BigInt(i) << 40n, pid: i, flags: 7 }] as [number, Hit]);
+      assert.equal(counts.updateBatch(entries, { batch }), 100);
+      for (const [k, v] of entries) assert.deepEqual(counts.lookup(k), v);
+      assert.equal(counts.lookup(1), undefined);
+      // a Map, and raw Buffers
+      assert.equal(slots.updateBatch(new Map([[1, 11n], [2, 22n]]), { batch }), 2);
+      assert.equal(slots.raw.updateBatch([[Buffer.from([3, 0, 0, 0]), Buffer.from([33, 0, 0, 0, 0, 0, 0, 0])]], { batch }), 1);
+      assert.deepEqual([slots.lookup(1), slots.lookup(2), slots.lookup(3)], [11n, 22n, 33n]);
+      // the program overwrites them: the kernel holds what we wrote, not a copy of ours
+      fill();
+      assert.equal(slots.lookup(2), 11n);
+    });
+
+    it2(`deleteBatch() skips missing keys and counts what it deleted (${how})`, function () {
+      fill();
+      // 70 and 71 are not there: the kernel's batch stops at them, we go on
+      assert.equal(counts.deleteBatch([0, 1, 70, 2, 71, 63], { batch }), 4);
+      assert.equal(counts.lookupBatch(undefined, { batch }).length, FILL_N - 4);
+      for (const k of [0, 1, 2, 63]) assert.equal(counts.lookup(k), undefined);
+      assert.deepEqual(counts.lookup(3), hitOf(3));
+      assert.equal(counts.deleteBatch([], { batch }), 0);
+    });
+
+    it2(`lookupAndDeleteBatch() empties a hash map and returns what it held (${how})`, function () {
+      fill();
+      const taken = byKey(counts.lookupAndDeleteBatch({ batch }));
+      assert.deepEqual(taken, Array.from({ length: FILL_N }, (_, i) => [i, hitOf(i)]));
+      assert.deepEqual(counts.lookupBatch(undefined, { batch }), []);
+      assert.deepEqual([...counts.keys()], []);
+    });
+  }
+
+  it('single-key results are the caller\'s own: later operations (through the shared scratch) do not change them', function () {
+    fill();
+    const raw = counts.raw.lookup(1)!;
+    const typed = counts.lookup(2)!;
+    const slot = slots.raw.lookup(3)!;
+    counts.update(1, { count: 999n, pid: 9, flags: 9 });
+    counts.lookup(5);
+    slots.update(3, 12345n);
+    slots.raw.lookup(4);
+    assert.equal(raw.readBigUInt64LE(0), 11n);
+    assert.deepEqual(typed, hitOf(2));
+    assert.equal(slot.readBigUInt64LE(0), 16n);
+    // writing into a result changes nothing in the map
+    slot.fill(0xff);
+    assert.equal(slots.lookup(3), 12345n);
+    // lookupAndDelete on a hash map needs 5.14 (features.lookupAndDeleteHash)
+    if (features.lookupAndDeleteHash() !== true) return;
+    const taken = counts.lookupAndDelete(1)!;
+    counts.update(1, hitOf(1));
+    assert.deepEqual(taken, { count: 999n, pid: 9, flags: 9 });
+  });
+
+  it('lookupBatch(keys): the entries of those keys that are there, in their order', function () {
+    fill();
+    assert.deepEqual(counts.lookupBatch([9, 500, 2]), [[9, hitOf(9)], [2, hitOf(2)]]);
+    assert.deepEqual(slots.lookupBatch([3, 0]), [[3, 16n], [0, 7n]]);
+    assert.deepEqual(counts.lookupBatch([]), []);
+  });
+
+  itIf('batchOps', features.batchOps())('many small kernel batches (batchSize 1) read every element once', function () {
+    fill();
+    const hits = counts.lookupBatch(undefined, { batchSize: 1 });
+    assert.deepEqual(byKey(hits).map(([k]) => k), Array.from({ length: FILL_N }, (_, i) => i));
+    assert.equal(slots.lookupBatch(undefined, { batchSize: 7 }).length, FILL_N);
+  });
+
+  it('updateBatch flags: noexist refuses an existing key (EEXIST), exist a missing one (ENOENT)', function () {
+    fill();
+    const e1 = throwsWith(() => counts.updateBatch([[100, hitOf(1)], [5, hitOf(1)]], { flags: 'noexist' }),
+      { code: 'EEXIST', op: 'bpf_map_update_elem' }, BpfError);
+    assert.ok(e1);
+    assert.deepEqual(counts.lookup(100), hitOf(1), 'the elements before the refused one are written');
+    assert.deepEqual(counts.lookup(5), hitOf(5));
+    throwsWith(() => counts.updateBatch([[7, hitOf(0)], [900, hitOf(0)]], { flags: 'exist' }), { code: 'ENOENT' }, BpfError);
+    assert.deepEqual(counts.lookup(7), hitOf(0));
+    assert.equal(counts.lookup(900), undefined);
+  });
+
+  it('arrays: no deletes, so deleteBatch and lookupAndDeleteBatch are refused before any syscall', function () {
+    fill();
+    throwsWith(() => slots.deleteBatch([1]), { code: 'ERR_INVALID_STATE', message: /cannot be deleted/ }, TypeError);
+    throwsWith(() => slots.lookupAndDeleteBatch(), { code: 'ERR_INVALID_STATE', message: /lookupBatch/ }, TypeError);
+    assert.equal(slots.lookup(1), 8n);
+  });
+
+  it('bad input is refused before anything is written', function () {
+    throwsWith(() => counts.lookupBatch(5 as never), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    throwsWith(() => counts.updateBatch([[1, hitOf(1)], [2] as never]), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    throwsWith(() => counts.updateBatch([[1, hitOf(1)], [2, { pid: -1 }]]), { code: 'ERR_OUT_OF_RANGE' }, RangeError);
+    throwsWith(() => counts.raw.updateBatch([[Buffer.alloc(4), Buffer.alloc(16)], [Buffer.alloc(3), Buffer.alloc(16)]]),
+      { code: 'ERR_INVALID_BUFFER_SIZE' }, RangeError);
+    throwsWith(() => counts.updateBatch([[1, hitOf(1)]], { flags: 'sometimes' as never }), { code: 'ERR_INVALID_ARG_VALUE' }, TypeError);
+    throwsWith(() => counts.deleteBatch(null as never), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    throwsWith(() => counts.lookupBatch(undefined, { batch: 'no' as never }), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    throwsWith(() => counts.lookupBatch(undefined, { batchSize: 0 }), { code: 'ERR_OUT_OF_RANGE' }, RangeError);
+    assert.deepEqual([...counts.keys()], [], 'nothing was written');
+    o.close();
+    throwsWith(() => counts.lookupBatch(), { code: 'ERR_INVALID_STATE' }, TypeError);
+    throwsWith(() => counts.updateBatch([[1, hitOf(1)]]), { code: 'ERR_INVALID_STATE' }, TypeError);
+  });
+
+  it('per-CPU maps: one value per possible CPU in and out of a batch', function () {
+    using m = BpfMap.create({ type: 'percpu_hash', keySize: 4, valueSize: 8, maxEntries: 16 });
+    assert.equal(m.lookup(0), undefined);
+    m.update(0, 5n); // one value for every CPU
+    const n = (m.lookup(0) as Buffer[]).length;
+    const perCpu = Array.from({ length: n }, (_, c) => BigInt(c + 1));
+    assert.equal(m.updateBatch([[1, perCpu], [2, 9n]]), 2);
+    const all = byKey(m.lookupBatch().map(([k, v]) => [k.readUInt32LE(0), (v as Buffer[]).map((b) => b.readBigUInt64LE(0))] as [number, bigint[]]));
+    assert.deepEqual(all, [[0, Array(n).fill(5n)], [1, perCpu], [2, Array(n).fill(9n)]]);
+    const taken = m.lookupAndDeleteBatch();
+    assert.equal(taken.length, 3);
+    assert.equal(m.lookup(1), undefined);
+  });
+
+  it('fallback where the kernel has no batch operations for the map type (LPM trie): same answers, key by key', function () {
+    // BPF_F_NO_PREALLOC: LPM tries require it. Key: 4-byte prefix length + 4 bytes.
+    using trie = BpfMap.create({ type: 'lpm_trie', keySize: 8, valueSize: 8, maxEntries: 16, flags: 1 });
+    const key = (len: number, a: number): Buffer => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32LE(len, 0);
+      b.writeUInt32BE(a, 4);
+      return b;
+    };
+    assert.equal(trie.updateBatch([[key(8, 0x0a000000), 1n], [key(16, 0x0a010000), 2n], [key(24, 0x0a010200), 3n]]), 3);
+    const dump = trie.lookupBatch().map(([k, v]) => [k.toString('hex'), (v as Buffer).readBigUInt64LE(0)]);
+    assert.equal(dump.length, 3);
+    assert.deepEqual(new Map(dump as [string, bigint][]).get(key(16, 0x0a010000).toString('hex')), 2n);
+    assert.deepEqual(trie.lookupBatch([key(24, 0x0a010200)]).map(([, v]) => (v as Buffer).readBigUInt64LE(0)), [3n]);
+    assert.equal(trie.deleteBatch([key(8, 0x0a000000), key(8, 0x0b000000)]), 1);
+    const rest = trie.lookupAndDeleteBatch();
+    assert.deepEqual(rest.map(([, v]) => (v as Buffer).readBigUInt64LE(0)).sort(), [2n, 3n]);
+    assert.deepEqual(trie.lookupBatch(), []);
+  });
+});
