@@ -109,6 +109,68 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
     });
   }
 
+  for (const drain of ['loop', 'thread'] as const) {
+    it(`recordBatches() (${drain}): 3,000 records of every length and 1,000 discards, exact bytes and order from offsets/lengths, discards left out, mixed with next()`, async function () {
+      const rb = new RingBuffer(o.map('edge'), { drain, batchSize: 64 });
+      const it = rb.recordBatches();
+      let seq = 0;
+      let batches = 0;
+      const check = (r: Buffer, s: number): void => {
+        const len = varLen(s);
+        if (r.length !== len) assert.fail(`record ${s}: ${r.length} bytes, expected ${len}`);
+        for (let k = 0; k < len; k++) {
+          const word = (BigInt(s) << 16n) | BigInt(k >> 3);
+          if (r[k] !== Number((word >> BigInt(8 * (k & 7))) & 0xffn)) assert.fail(`record ${s} byte ${k}`);
+        }
+      };
+      for (let start = 0; start < 3_000; start += 15) {
+        assert.equal(run('produce_var', args(start, 15)), 15);
+        while (seq < start + 15) {
+          if (seq % 150 === 7) {
+            // a single record taken by next() between batches: order holds
+            const r = await rb.next();
+            check(r.value as Buffer, seq++);
+            continue;
+          }
+          const { value: b, done } = await it.next();
+          assert.equal(done, false);
+          assert.ok(b.length > 0);
+          assert.equal(b.offsets.length, b.length);
+          batches++;
+          for (let i = 0; i < b.length; i++) {
+            assert.equal(b.sources[i], 0);
+            check(b.buffer.subarray(b.offsets[i], b.offsets[i]! + b.lengths[i]!), seq);
+            assert.ok(b.at(i).equals(b.buffer.subarray(b.offsets[i], b.offsets[i]! + b.lengths[i]!)));
+            seq++;
+          }
+          assert.deepEqual([...b].map((r) => r.length), Array.from(b.lengths));
+          assert.throws(() => b.at(b.length), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+        }
+      }
+      assert.equal(seq, 3_000);
+      assert.ok(batches >= 100, `${batches} batches`);
+      // Discarded records: 2 in 3 arrive, the discarded ones are not in the batch.
+      const seqs: number[] = [];
+      assert.equal(run('produce_discard', args(1, 300, 3)), 300);
+      while (seqs.length < 200) {
+        const { value: b } = await it.next();
+        for (let i = 0; i < b.length; i++) {
+          assert.equal(b.lengths[i], 40);
+          seqs.push(Number(b.buffer.readBigUInt64LE(b.offsets[i])));
+        }
+      }
+      assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i + 1).filter((s) => s % 3 !== 0));
+      assert.equal(drops(), 0);
+      // Leaving the loop early closes the stream.
+      await it.return!();
+      assert.equal(rb.closed, true);
+      // A decoding stream has no raw batches to give.
+      const typed = new RingBuffer(o.map('edge'), { layout: Rec40 });
+      assert.throws(() => typed.recordBatches(), { name: 'TypeError', code: 'ERR_INVALID_STATE' });
+      typed.close();
+    });
+  }
+
   it('a busy record crossing the end of the data area stops the reader until it is committed; records behind it wait, then all arrive in order', async function () {
     const rb = new RingBuffer(o.map('edge'));
     // 341 records of 48 bytes put the producer 16 bytes before the end of

@@ -22,6 +22,7 @@ export type { RingBufferOptions, RingBufferStats, RingBufferConstructor, RingBuf
 export { PerfBuffer } from './perf_buffer.js';
 export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor, PerfBufferImpl } from './perf_buffer.js';
 export type { EventStreamOptions, EventStreamCounters, TypedStreamOptions } from './internal/stream.js';
+export { RecordBatch } from './internal/stream.js';
 export { struct, array, Layout } from './layout.js';
 export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions, ScalarValue, ScalarArray } from './layout.js';
 export { openRawSocket } from './socket.js';

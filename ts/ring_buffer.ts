@@ -10,7 +10,7 @@
 import { addon, type NativeRingBuffer, type NativeRingMmap, type NativeRingThread } from './internal/addon.js';
 import { MAX_MAPPED_RING, RingReader } from './internal/ring_reader.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameSource, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
+import { EventStream, RecordBatch, frameData, frameSource, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -65,6 +65,7 @@ function ringMaps(maps: BpfMap | readonly BpfMap[]): BpfMap[] {
 export class RingBufferImpl<T = Buffer> extends EventStream<T> {
   #maps: BpfMap[];
   #reader: RingReader | undefined;
+  readonly #raw: boolean;
 
   constructor(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> = {}) {
     const list = ringMaps(maps);
@@ -120,10 +121,32 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
     opts, () => undo.forEach((u) => u()), reader && ((push) => reader.drain(push)));
     this.#maps = list;
     this.#reader = reader;
+    this.#raw = decode === undefined && opts.type === undefined && opts.layout === undefined;
     if (!this.closed) for (const m of list) undo.push(m.addDependent(this));
   }
 
   /** The rings this buffer consumes. */
+  /**
+   * Yields the records batch by batch as they arrive, each batch one copy
+   * (a {@link RecordBatch}: `buffer`, `offsets`, `lengths`), with no
+   * object made per record: the fastest way to take raw records, for
+   * consumers that read the bytes themselves (at C's rates where `for
+   * await` over records cannot keep up). Raw streams only: a RingBuffer
+   * made with `decode`, `type` or `layout` throws. Records are taken in
+   * order whichever iterator takes them. Leaving the loop early closes the
+   * stream.
+   *
+   * ```ts
+   * for await (const batch of rb.recordBatches()) {
+   *   for (let i = 0; i < batch.length; i++) total += batch.buffer.readUInt32LE(batch.offsets[i]);
+   * }
+   * ```
+   */
+  recordBatches(): AsyncIterableIterator<RecordBatch> {
+    if (!this.#raw) fail(TypeError, 'ERR_INVALID_STATE', 'recordBatches() gives raw records: this RingBuffer decodes them (opts.decode, type or layout); iterate it or use batches()');
+    return this.recordBatchIterator();
+  }
+
   get maps(): readonly BpfMap[] {
     return this.#maps;
   }

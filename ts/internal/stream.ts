@@ -185,10 +185,54 @@ export interface EventStreamCounters {
 // No record to give: every queued one was skipped.
 const NONE: unique symbol = Symbol('none');
 
+// What a read takes: one record, every queued record, or one batch as it
+// arrived (a RecordBatch).
+type ReadMode = 'one' | 'all' | 'records';
+type Taken<T> = T | T[] | RecordBatch;
+
 interface Waiter<T> {
-  resolve(r: IteratorResult<T | T[]>): void;
+  resolve(r: IteratorResult<Taken<T>>): void;
   reject(e: unknown): void;
-  batch: boolean;
+  mode: ReadMode;
+}
+
+/**
+ * The raw records of one batch as they arrived, in one Buffer (a copy: the
+ * kernel's ring is already released): what RingBuffer.recordBatches()
+ * yields. No object is made per record unless asked for (at(), the
+ * iterator): a consumer that reads `buffer` at `offsets[i]` for
+ * `lengths[i]` bytes does no allocation per record, which is what lets
+ * JavaScript keep up with a producer at C's rates.
+ */
+export class RecordBatch implements Iterable<Buffer> {
+  /** @internal */
+  constructor(
+    /** The batch's bytes; records are at `offsets`, other bytes are framing. */
+    readonly buffer: Buffer,
+    /** Byte offset of each record's data in `buffer`. */
+    readonly offsets: Uint32Array,
+    /** Length of each record in bytes. */
+    readonly lengths: Uint32Array,
+    /** Which ring (index in the RingBuffer's maps) each record came from. */
+    readonly sources: Uint16Array,
+  ) {}
+
+  /** Records in the batch. */
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  /** Record `i` as a Buffer over the batch's copy (no further copy). */
+  at(i: number): Buffer {
+    if (!Number.isInteger(i) || i < 0 || i >= this.offsets.length) {
+      fail(RangeError, 'ERR_OUT_OF_RANGE', `record index must be an integer from 0 to ${this.offsets.length - 1}; received ${String(i)}`);
+    }
+    return view(this.buffer, this.offsets[i]!, this.lengths[i]!);
+  }
+
+  *[Symbol.iterator](): IterableIterator<Buffer> {
+    for (let i = 0; i < this.offsets.length; i++) yield view(this.buffer, this.offsets[i]!, this.lengths[i]!);
+  }
 }
 
 // Streams with a pending read, kept reachable: the awaiting code is held
@@ -321,16 +365,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     while (this.counters.queued > 0) {
       const b = this.#batches[this.#head]!;
       this.counters.queued--;
-      if (--b.left === 0) {
-        this.#batches[this.#head++] = undefined;
-        if (this.#head === this.#batches.length) {
-          this.#batches.length = 0;
-          this.#head = 0;
-        } else if (this.#head >= 1024 && this.#head * 2 >= this.#batches.length) {
-          this.#batches = this.#batches.slice(this.#head);
-          this.#head = 0;
-        }
-      }
+      if (--b.left === 0) this.#shift();
       let v: T | BadRecord;
       if ('values' in b) {
         v = b.values[b.off++] as T | BadRecord;
@@ -344,6 +379,48 @@ export class EventStream<T> implements AsyncIterable<T> {
       else return v;
     }
     return NONE;
+  }
+
+  // The head batch is used up.
+  #shift(): void {
+    this.#batches[this.#head++] = undefined;
+    if (this.#head === this.#batches.length) {
+      this.#batches.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#batches.length) {
+      this.#batches = this.#batches.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  // What is left of the head batch as a RecordBatch: one walk over the
+  // frame headers (discarded ring records are left out), no copy.
+  #takeRecords(): RecordBatch | typeof NONE {
+    if (this.counters.queued === 0) return NONE;
+    const b = this.#batches[this.#head]!;
+    if ('values' in b) throw new Error('internal: decoded records in a raw stream');
+    const n = b.left;
+    const offsets = new Uint32Array(n);
+    const lengths = new Uint32Array(n);
+    const sources = new Uint16Array(n);
+    const w = b.words;
+    let off = b.off;
+    for (let i = 0; i < n;) {
+      const len = w[off >>> 2]!;
+      const meta = w[(off >>> 2) + 1]!;
+      if (meta >>> 16 !== FRAME_SKIP) {
+        offsets[i] = off + 8;
+        lengths[i] = len;
+        sources[i] = meta & 0xffff;
+        i++;
+      }
+      off += 8 + ((len + 7) & ~7);
+    }
+    b.off = off;
+    b.left = 0;
+    this.counters.queued -= n;
+    this.#shift();
+    return new RecordBatch(b.buf, offsets, lengths, sources);
   }
 
   // A record that could not be decoded: the stream goes on; the user's
@@ -376,11 +453,11 @@ export class EventStream<T> implements AsyncIterable<T> {
   // A record that cannot be decoded by a user's decode() (or an onError
   // that throws) ends the stream: the read that met it rejects with that
   // error. `none`: every queued record was skipped.
-  #takeOrFail(batch: boolean): { value: T | T[] } | { error: unknown } | { none: true } {
+  #takeOrFail(mode: ReadMode): { value: Taken<T> } | { error: unknown } | { none: true } {
     try {
-      const value = batch ? this.#takeAll() : this.#take();
-      if (value === NONE || (batch && (value as T[]).length === 0)) return { none: true };
-      return { value: value as T | T[] };
+      const value = mode === 'one' ? this.#take() : mode === 'all' ? this.#takeAll() : this.#takeRecords();
+      if (value === NONE || (mode === 'all' && (value as T[]).length === 0)) return { none: true };
+      return { value };
     } catch (error) {
       this.#fail(error);
       return { error };
@@ -390,7 +467,7 @@ export class EventStream<T> implements AsyncIterable<T> {
   #serve(): void {
     while (this.#waiters.length > 0 && this.counters.queued > 0) {
       const w = this.#waiters.shift()!; // a handful of readers at most
-      const r = this.#takeOrFail(w.batch);
+      const r = this.#takeOrFail(w.mode);
       if ('none' in r) {
         this.#waiters.unshift(w);
         break;
@@ -410,9 +487,9 @@ export class EventStream<T> implements AsyncIterable<T> {
     if (reading.delete(this)) this.#native?.unref();
   }
 
-  #read(batch: boolean): Promise<IteratorResult<T | T[]>> {
+  #read(mode: ReadMode): Promise<IteratorResult<Taken<T>>> {
     if (this.counters.queued > 0) {
-      const r = this.#takeOrFail(batch);
+      const r = this.#takeOrFail(mode);
       if ('error' in r) return Promise.reject(r.error);
       this.#afterTake();
       if (!('none' in r)) return Promise.resolve({ value: r.value, done: false });
@@ -420,7 +497,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (!this.#native) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject, batch });
+      this.#waiters.push({ resolve, reject, mode });
       if (!reading.has(this)) {
         reading.add(this);
         this.#native!.ref();
@@ -430,12 +507,12 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   /** The next record (what `for await` calls). */
   next(): Promise<IteratorResult<T>> {
-    return this.#read(false) as Promise<IteratorResult<T>>;
+    return this.#read('one') as Promise<IteratorResult<T>>;
   }
 
   /** Every record queued now, or the next batch to arrive. */
   nextBatch(): Promise<IteratorResult<T[]>> {
-    return this.#read(true) as Promise<IteratorResult<T[]>>;
+    return this.#read('all') as Promise<IteratorResult<T[]>>;
   }
 
   /** `for await (const r of stream)`: records one at a time; leaving the loop early closes the stream. */
@@ -446,6 +523,14 @@ export class EventStream<T> implements AsyncIterable<T> {
   /** Yields arrays of records, one per arrival (or all that were waiting). */
   batches(): AsyncIterableIterator<T[]> {
     return this.#iterator(() => this.nextBatch());
+  }
+
+  /**
+   * @internal Raw streams only (RingBuffer.recordBatches()): yields each
+   * batch as it arrived, as a RecordBatch.
+   */
+  protected recordBatchIterator(): AsyncIterableIterator<RecordBatch> {
+    return this.#iterator(() => this.#read('records') as Promise<IteratorResult<RecordBatch>>);
   }
 
   #iterator<R>(next: () => Promise<IteratorResult<R>>): AsyncIterableIterator<R> {
