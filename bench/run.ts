@@ -19,7 +19,7 @@ interface RingResult {
   seconds: number; cpuSeconds: number; maxRssKb: number; loopDelayP99Ms?: number;
   rssAt10MKb?: number; rssAtEndKb?: number;
 }
-interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number }
+interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number; lookupBatchRawSeconds?: number }
 // bench/maps.c and bench/maps.ts: ns of CPU time per operation.
 interface MapOpsResult {
   consumer: string; ops: number;
@@ -78,8 +78,9 @@ function main(): void {
   const n1 = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256']));
   const n1b = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--batches']));
   const n1t = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--thread']));
+  const n1r = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--records']));
   ringRows(`16-byte records, BPF_PROG_TEST_RUN producer (bpf_loop, ${N / 1e6}M records, one wakeup per 256), flat out:`, c1,
-    [['Node for await (Buffer)', n1], ['Node batches()', n1b], ["Node drain: 'thread'", n1t]]);
+    [['Node for await (Buffer)', n1], ['Node batches()', n1b], ['Node recordBatches()', n1r], ["Node drain: 'thread'", n1t]]);
 
   const c3 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'testrun', String(N), producer, '0', '--event64']);
   const n3d = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '0', '--event64', '--decoded']));
@@ -133,7 +134,7 @@ function maps(consumer: string): void {
       `${`x${(r.keyByKeySeconds / r.batchSeconds).toFixed(2)}`.padStart(15)}`);
   }
   console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch (for await) ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}` +
-    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}`);
+    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}, batch (lookupBatchRaw()) ${(cm.batchSeconds / nm.lookupBatchRawSeconds!).toFixed(2)}`);
 
   mapOps();
 }

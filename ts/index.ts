@@ -4,7 +4,7 @@ export type { BpfObjectOptions, BpfObjectState } from './object.js';
 export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
-  MapEntries, MapEntriesOptions, MapBatchOptions, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
+  MapEntries, MapEntriesOptions, MapBatchOptions, MapColumns, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
   IdMapType, UnreadableMapType, InnerMapOptions,
 } from './map.js';
 export { BpfProgram } from './program.js';

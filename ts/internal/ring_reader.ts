@@ -79,6 +79,8 @@ export const MAX_MAPPED_RING = 1 << 30;
 
 export class RingReader {
   readonly #rings: MappedRing[] = [];
+  #offs = new Uint32Array(0);
+  #lens = new Uint32Array(0);
   #next = 0;
 
   constructor(readonly budgetRecords: number, readonly budgetBytes: number, readonly codec: Codec | undefined) {}
@@ -121,6 +123,18 @@ export class RingReader {
     const { hdr, u8, dv, page, mask } = r;
     const codec = this.codec;
     const values: unknown[] | undefined = codec ? [] : undefined;
+    // Raw records: where each one is in the batch, noted during this walk
+    // so RecordBatch needs no second one.
+    let offs: Uint32Array | undefined;
+    let lens: Uint32Array | undefined;
+    if (!codec) {
+      if (this.#offs.length < maxRecords) {
+        this.#offs = new Uint32Array(Math.min(maxRecords, this.budgetRecords));
+        this.#lens = new Uint32Array(this.#offs.length);
+      }
+      offs = this.#offs;
+      lens = this.#lens;
+    }
     let pos = cons;
     let off = cons % r.size;
     let n = 0;
@@ -133,6 +147,10 @@ export class RingReader {
       const len = h & LEN;
       const adv = (len + 15) & ~7; // header + data, padded to 8
       if ((h & DISCARD) === 0) {
+        if (offs) {
+          offs[n] = pos - cons + 8;
+          lens![n] = len;
+        }
         n++;
         bytes += len;
         end = pos + adv;
@@ -151,7 +169,7 @@ export class RingReader {
       if (values) {
         push({ values, off: 0, left: n }, n, bytes);
       } else {
-        push(this.#copy(r, cons, end - cons, n), n, bytes);
+        push(this.#copy(r, cons, end - cons, n, offs!.slice(0, n), lens!.slice(0, n)), n, bytes);
       }
     }
     // Release the space, discarded records included: after every read above.
@@ -162,7 +180,7 @@ export class RingReader {
   // The records from `cons`, `len` bytes (the double mapping makes them
   // contiguous), copied in one go into a batch whose frames are the
   // stream's: {u32 len; u16 source; u16 kind}, data padded to 8.
-  #copy(r: MappedRing, cons: number, len: number, records: number): RawBatch {
+  #copy(r: MappedRing, cons: number, len: number, records: number, offsets: Uint32Array, lengths: Uint32Array): RawBatch {
     const from = r.page + (cons % r.size);
     const buf = Buffer.allocUnsafe(len); // the pool keeps 8-byte alignment
     buf.set(r.u8.subarray(from, from + len));
@@ -174,6 +192,8 @@ export class RingReader {
       words[i + 1] = r.source | ((h & DISCARD) !== 0 ? FRAME_SKIP << 16 : 0);
       i += ((l + 15) & ~7) >>> 2;
     }
-    return { buf, words, view: new DataView(buf.buffer, buf.byteOffset, len), off: 0, left: records };
+    const sources = new Uint16Array(records);
+    if (r.source !== 0) sources.fill(r.source);
+    return { buf, words, view: new DataView(buf.buffer, buf.byteOffset, len), off: 0, left: records, index: { offsets, lengths, sources } };
   }
 }
