@@ -5,6 +5,10 @@
 //       records, each decoded into a struct as the Node side decodes it),
 //       --ring=BYTES (ring size), --stall=MS (stop polling for MS once,
 //       500 ms after the start, as a blocked event loop would)
+//   consumer PERF_OBJ perfbuf TOTAL PRODUCER PAGES
+//       perf_buffer__poll() on perf_bench's events (PAGES pages per CPU),
+//       fed by PRODUCER getppid TOTAL (a tracepoint); records copied and
+//       read as the raw ring consumer does
 //   consumer OBJ mapiter ENTRIES
 //       a hash map of ENTRIES u32 -> u64, read key by key and in batches
 // Prints one JSON line.
@@ -188,6 +192,67 @@ static int ringbuf(const char *path, const char *mode, uint64_t total, char *pro
 	return 0;
 }
 
+static uint64_t lost;
+
+static void on_perf_sample(void *ctx, int cpu, void *data, __u32 len)
+{
+	on_sample(ctx, data, len);
+}
+
+static void on_perf_lost(void *ctx, int cpu, __u64 n)
+{
+	lost += n;
+}
+
+static int perfbuf(const char *path, uint64_t total, char *producer, size_t pages)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct perf_buffer *pb;
+	struct bpf_link *link;
+	char count[32];
+	int go, status;
+	uint32_t key = 0;
+	uint64_t tgid, dropped = 0;
+	pid_t pid;
+	double t0, t1, c0;
+
+	if (!obj || bpf_object__load(obj))
+		return 1;
+	pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), pages,
+			      on_perf_sample, on_perf_lost, NULL, NULL);
+	if (!pb)
+		return 1;
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)total);
+	char *args[] = { producer, "getppid", count, NULL };
+	pid = spawn(args, &go);
+	tgid = pid;
+	bpf_map__update_elem(bpf_object__find_map_by_name(obj, "target"), &key, sizeof(key), &tgid, sizeof(tgid), 0);
+	link = bpf_program__attach(bpf_object__find_program_by_name(obj, "perf_getppid"));
+	if (!link)
+		return 1;
+	c0 = cpu_seconds();
+	t0 = now();
+	if (write(go, "go\n", 3) != 3)
+		return 1;
+	for (;;) {
+		perf_buffer__poll(pb, 100);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	while (perf_buffer__consume(pb) > 0 && received + lost < total)
+		;
+	t1 = now();
+	bpf_map__lookup_elem(bpf_object__find_map_by_name(obj, "drops"), &key, sizeof(key), &dropped, sizeof(dropped), 0);
+	printf("{\"consumer\":\"c\",\"mode\":\"perfbuf\",\"produced\":%llu,\"received\":%llu,\"drops\":%llu,"
+	       "\"seconds\":%.6f,\"cpuSeconds\":%.6f,\"maxRssKb\":%ld,\"checked\":%llu}\n",
+	       (unsigned long long)total, (unsigned long long)received, (unsigned long long)dropped, t1 - t0,
+	       cpu_seconds() - c0, max_rss_kb(), (unsigned long long)checked);
+	bpf_link__destroy(link);
+	perf_buffer__free(pb);
+	bpf_object__close(obj);
+	return 0;
+}
+
 static int mapiter(uint32_t entries)
 {
 	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bench", 4, 8, entries, NULL);
@@ -247,6 +312,8 @@ int main(int argc, char **argv)
 		}
 		return ringbuf(argv[1], argv[3], strtoull(argv[4], NULL, 10), argv[5], wakeup, event64, ring_size, stall_ms);
 	}
+	if (argc >= 6 && strcmp(argv[2], "perfbuf") == 0)
+		return perfbuf(argv[1], strtoull(argv[3], NULL, 10), argv[4], strtoul(argv[5], NULL, 10));
 	if (argc >= 4 && strcmp(argv[2], "mapiter") == 0)
 		return mapiter(strtoul(argv[3], NULL, 10));
 	fprintf(stderr, "usage: consumer OBJ ringbuf testrun|getppid TOTAL PRODUCER | consumer OBJ mapiter ENTRIES\n");

@@ -93,6 +93,12 @@ function main(): void {
   const n2 = run<RingResult>('node', node('ringbuf.js', ['getppid', String(T), producer]));
   ringRows(`Tracepoint producer (sys_enter_getppid, ${T / 1e6}M syscalls in a loop):`, c2, [['Node for await (Buffer)', n2]]);
 
+  const PERF = path.join(ROOT, 'bpf', 'perf_bench.bpf.o');
+  const cp = run<RingResult>(consumer, [PERF, 'perfbuf', String(T), producer, '64']);
+  const np = run<RingResult>('node', node('perfbuf.js', [String(T), producer, '64']));
+  ringRows(`Perf buffer, tracepoint producer (sys_enter_getppid, ${T / 1e6}M syscalls in a loop, 64 pages per CPU), 16-byte samples:`, cp,
+    [['Node for await (PerfBuffer)', np]], 'C perf_buffer__poll');
+
   // A briefly busy event loop: 1 M records/s (1,000 every millisecond) for
   // P seconds; 500 ms in, the consumer stops for 100 ms (C: usleep; Node: a
   // synchronous busy loop). 256 KiB is the ring size our objects declare.
