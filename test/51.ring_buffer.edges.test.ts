@@ -186,14 +186,16 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
       const prog = BpfProgram.fromPin(workerData.pin);
       parentPort.postMessage(prog.testRun({ ctx: Buffer.from(workerData.ctx) }).retval);
       prog.close();
-    `, { eval: true, workerData: { lib: path.join(ROOT, 'dist', 'ts', 'index.js'), pin, ctx: args(1_000_000, 0, 0, 400e6) } });
+    `, { eval: true, workerData: { lib: path.join(ROOT, 'dist', 'ts', 'index.js'), pin, ctx: args(1_000_000, 0, 0, 60e9) } });
+    // The record stays busy until the test sets release[0] (or a minute passes).
+    const release = (): void => o.map<number, bigint>('release').update(0, 1n);
     const held = new Promise<number>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
     try {
       // The reserve moves the producer position at once; the commit comes
-      // 400 ms later. Watched without yielding to the event loop, so the
+      // when the test sets release[0]. Watched without yielding to the event loop, so the
       // RingBuffer cannot take anything meanwhile.
       const t0 = Date.now();
       let failed: unknown;
@@ -206,6 +208,7 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
       assert.equal(rb.consume(), 0, 'nothing is taken past a busy record');
       assert.equal(rb.stats.records, 341);
       assert.equal(rb.stats.availableBytes, 24 + 10 * 48);
+      release();
       assert.equal(await held, 1);
       const got: number[] = [];
       for await (const r of rb) {
@@ -215,6 +218,8 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
       assert.deepEqual(got, [1_000_000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       assert.equal(drops(), 0);
     } finally {
+      release();
+      await held.catch(() => undefined);
       await worker.terminate();
       o.program('hold').unpin();
     }
