@@ -237,6 +237,7 @@ export class RecordBatch implements Iterable<Buffer> {
     return view(this.buffer, this.offsets[i]!, this.lengths[i]!);
   }
 
+  /** The records as Buffers over the batch's copy, in order. */
   *[Symbol.iterator](): IterableIterator<Buffer> {
     for (let i = 0; i < this.offsets.length; i++) yield view(this.buffer, this.offsets[i]!, this.lengths[i]!);
   }
