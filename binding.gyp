@@ -22,6 +22,8 @@
         "native/socket.cc",
         "native/poller.cc",
         "native/ring_buffer.cc",
+        "native/ring_mmap.cc",
+        "native/ring_thread.cc",
         "native/perf_buffer.cc",
         "native/features.cc"
       ],
@@ -45,9 +47,14 @@
           "ldflags": ["-Wl,--exclude-libs,libbpf.a"]
         }]
       ],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a call that fails while its
+      # worker thread is being terminated cannot throw into JavaScript any
+      # more; without it node-addon-api rethrows in C++ and the process
+      # aborts (seen: worker.terminate() during a testRun).
       "defines": [
         "NAPI_VERSION=9",
         "NAPI_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ]
     }

@@ -5,6 +5,9 @@
 //                                                writes PER_RUN records a run; the consumer
 //                                                is woken once per WAKEUP_EVERY records,
 //                                                or adaptively by the kernel for 0)
+//   producer paced PINNED_PROG TOTAL RATE        TOTAL records at RATE records/s: every
+//                                                millisecond one BPF_PROG_TEST_RUN of
+//                                                `produce` writes RATE/1000 of them
 //   producer getppid TOTAL                       TOTAL getppid() calls (the
 //                                                ring_getppid tracepoint writes one each)
 // Both wait for a line on stdin before they start, so the consumer can set
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct produce_args {
@@ -50,6 +54,32 @@ int main(int argc, char **argv)
 				perror("bpf_prog_test_run_opts");
 				return 1;
 			}
+		}
+		return 0;
+	}
+	if (strcmp(argv[1], "paced") == 0 && argc == 5) {
+		int fd = bpf_obj_get(argv[2]);
+		uint64_t total = strtoull(argv[3], NULL, 10), per = strtoull(argv[4], NULL, 10) / 1000;
+		struct timespec t;
+
+		if (fd < 0 || per == 0) {
+			perror("bpf_obj_get");
+			return 1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		for (uint64_t done = 0; done < total; done += per) {
+			struct produce_args a = { done, per < total - done ? per : total - done, 0, 0 };
+			LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+			if (bpf_prog_test_run_opts(fd, &o)) {
+				perror("bpf_prog_test_run_opts");
+				return 1;
+			}
+			t.tv_nsec += 1000000;
+			if (t.tv_nsec >= 1000000000) {
+				t.tv_nsec -= 1000000000;
+				t.tv_sec++;
+			}
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
 		}
 		return 0;
 	}

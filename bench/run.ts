@@ -19,7 +19,7 @@ interface RingResult {
   seconds: number; cpuSeconds: number; maxRssKb: number; loopDelayP99Ms?: number;
   rssAt10MKb?: number; rssAtEndKb?: number;
 }
-interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number }
+interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number; lookupBatchRawSeconds?: number }
 // bench/maps.c and bench/maps.ts: ns of CPU time per operation.
 interface MapOpsResult {
   consumer: string; ops: number;
@@ -51,15 +51,20 @@ const rate = (r: RingResult): number => r.received / r.seconds;
 const M = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
 const ns = (r: RingResult): string => `${((r.cpuSeconds * 1e9) / r.received).toFixed(0)} ns`;
 
-function ringRow(label: string, c: RingResult, n: RingResult): void {
+// One table per producer: the C consumer first, then each Node consumer
+// with its ratios to C; drops (failed reserves, counted by the BPF side)
+// beside every rate, since a rate alone hides records the kernel dropped.
+function ringRows(label: string, c: RingResult, nodes: [string, RingResult][], cName = 'C ring_buffer__poll'): void {
   console.log(`\n${label}`);
-  console.log(`  ${'consumer'.padEnd(10)}${'events/s'.padStart(12)}${'received'.padStart(12)}${'drops'.padStart(12)}${'CPU/event'.padStart(11)}${'peak RSS'.padStart(11)}${'loop p99'.padStart(10)}`);
-  for (const r of [c, n]) {
-    console.log(`  ${r.consumer.padEnd(10)}${M(rate(r)).padStart(12)}${String(r.received).padStart(12)}${String(r.drops).padStart(12)}` +
-      `${ns(r).padStart(11)}${`${(r.maxRssKb / 1024).toFixed(0)} MiB`.padStart(11)}` +
-      `${r.loopDelayP99Ms === undefined ? '' : `${r.loopDelayP99Ms.toFixed(1)} ms`.padStart(10)}`);
+  console.log(`  ${'consumer'.padEnd(24)}${'events/s'.padStart(11)}${'received'.padStart(11)}${'drops'.padStart(10)}${'drop %'.padStart(8)}` +
+    `${'CPU/event'.padStart(10)}${'peak RSS'.padStart(10)}${'loop p99'.padStart(10)}${'ev/s ÷ C'.padStart(10)}${'CPU ÷ C'.padStart(9)}`);
+  const cpu = (r: RingResult): number => r.cpuSeconds / Math.max(1, r.received);
+  for (const [name, r] of [[cName, c] as [string, RingResult], ...nodes]) {
+    console.log(`  ${name.padEnd(24)}${M(rate(r)).padStart(11)}${String(r.received).padStart(11)}${String(r.drops).padStart(10)}` +
+      `${`${((100 * r.drops) / r.produced).toFixed(1)}%`.padStart(8)}${ns(r).padStart(10)}${`${(r.maxRssKb / 1024).toFixed(0)} MiB`.padStart(10)}` +
+      `${r.loopDelayP99Ms === undefined ? '' : `${r.loopDelayP99Ms.toFixed(1)} ms`}`.padStart(10) +
+      `${r === c ? '' : (rate(r) / rate(c)).toFixed(2)}`.padStart(10) + `${r === c ? '' : (cpu(r) / cpu(c)).toFixed(2)}`.padStart(9));
   }
-  console.log(`  Node/C events/s: ${(rate(n) / rate(c)).toFixed(2)}   CPU per event Node/C: ${((n.cpuSeconds / n.received) / (c.cpuSeconds / c.received)).toFixed(2)}`);
 }
 
 function main(): void {
@@ -68,14 +73,45 @@ function main(): void {
   const N = quick ? 5_000_000 : 20_000_000;
   const T = quick ? 500_000 : 2_000_000;
 
-  console.log('Ring buffer, 16-byte records, 8 MiB ring, producer in another process');
+  console.log('Ring buffer, 8 MiB ring unless said, producer in another process; Node reads the mapped ring');
   const c1 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'testrun', String(N), producer, '256']);
   const n1 = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256']));
-  ringRow(`BPF_PROG_TEST_RUN producer (bpf_loop, ${N / 1e6}M records, one wakeup per 256), flat out:`, c1, n1);
+  const n1b = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--batches']));
+  const n1t = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--thread']));
+  const n1r = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '256', '--records']));
+  ringRows(`16-byte records, BPF_PROG_TEST_RUN producer (bpf_loop, ${N / 1e6}M records, one wakeup per 256), flat out:`, c1,
+    [['Node for await (Buffer)', n1], ['Node batches()', n1b], ['Node recordBatches()', n1r], ["Node drain: 'thread'", n1t]]);
+
+  const c3 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'testrun', String(N), producer, '0', '--event64']);
+  const n3d = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '0', '--event64', '--decoded']));
+  const n3r = run<RingResult>('node', node('ringbuf.js', ['testrun', String(N), producer, '0', '--event64']));
+  ringRows(`64-byte struct event64 records, same producer (adaptive wakeups), C decoding into a struct, flat out:`, c3,
+    [['Node for await, BTF', n3d], ['Node for await (Buffer)', n3r]]);
+  console.log(`  decoded/raw events/s (Node): ${(rate(n3d) / rate(n3r)).toFixed(2)}`);
 
   const c2 = run<RingResult>(consumer, [OBJ, 'ringbuf', 'getppid', String(T), producer]);
   const n2 = run<RingResult>('node', node('ringbuf.js', ['getppid', String(T), producer]));
-  ringRow(`Tracepoint producer (sys_enter_getppid, ${T / 1e6}M syscalls in a loop):`, c2, n2);
+  ringRows(`Tracepoint producer (sys_enter_getppid, ${T / 1e6}M syscalls in a loop):`, c2, [['Node for await (Buffer)', n2]]);
+
+  const PERF = path.join(ROOT, 'bpf', 'perf_bench.bpf.o');
+  const cp = run<RingResult>(consumer, [PERF, 'perfbuf', String(T), producer, '64']);
+  const np = run<RingResult>('node', node('perfbuf.js', [String(T), producer, '64']));
+  ringRows(`Perf buffer, tracepoint producer (sys_enter_getppid, ${T / 1e6}M syscalls in a loop, 64 pages per CPU), 16-byte samples:`, cp,
+    [['Node for await (PerfBuffer)', np]], 'C perf_buffer__poll');
+
+  // A briefly busy event loop: 1 M records/s (1,000 every millisecond) for
+  // P seconds; 500 ms in, the consumer stops for 100 ms (C: usleep; Node: a
+  // synchronous busy loop). 256 KiB is the ring size our objects declare.
+  const P = quick ? 1_000_000 : 3_000_000;
+  for (const ring of [256 << 10, 8 << 20]) {
+    const r = `--ring=${ring}`;
+    const cs = run<RingResult>(consumer, [OBJ, 'ringbuf', 'paced', String(P), producer, '1000000', r, '--stall=100']);
+    const ns0 = run<RingResult>('node', node('ringbuf.js', ['paced', String(P), producer, '1000000', r]));
+    const nsb = run<RingResult>('node', node('ringbuf.js', ['paced', String(P), producer, '1000000', r, '--stall=100']));
+    const nst = run<RingResult>('node', node('ringbuf.js', ['paced', String(P), producer, '1000000', r, '--stall=100', '--thread']));
+    ringRows(`Event loop blocked for 100 ms at 1 M records/s (16-byte records, ${P / 1e6}M records, ${ring >> 10} KiB ring):`, cs,
+      [['Node, loop not blocked', ns0], ['Node, loop blocked 100 ms', nsb], ["Node 'thread', blocked", nst]], 'C, blocked 100 ms');
+  }
 
   const R = quick ? 20_000_000 : 100_000_000;
   const rss = run<RingResult>('node', node('ringbuf.js', ['testrun', String(R), producer, '256', '--rss']));
@@ -104,7 +140,7 @@ function maps(consumer: string): void {
       `${`x${(r.keyByKeySeconds / r.batchSeconds).toFixed(2)}`.padStart(15)}`);
   }
   console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch (for await) ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}` +
-    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}`);
+    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}, batch (lookupBatchRaw()) ${(cm.batchSeconds / nm.lookupBatchRawSeconds!).toFixed(2)}`);
 
   mapOps();
 }

@@ -301,6 +301,8 @@ Napi::Value TcHookDestroy(const Napi::CallbackInfo& info);
 // ------------------------------------------------- ring_buffer.cc, perf_buffer.cc
 Napi::Function RingBufferInit(Napi::Env env);
 Napi::Function PerfBufferInit(Napi::Env env);
+Napi::Function RingMmapInit(Napi::Env env);    // ring_mmap.cc
+Napi::Function RingThreadInit(Napi::Env env);  // ring_thread.cc
 
 // -------------------------------------------------------------- features.cc
 Napi::Value ProbeType(const Napi::CallbackInfo& info);

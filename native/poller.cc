@@ -92,7 +92,7 @@ int64_t BatchPoller::Deliver(int err) {
   argv[2] = Napi::Number::New(env_, err);
   batch_.clear();
   records_ = 0;
-  if (n == 0 && err == 0) return 0;
+  if (n == 0 && err == 0 && !wakeOnly_) return 0;
   Napi::Function fn = onBatch_.Value();
   if (fn.IsEmpty()) return 0;  // collected: nobody wants batches any more
   Napi::Object recv = owner_.Value();
@@ -107,6 +107,12 @@ int64_t BatchPoller::Deliver(int err) {
     if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
         napi_get_and_clear_last_exception(env_, &exception) == napi_ok)
       napi_fatal_exception(env_, exception);
+    return 0;
+  }
+  if (wakeOnly_) {
+    double taken = 0;
+    if (napi_get_value_double(env_, result, &taken) != napi_ok) taken = 0;
+    return static_cast<int64_t>(taken);
   }
   return static_cast<int64_t>(n);
 }

@@ -42,6 +42,11 @@ class BatchPoller {
   // Drains now and delivers, as a wakeup would. Returns records delivered.
   int64_t DrainNow();
 
+  // Wake-only mode (ring_mmap.cc): no batch; every wakeup calls onBatch(null,
+  // 0, errno) and JavaScript reads the records from the mapped ring itself,
+  // returning how many it took (what DrainNow() then returns).
+  void SetWakeOnly() { wakeOnly_ = true; }
+
   void Append(uint16_t source, uint16_t kind, const void* data, uint32_t len);
   size_t records() const { return records_; }
   size_t bytes() const { return batch_.size(); }
@@ -69,6 +74,7 @@ class BatchPoller {
   Drain drain_;
   std::vector<uint8_t> batch_;
   size_t records_ = 0;
+  bool wakeOnly_ = false;
 };
 
 // The JavaScript-facing controls shared by the ring and perf buffer

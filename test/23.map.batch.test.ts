@@ -50,6 +50,32 @@ describe('map: batch operations', function () {
       assert.deepEqual(arr, Array.from({ length: FILL_N }, (_, i) => [i, BigInt(i * i + 7)]));
     });
 
+    it2(`lookupBatchRaw(): the whole map as key and value columns, the same entries as lookupBatch() (${how})`, function () {
+      fill();
+      const cols = counts.lookupBatchRaw({ batch, batchSize: 5 });
+      assert.equal(cols.count, FILL_N);
+      assert.equal(cols.keySize, 4);
+      assert.equal(cols.valueBytes, 16);
+      assert.equal(cols.keys.length, FILL_N * 4);
+      assert.equal(cols.values.length, FILL_N * 16);
+      const seen = new Map<number, Hit>();
+      for (let i = 0; i < cols.count; i++) {
+        const v = cols.values.subarray(i * 16);
+        seen.set(cols.keys.readUInt32LE(i * 4), { count: v.readBigUInt64LE(0), pid: v.readUInt32LE(8), flags: v.readUInt32LE(12) });
+      }
+      assert.deepEqual([...seen.keys()].sort((a, b) => a - b), Array.from({ length: FILL_N }, (_, i) => i));
+      for (const [k, v] of seen) assert.deepEqual(v, hitOf(k));
+      const arr = slots.lookupBatchRaw({ batch });
+      assert.equal(arr.count, FILL_N);
+      for (let i = 0; i < FILL_N; i++) {
+        assert.equal(arr.keys.readUInt32LE(i * 4), i);
+        assert.equal(arr.values.readBigUInt64LE(i * 8), BigInt(i * i + 7));
+      }
+      // the columns are copies: the map changing later does not touch them
+      slots.update(0, 99n);
+      assert.equal(arr.values.readBigUInt64LE(0), 7n);
+    });
+
     it2(`updateBatch() writes what per-key lookups and a program see (${how})`, function () {
       const entries = Array.from({ length: 100 }, (_, i) => [i * 3, { count: BigInt(i) << 40n, pid: i, flags: 7 }] as [number, Hit]);
       assert.equal(counts.updateBatch(entries, { batch }), 100);
@@ -163,6 +189,11 @@ describe('map: batch operations', function () {
     assert.equal(m.updateBatch([[1, perCpu], [2, 9n]]), 2);
     const all = byKey(m.lookupBatch().map(([k, v]) => [k.readUInt32LE(0), (v as Buffer[]).map((b) => b.readBigUInt64LE(0))] as [number, bigint[]]));
     assert.deepEqual(all, [[0, Array(n).fill(5n)], [1, perCpu], [2, Array(n).fill(9n)]]);
+    const cols = m.lookupBatchRaw();
+    assert.equal(cols.count, 3);
+    assert.equal(cols.valueBytes, 8 * n);
+    const i1 = [0, 1, 2].find((i) => cols.keys.readUInt32LE(i * 4) === 1)!;
+    assert.deepEqual(Array.from({ length: n }, (_, c) => cols.values.readBigUInt64LE(i1 * 8 * n + c * 8)), perCpu);
     const taken = m.lookupAndDeleteBatch();
     assert.equal(taken.length, 3);
     assert.equal(m.lookup(1), undefined);
@@ -178,6 +209,11 @@ describe('map: batch operations', function () {
       return b;
     };
     assert.equal(trie.updateBatch([[key(8, 0x0a000000), 1n], [key(16, 0x0a010000), 2n], [key(24, 0x0a010200), 3n]]), 3);
+    const cols = trie.lookupBatchRaw();
+    assert.equal(cols.count, 3);
+    assert.deepEqual([0, 1, 2].map((i) => cols.values.readBigUInt64LE(i * 8)).sort(), [1n, 2n, 3n]);
+    using queue = BpfMap.create({ type: 'queue', keySize: 0, valueSize: 4, maxEntries: 4 });
+    assert.throws(() => queue.lookupBatchRaw(), { name: 'TypeError', code: 'ERR_INVALID_STATE' });
     const dump = trie.lookupBatch().map(([k, v]) => [k.toString('hex'), (v as Buffer).readBigUInt64LE(0)]);
     assert.equal(dump.length, 3);
     assert.deepEqual(new Map(dump as [string, bigint][]).get(key(16, 0x0a010000).toString('hex')), 2n);

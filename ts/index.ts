@@ -4,7 +4,7 @@ export type { BpfObjectOptions, BpfObjectState } from './object.js';
 export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
-  MapEntries, MapEntriesOptions, MapBatchOptions, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
+  MapEntries, MapEntriesOptions, MapBatchOptions, MapColumns, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
   IdMapType, UnreadableMapType, InnerMapOptions,
 } from './map.js';
 export { BpfProgram } from './program.js';
@@ -22,6 +22,7 @@ export type { RingBufferOptions, RingBufferStats, RingBufferConstructor, RingBuf
 export { PerfBuffer } from './perf_buffer.js';
 export type { PerfBufferOptions, PerfBufferStats, PerfEvent, PerfSample, PerfLost, PerfBufferConstructor, PerfBufferImpl } from './perf_buffer.js';
 export type { EventStreamOptions, EventStreamCounters, TypedStreamOptions } from './internal/stream.js';
+export { RecordBatch } from './internal/stream.js';
 export { struct, array, Layout } from './layout.js';
 export type { LayoutValue, LayoutField, LayoutFieldValue, LayoutScalar, StructValue, StructOptions, ScalarValue, ScalarArray } from './layout.js';
 export { openRawSocket } from './socket.js';

@@ -144,6 +144,21 @@ export interface MapBatchOptions {
   batchSize?: number;
 }
 
+/**
+ * The whole map as two columns (BpfMap#lookupBatchRaw): entry i's key is
+ * `keys` at `i * keySize`, its value `values` at `i * valueBytes`. Both are
+ * copies the caller owns.
+ */
+export interface MapColumns {
+  /** Entries read. */
+  readonly count: number;
+  readonly keySize: number;
+  /** Bytes per value: the value size, or for per-CPU maps one 8-byte aligned slot per possible CPU. */
+  readonly valueBytes: number;
+  readonly keys: Buffer;
+  readonly values: Buffer;
+}
+
 /** Options of updateBatch(): the batch options and the update flag. */
 export interface MapUpdateBatchOptions extends MapBatchOptions {
   /**
@@ -1122,6 +1137,79 @@ export class BpfMap<K = unknown, V = unknown> {
     const found = Buffer.alloc(count);
     native.eachElem(0, bytes, values, count, 0, found);
     return this.#entriesOut(bytes, values, count, found);
+  }
+
+  /**
+   * The whole map as raw columns: every key back to back in one Buffer,
+   * every value in another, read by BPF_MAP_LOOKUP_BATCH straight into
+   * them (key by key where the kernel or map type has no batches). No
+   * object per entry: the way to dump a large map at the kernel's pace,
+   * for callers that read the bytes themselves.
+   *
+   * ```ts
+   * const { count, keys, values } = map.lookupBatchRaw();
+   * for (let i = 0; i < count; i++) total += values.readBigUInt64LE(i * 8);
+   * ```
+   */
+  lookupBatchRaw(opts?: MapBatchOptions): MapColumns {
+    const o = this.#batchOpts(opts);
+    const native = this.#loaded();
+    const m = this.#meta();
+    const ks = m.keySize;
+    const vs = m.valueBytes;
+    if (ks === 0) invalidState(`map ${this.#label} has no keys: lookupBatchRaw() reads keyed maps`);
+    const why = unreadableReason(this.type, m.valueSize);
+    if (why !== undefined) invalidState(`map ${this.#label}: ${why}`);
+    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    let chunk = checkInt('opts.batchSize', o?.batchSize ?? 4096, 1, 1 << 24);
+    // Room for the map's capacity up front (capped; grown if a map type
+    // holds more than max_entries, which none should).
+    let cap = Math.max(Math.min(m.maxEntries, 1 << 20), chunk);
+    let keys = Buffer.allocUnsafeSlow(cap * ks);
+    let values = Buffer.allocUnsafeSlow(cap * vs);
+    let count = 0;
+    const grow = (need: number): void => {
+      if (need <= cap) return;
+      while (cap < need) cap *= 2;
+      const k = Buffer.allocUnsafeSlow(cap * ks);
+      const v = Buffer.allocUnsafeSlow(cap * vs);
+      keys.copy(k, 0, 0, count * ks);
+      values.copy(v, 0, 0, count * vs);
+      keys = k;
+      values = v;
+    };
+    if (this.#batches(o)) {
+      const token = Buffer.alloc(Math.max(ks, 8));
+      let inToken: Buffer | null = null;
+      for (;;) {
+        grow(count + chunk);
+        let got: [number, boolean];
+        try {
+          got = native.lookupBatch(inToken, token, keys.subarray(count * ks), values.subarray(count * vs), chunk, false);
+        } catch (e) {
+          // A hash bucket holds more elements than a batch: retry with room.
+          if (e instanceof BpfError && e.code === 'ENOSPC' && chunk < 1 << 24) {
+            chunk *= 4;
+            continue;
+          }
+          throw e;
+        }
+        count += got[0];
+        if (got[1]) break;
+        inToken = Buffer.from(token);
+      }
+    } else {
+      for (const k of this.#rawKeys()) {
+        const sc = this.#scratch();
+        sc.key.set(k);
+        if (!sc.lookup(0)) continue; // deleted meanwhile
+        grow(count + 1);
+        keys.set(k, count * ks);
+        values.set(sc.value, count * vs);
+        count++;
+      }
+    }
+    return { count, keySize: ks, valueBytes: vs, keys: keys.subarray(0, count * ks), values: values.subarray(0, count * vs) };
   }
 
   /**

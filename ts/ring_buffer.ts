@@ -1,9 +1,16 @@
 // RingBuffer: records of one or several BPF_MAP_TYPE_RINGBUF maps, as an
-// async iterable. Records are copied out of the ring in native code and
-// arrive in batches; see internal/stream.ts for the queue.
-import { addon, type NativeRingBuffer } from './internal/addon.js';
+// async iterable. The rings are mapped into JavaScript and read from their
+// pages on each wakeup (internal/ring_reader.ts): raw records are copied
+// once per batch, typed ones decoded straight from the pages. libbpf's
+// callback consumer (native/ring_buffer.cc, records copied in native code)
+// is kept only for rings over 1 GiB, whose double mapping a typed array
+// cannot span. With { drain: 'thread' } a native thread takes the records
+// instead (native/ring_thread.cc), so a blocked event loop costs queue
+// memory rather than records. See internal/stream.ts for the queue.
+import { addon, type NativeRingBuffer, type NativeRingMmap, type NativeRingThread } from './internal/addon.js';
+import { MAX_MAPPED_RING, RingReader } from './internal/ring_reader.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, frameData, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
+import { EventStream, RecordBatch, frameData, frameSource, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -19,6 +26,17 @@ export interface RingBufferOptions<T> extends EventStreamOptions, TypedStreamOpt
   batchSize?: number;
   /** At most about this many bytes per wakeup (default 4 MiB). */
   batchBytes?: number;
+  /**
+   * Who takes records out of the rings. 'loop' (default): JavaScript, on
+   * each event-loop turn, straight from the mapped pages; while the loop is
+   * busy the ring fills and, once full, the kernel drops records. 'thread':
+   * a native thread keeps taking them into a queue in user space (at most
+   * `queueBytes`) while JavaScript is busy, and the loop gets them in
+   * batches; a blocked loop then costs memory, not records, up to the bound.
+   */
+  drain?: 'loop' | 'thread';
+  /** With drain: 'thread', the most bytes the queue holds before the thread waits (default 64 MiB). */
+  queueBytes?: number;
 }
 
 /** What `stats` gives: the stream's counters and the bytes still in the rings. */
@@ -46,6 +64,8 @@ function ringMaps(maps: BpfMap | readonly BpfMap[]): BpfMap[] {
  */
 export class RingBufferImpl<T = Buffer> extends EventStream<T> {
   #maps: BpfMap[];
+  #reader: RingReader | undefined;
+  readonly #raw: boolean;
 
   constructor(maps: BpfMap | readonly BpfMap[], opts: RingBufferOptions<T> = {}) {
     const list = ringMaps(maps);
@@ -54,10 +74,37 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     if (opts.decode !== undefined && typeof opts.decode !== 'function') invalidArgType('opts.decode', 'a function', opts.decode);
     const decode = opts.decode;
-    const typed = typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     const fds = list.map((m) => m.liveFd());
     const undo: (() => void)[] = [];
+    const drain = opts.drain ?? 'loop';
+    if (drain !== 'loop' && drain !== 'thread') fail(TypeError, 'ERR_INVALID_ARG_VALUE', `opts.drain must be 'loop' or 'thread'; received ${String(drain)}`);
+    const queueBytes = checkInt('opts.queueBytes', opts.queueBytes ?? 64 << 20, 1 << 16, 2 ** 40);
+    const threaded = drain === 'thread';
+    const mapped = !threaded && list.every((m) => m.maxEntries <= MAX_MAPPED_RING);
+    const reader = mapped ? new RingReader(batchSize, batchBytes, typeCodec(list, opts)) : undefined;
+    const typed = reader ? undefined : typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
     super('ring_buffer__consume', (onBatch) => {
+      if (threaded) {
+        const native = new addon.NativeRingThread(onBatch, queueBytes, batchSize, batchBytes);
+        try {
+          list.forEach((m, i) => native.add(fds[i]!, m.maxEntries));
+          native.start();
+        } catch (e) {
+          native.close();
+          throw e;
+        }
+        return native;
+      }
+      if (reader) {
+        const native = new addon.NativeRingMmap(onBatch);
+        try {
+          list.forEach((m, i) => reader.add(native.add(fds[i]!, m.maxEntries), m.maxEntries));
+        } catch (e) {
+          native.close();
+          throw e;
+        }
+        return native;
+      }
       const native = new addon.NativeRingBuffer(fds[0]!, onBatch, batchSize, batchBytes);
       try {
         for (const fd of fds.slice(1)) native.add(fd);
@@ -71,19 +118,43 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
       const map = list[frameSource(b)]!;
       return decode(frameData(b), map);
     }),
-    opts, () => undo.forEach((u) => u()));
+    opts, () => undo.forEach((u) => u()), reader && ((push) => reader.drain(push)));
     this.#maps = list;
+    this.#reader = reader;
+    this.#raw = decode === undefined && opts.type === undefined && opts.layout === undefined;
     if (!this.closed) for (const m of list) undo.push(m.addDependent(this));
   }
 
   /** The rings this buffer consumes. */
+  /**
+   * Yields the records batch by batch as they arrive, each batch one copy
+   * (a {@link RecordBatch}: `buffer`, `offsets`, `lengths`), with no
+   * object made per record: the fastest way to take raw records, for
+   * consumers that read the bytes themselves (at C's rates where `for
+   * await` over records cannot keep up). Raw streams only: a RingBuffer
+   * made with `decode`, `type` or `layout` throws. Records are taken in
+   * order whichever iterator takes them. Leaving the loop early closes the
+   * stream.
+   *
+   * ```ts
+   * for await (const batch of rb.recordBatches()) {
+   *   for (let i = 0; i < batch.length; i++) total += batch.buffer.readUInt32LE(batch.offsets[i]);
+   * }
+   * ```
+   */
+  recordBatches(): AsyncIterableIterator<RecordBatch> {
+    if (!this.#raw) fail(TypeError, 'ERR_INVALID_STATE', 'recordBatches() gives raw records: this RingBuffer decodes them (opts.decode, type or layout); iterate it or use batches()');
+    return this.recordBatchIterator();
+  }
+
   get maps(): readonly BpfMap[] {
     return this.#maps;
   }
 
   get stats(): RingBufferStats {
-    const native = this.native as NativeRingBuffer | undefined;
-    const availableBytes = native ? native.available().reduce((a, b) => a + b, 0) : 0;
+    const native = this.native as NativeRingBuffer | NativeRingMmap | NativeRingThread | undefined;
+    let availableBytes = 0;
+    if (native) availableBytes = (this.#reader ? this.#reader.available() : (native as NativeRingBuffer | NativeRingThread).available()).reduce((a, b) => a + b, 0);
     return { ...this.counters, availableBytes };
   }
 

@@ -185,6 +185,17 @@ export interface NativeRingBuffer extends NativeStream {
   available(): number[];
 }
 
+export interface NativeRingMmap extends NativeStream {
+  /** Maps ring `mapFd` of `size` data bytes and watches it. */
+  add(mapFd: number, size: number): { consumer: ArrayBuffer; data: ArrayBuffer; pageSize: number };
+}
+
+export interface NativeRingThread extends NativeStream {
+  add(mapFd: number, size: number): void;
+  start(): void;
+  available(): number[];
+}
+
 export interface Addon {
   NativeObject: new (source: string | Buffer, opts: NativeObjectOptions) => NativeObject;
   NativeMap: {
@@ -203,6 +214,8 @@ export interface Addon {
     fromPin(path: string): NativeLink;
   };
   NativeRingBuffer: new (mapFd: number, onBatch: OnBatch, budgetRecords: number, budgetBytes: number) => NativeRingBuffer;
+  NativeRingMmap: new (onWake: OnBatch) => NativeRingMmap;
+  NativeRingThread: new (onBatch: OnBatch, queueBytes: number, batchSize: number, batchBytes: number) => NativeRingThread;
   NativePerfBuffer: new (mapFd: number, pageCount: number, onBatch: OnBatch) => NativeStream;
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;

@@ -10,6 +10,7 @@ import { Layout } from '../layout.js';
 import type { BpfMap } from '../map.js';
 import { checkInt, fail, invalidArgType } from './errors.js';
 import { view } from './views.js';
+import { performance } from 'node:perf_hooks';
 
 export interface NativeStream {
   resume(): void;
@@ -20,7 +21,12 @@ export interface NativeStream {
   close(): void;
 }
 
-export type OnBatch = (batch: Buffer | null, count: number, errno: number) => void;
+/**
+ * The addon's call on each wakeup: a batch it filled, or (a stream with a
+ * `pull`) null, and the stream reads the records itself and returns how
+ * many it took.
+ */
+export type OnBatch = (batch: Buffer | null, count: number, errno: number) => number | void;
 
 /**
  * A batch as the addon delivers it: `count` frames of an 8-byte header
@@ -37,7 +43,26 @@ export interface RawBatch {
   off: number;
   /** Frames not read yet. */
   left: number;
+  /** Where each record is, if the producer of the batch noted it (RecordBatch's arrays). */
+  readonly index?: { readonly offsets: Uint32Array; readonly lengths: Uint32Array; readonly sources: Uint16Array };
 }
+
+/** Frame kind of a discarded ring record left in a copied batch: readers skip it. */
+export const FRAME_SKIP = 2;
+
+/** Records already decoded (straight from a mapped ring), waiting for a reader. */
+export interface DecodedBatch {
+  readonly values: unknown[];
+  off: number;
+  left: number;
+}
+
+/**
+ * A stream that reads its records itself (from a mapped ring): called on
+ * each wakeup and by consume(), it hands what it took to `push` and returns
+ * the number of records.
+ */
+export type Pull = (push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void) => number;
 
 /** The data of the frame at `b.off` (a view of the batch, which is a copy); advances past it. */
 export function frameData(b: RawBatch): Buffer {
@@ -94,10 +119,10 @@ export class BadRecord {
 }
 
 /**
- * A record decoder by BTF type or layout (undefined where neither is
- * given): straight from the batch, no Buffer and no DataView per record.
+ * The codec records are decoded with, by BTF type or layout (undefined
+ * where neither is given); the options are checked here.
  */
-export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: RawBatch) => unknown) | undefined {
+export function typeCodec(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): Codec | undefined {
   const { type, btf, layout } = opts;
   if (layout !== undefined && !(layout instanceof Layout)) invalidArgType('opts.layout', 'a Layout (from struct() or array())', layout);
   if (btf !== undefined && !(btf instanceof Btf)) invalidArgType('opts.btf', 'a Btf (Btf.fromFile(), Btf.parse())', btf);
@@ -121,6 +146,16 @@ export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<un
   } else {
     return undefined;
   }
+  return codec;
+}
+
+/**
+ * A record decoder by BTF type or layout (undefined where neither is
+ * given): straight from the batch, no Buffer and no DataView per record.
+ */
+export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: RawBatch) => unknown) | undefined {
+  const codec = typeCodec(maps, opts);
+  if (codec === undefined) return undefined;
   return (b) => {
     const len = b.words[b.off >>> 2]!;
     const at = b.off + 8;
@@ -150,13 +185,62 @@ export interface EventStreamCounters {
   decodeErrors: number;
 }
 
+// See EventStream#turnStart.
+const YIELD_CHECK = 1024;
+const YIELD_MS = 2;
+
 // No record to give: every queued one was skipped.
 const NONE: unique symbol = Symbol('none');
 
+// What a read takes: one record, every queued record, or one batch as it
+// arrived (a RecordBatch).
+type ReadMode = 'one' | 'all' | 'records';
+type Taken<T> = T | T[] | RecordBatch;
+
 interface Waiter<T> {
-  resolve(r: IteratorResult<T | T[]>): void;
+  resolve(r: IteratorResult<Taken<T>>): void;
   reject(e: unknown): void;
-  batch: boolean;
+  mode: ReadMode;
+}
+
+/**
+ * The raw records of one batch as they arrived, in one Buffer (a copy: the
+ * kernel's ring is already released): what RingBuffer.recordBatches()
+ * yields. No object is made per record unless asked for (at(), the
+ * iterator): a consumer that reads `buffer` at `offsets[i]` for
+ * `lengths[i]` bytes does no allocation per record, which is what lets
+ * JavaScript keep up with a producer at C's rates.
+ */
+export class RecordBatch implements Iterable<Buffer> {
+  /** @internal */
+  constructor(
+    /** The batch's bytes; records are at `offsets`, other bytes are framing. */
+    readonly buffer: Buffer,
+    /** Byte offset of each record's data in `buffer`. */
+    readonly offsets: Uint32Array,
+    /** Length of each record in bytes. */
+    readonly lengths: Uint32Array,
+    /** Which ring (index in the RingBuffer's maps) each record came from. */
+    readonly sources: Uint16Array,
+  ) {}
+
+  /** Records in the batch. */
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  /** Record `i` as a Buffer over the batch's copy (no further copy). */
+  at(i: number): Buffer {
+    if (!Number.isInteger(i) || i < 0 || i >= this.offsets.length) {
+      fail(RangeError, 'ERR_OUT_OF_RANGE', `record index must be an integer from 0 to ${this.offsets.length - 1}; received ${String(i)}`);
+    }
+    return view(this.buffer, this.offsets[i]!, this.lengths[i]!);
+  }
+
+  /** The records as Buffers over the batch's copy, in order. */
+  *[Symbol.iterator](): IterableIterator<Buffer> {
+    for (let i = 0; i < this.offsets.length; i++) yield view(this.buffer, this.offsets[i]!, this.lengths[i]!);
+  }
 }
 
 // Streams with a pending read, kept reachable: the awaiting code is held
@@ -182,8 +266,27 @@ function closeAtExit(s: EventStream<unknown>): WeakRef<EventStream<unknown>> {
 export class EventStream<T> implements AsyncIterable<T> {
   #native: NativeStream | undefined;
   #read1: (batch: RawBatch) => T;
-  #batches: (RawBatch | undefined)[] = [];
+  #batches: (RawBatch | DecodedBatch | undefined)[] = [];
+  #pull: Pull | undefined;
+  readonly #push = (b: RawBatch | DecodedBatch, count: number, bytes: number): void => {
+    this.#batches.push(b);
+    const c = this.counters;
+    c.records += count;
+    c.batches++;
+    c.bytes += bytes;
+    c.queued += count;
+  };
   #head = 0;
+  // Fairness to the rest of the process: `for await` over records that are
+  // already queued runs as one chain of microtasks, which holds the event
+  // loop until the queue is empty (65,536 records at a few hundred ns each
+  // is tens of ms: timers, I/O and HTTP requests wait). Every
+  // YIELD_CHECK reads the time; past YIELD_MS since the turn began, the
+  // next read resolves from setImmediate, so the loop runs its other
+  // handles in between. The check is amortised: one clock read per 1,024
+  // records.
+  #turnStart = 0;
+  #sinceCheck = 0;
   #waiters: Waiter<T>[] = [];
   #error: unknown;
   #paused = false;
@@ -204,12 +307,13 @@ export class EventStream<T> implements AsyncIterable<T> {
    * past it (with frameData()).
    */
   constructor(op: string, start: (onBatch: OnBatch) => NativeStream,
-    read: (batch: RawBatch) => T, opts: EventStreamOptions, onClose?: () => void) {
+    read: (batch: RawBatch) => T, opts: EventStreamOptions, onClose?: () => void, pull?: Pull) {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     this.#highWaterMark = checkInt('opts.highWaterMark', opts.highWaterMark ?? 65536, 1, 0x7fff_ffff);
     this.#op = op;
     this.#read1 = read;
     this.#onClose = onClose;
+    this.#pull = pull;
     const onError = (opts as { onError?: unknown }).onError;
     if (onError !== undefined && typeof onError !== 'function') invalidArgType('opts.onError', 'a function', onError);
     this.#onError = onError as ((error: Error, record: Buffer) => void) | undefined;
@@ -238,12 +342,13 @@ export class EventStream<T> implements AsyncIterable<T> {
     return this.#native;
   }
 
-  #deliver(batch: Buffer | null, count: number, errno: number): void {
+  #deliver(batch: Buffer | null, count: number, errno: number): number {
     if (errno !== 0) {
       this.#fail(new BpfError({ errno, op: this.#op, log: '' }));
-      return;
+      return 0;
     }
-    if (batch === null || count === 0 || !this.#native) return;
+    if (this.#pull) return this.#pullNow();
+    if (batch === null || count === 0 || !this.#native) return 0;
     // The addon's batches are fresh allocations, so 4-byte aligned.
     const words = new Uint32Array(batch.buffer, batch.byteOffset, batch.length >>> 2);
     this.#batches.push({ buf: batch, words, view: new DataView(batch.buffer, batch.byteOffset, batch.length), off: 0, left: count });
@@ -252,8 +357,23 @@ export class EventStream<T> implements AsyncIterable<T> {
     c.batches++;
     c.bytes += batch.length - 8 * count; // data, with its padding to 8 bytes
     c.queued += count;
+    this.#afterArrival();
+    return count;
+  }
+
+  // Reads what the mapped ring holds now (one budget's worth).
+  #pullNow(): number {
+    if (!this.#native || !this.#pull) return 0;
+    const n = this.#pull(this.#push);
+    if (n > 0) this.#afterArrival();
+    return n;
+  }
+
+  #afterArrival(): void {
+    this.#turnStart = performance.now();
+    this.#sinceCheck = 0;
     this.#serve();
-    if (c.queued >= this.#highWaterMark && !this.#paused) {
+    if (this.counters.queued >= this.#highWaterMark && !this.#paused && this.#native) {
       this.#paused = true;
       this.#native.pause();
     }
@@ -265,21 +385,69 @@ export class EventStream<T> implements AsyncIterable<T> {
     while (this.counters.queued > 0) {
       const b = this.#batches[this.#head]!;
       this.counters.queued--;
-      if (--b.left === 0) {
-        this.#batches[this.#head++] = undefined;
-        if (this.#head === this.#batches.length) {
-          this.#batches.length = 0;
-          this.#head = 0;
-        } else if (this.#head >= 1024 && this.#head * 2 >= this.#batches.length) {
-          this.#batches = this.#batches.slice(this.#head);
-          this.#head = 0;
-        }
+      if (--b.left === 0) this.#shift();
+      let v: T | BadRecord;
+      if ('values' in b) {
+        v = b.values[b.off++] as T | BadRecord;
+      } else {
+        // Discarded ring records stay in a copied batch as skip frames; a
+        // batch never ends with one, so a record follows.
+        while (frameKind(b) === FRAME_SKIP) b.off += 8 + ((b.words[b.off >>> 2]! + 7) & ~7);
+        v = this.#read1(b) as T | BadRecord;
       }
-      const v = this.#read1(b) as T | BadRecord;
       if (v instanceof BadRecord) this.#badRecord(v);
       else return v;
     }
     return NONE;
+  }
+
+  // The head batch is used up.
+  #shift(): void {
+    this.#batches[this.#head++] = undefined;
+    if (this.#head === this.#batches.length) {
+      this.#batches.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#batches.length) {
+      this.#batches = this.#batches.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  // What is left of the head batch as a RecordBatch: one walk over the
+  // frame headers (discarded ring records are left out), no copy.
+  #takeRecords(): RecordBatch | typeof NONE {
+    if (this.counters.queued === 0) return NONE;
+    const b = this.#batches[this.#head]!;
+    if ('values' in b) throw new Error('internal: decoded records in a raw stream');
+    const n = b.left;
+    if (b.index && b.off === 0) {
+      // untouched, and the ring reader noted where its records are
+      this.counters.queued -= n;
+      b.left = 0;
+      this.#shift();
+      return new RecordBatch(b.buf, b.index.offsets, b.index.lengths, b.index.sources);
+    }
+    const offsets = new Uint32Array(n);
+    const lengths = new Uint32Array(n);
+    const sources = new Uint16Array(n);
+    const w = b.words;
+    let off = b.off;
+    for (let i = 0; i < n;) {
+      const len = w[off >>> 2]!;
+      const meta = w[(off >>> 2) + 1]!;
+      if (meta >>> 16 !== FRAME_SKIP) {
+        offsets[i] = off + 8;
+        lengths[i] = len;
+        sources[i] = meta & 0xffff;
+        i++;
+      }
+      off += 8 + ((len + 7) & ~7);
+    }
+    b.off = off;
+    b.left = 0;
+    this.counters.queued -= n;
+    this.#shift();
+    return new RecordBatch(b.buf, offsets, lengths, sources);
   }
 
   // A record that could not be decoded: the stream goes on; the user's
@@ -312,11 +480,11 @@ export class EventStream<T> implements AsyncIterable<T> {
   // A record that cannot be decoded by a user's decode() (or an onError
   // that throws) ends the stream: the read that met it rejects with that
   // error. `none`: every queued record was skipped.
-  #takeOrFail(batch: boolean): { value: T | T[] } | { error: unknown } | { none: true } {
+  #takeOrFail(mode: ReadMode): { value: Taken<T> } | { error: unknown } | { none: true } {
     try {
-      const value = batch ? this.#takeAll() : this.#take();
-      if (value === NONE || (batch && (value as T[]).length === 0)) return { none: true };
-      return { value: value as T | T[] };
+      const value = mode === 'one' ? this.#take() : mode === 'all' ? this.#takeAll() : this.#takeRecords();
+      if (value === NONE || (mode === 'all' && (value as T[]).length === 0)) return { none: true };
+      return { value };
     } catch (error) {
       this.#fail(error);
       return { error };
@@ -326,7 +494,7 @@ export class EventStream<T> implements AsyncIterable<T> {
   #serve(): void {
     while (this.#waiters.length > 0 && this.counters.queued > 0) {
       const w = this.#waiters.shift()!; // a handful of readers at most
-      const r = this.#takeOrFail(w.batch);
+      const r = this.#takeOrFail(w.mode);
       if ('none' in r) {
         this.#waiters.unshift(w);
         break;
@@ -346,9 +514,19 @@ export class EventStream<T> implements AsyncIterable<T> {
     if (reading.delete(this)) this.#native?.unref();
   }
 
-  #read(batch: boolean): Promise<IteratorResult<T | T[]>> {
+  #read(mode: ReadMode): Promise<IteratorResult<Taken<T>>> {
     if (this.counters.queued > 0) {
-      const r = this.#takeOrFail(batch);
+      if (++this.#sinceCheck >= YIELD_CHECK) {
+        this.#sinceCheck = 0;
+        const now = performance.now();
+        if (now - this.#turnStart > YIELD_MS) {
+          return new Promise((resolve) => setImmediate(() => {
+            this.#turnStart = performance.now();
+            resolve(this.#read(mode));
+          }));
+        }
+      }
+      const r = this.#takeOrFail(mode);
       if ('error' in r) return Promise.reject(r.error);
       this.#afterTake();
       if (!('none' in r)) return Promise.resolve({ value: r.value, done: false });
@@ -356,7 +534,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (!this.#native) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject, batch });
+      this.#waiters.push({ resolve, reject, mode });
       if (!reading.has(this)) {
         reading.add(this);
         this.#native!.ref();
@@ -366,12 +544,12 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   /** The next record (what `for await` calls). */
   next(): Promise<IteratorResult<T>> {
-    return this.#read(false) as Promise<IteratorResult<T>>;
+    return this.#read('one') as Promise<IteratorResult<T>>;
   }
 
   /** Every record queued now, or the next batch to arrive. */
   nextBatch(): Promise<IteratorResult<T[]>> {
-    return this.#read(true) as Promise<IteratorResult<T[]>>;
+    return this.#read('all') as Promise<IteratorResult<T[]>>;
   }
 
   /** `for await (const r of stream)`: records one at a time; leaving the loop early closes the stream. */
@@ -382,6 +560,14 @@ export class EventStream<T> implements AsyncIterable<T> {
   /** Yields arrays of records, one per arrival (or all that were waiting). */
   batches(): AsyncIterableIterator<T[]> {
     return this.#iterator(() => this.nextBatch());
+  }
+
+  /**
+   * @internal Raw streams only (RingBuffer.recordBatches()): yields each
+   * batch as it arrived, as a RecordBatch.
+   */
+  protected recordBatchIterator(): AsyncIterableIterator<RecordBatch> {
+    return this.#iterator(() => this.#read('records') as Promise<IteratorResult<RecordBatch>>);
   }
 
   #iterator<R>(next: () => Promise<IteratorResult<R>>): AsyncIterableIterator<R> {
@@ -399,6 +585,7 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   /** Drains what the kernel holds now, without waiting; returns records delivered. */
   consume(): number {
+    if (this.#pull) return this.#pullNow();
     return this.#native ? this.#native.consume() : 0;
   }
 

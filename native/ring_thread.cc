@@ -1,0 +1,353 @@
+// RingBuffer with { drain: 'thread' }: a native thread keeps taking records
+// out of the rings while JavaScript is busy, into a bounded queue in user
+// space, so a briefly blocked event loop does not make the kernel drop
+// records (a ring the loop alone drains holds only what fits between two
+// turns). The thread walks the ring exactly as ts/internal/ring_reader.ts
+// does (and libbpf's ringbuf_process_ring()): acquire loads of the producer
+// position and of each header, a release store of the consumer position.
+// JavaScript is told with a uv_async_t and gets the queue in batches in the
+// poller's frame format (poller.h), one batch (at most batchSize records /
+// batchBytes) per event-loop turn, as the loop drain does: a long queue
+// cannot hold the loop. When the queue is full the thread
+// waits for JavaScript to take it, and the kernel's ring fills as it would
+// without the thread: the bound holds, nothing grows without limit.
+// libuv's thread, mutex and condition variable rather than std::thread and
+// friends: std::condition_variable::wait needs a newer libstdc++
+// (GLIBCXX_3.4.30) than the one the README declares.
+#include "glue.h"
+#include "poller.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <vector>
+
+namespace glue {
+
+namespace {
+
+constexpr uint32_t kBusy = 1u << 31;
+constexpr uint32_t kDiscard = 1u << 30;
+
+struct Ring {
+  uint64_t* consumer;
+  const uint8_t* base;  // producer page, then the data twice
+  size_t page, size;
+};
+
+class RingThread : public Napi::ObjectWrap<RingThread> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeRingThread",
+                       {
+                           InstanceMethod<&RingThread::Add>("add"),
+                           InstanceMethod<&RingThread::Start>("start"),
+                           InstanceMethod<&RingThread::Pause>("pause"),
+                           InstanceMethod<&RingThread::Resume>("resume"),
+                           InstanceMethod<&RingThread::Ref>("ref"),
+                           InstanceMethod<&RingThread::Unref>("unref"),
+                           InstanceMethod<&RingThread::Consume>("consume"),
+                           InstanceMethod<&RingThread::Close>("close"),
+                           InstanceMethod<&RingThread::Available>("available"),
+                       });
+  }
+
+  // new NativeRingThread(onBatch(buf, count, errno), queueBytes, batchSize, batchBytes)
+  explicit RingThread(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingThread>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    onBatch_ = Napi::Weak(info[0].As<Napi::Function>());
+    owner_ = Napi::Weak(info.This().As<Napi::Object>());
+    cap_ = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    batchRecords_ = info[2].As<Napi::Number>().Uint32Value();
+    batchBytes_ = info[3].As<Napi::Number>().Uint32Value();
+    context_ = std::make_unique<Napi::AsyncContext>(env, "RingBuffer");
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) ThrowErrno(env, errno, "epoll_create1");
+    stopfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stopfd_ < 0) {
+      int err = errno;
+      Release();
+      ThrowErrno(env, err, "eventfd");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = UINT64_MAX;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, stopfd_, &ev);
+    uv_mutex_init(&mu_);
+    uv_cond_init(&room_);
+    locks_ = true;
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    async_ = new uv_async_t;
+    uv_async_init(loop, async_, OnAsync);
+    async_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  }
+
+  ~RingThread() override {
+    Release();
+    if (locks_) {
+      uv_cond_destroy(&room_);
+      uv_mutex_destroy(&mu_);
+    }
+  }
+
+ private:
+  void Live(Napi::Env env) {
+    if (epfd_ < 0) ThrowState(env, "ERR_INVALID_STATE", "RingBuffer is closed");
+  }
+
+  // add(mapFd, size): maps the ring for the thread (never seen by JavaScript).
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    if (started_) ThrowState(env, "ERR_INVALID_STATE", "rings are added before start()");
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    size_t size = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* c = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (c == MAP_FAILED) ThrowErrno(env, errno, "mmap", "consumer page of ring fd " + std::to_string(fd));
+    void* d = mmap(nullptr, page + 2 * size, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(page));
+    if (d == MAP_FAILED) {
+      int err = errno;
+      munmap(c, page);
+      ThrowErrno(env, err, "mmap", "producer and data pages of ring fd " + std::to_string(fd));
+    }
+    rings_.push_back(Ring{static_cast<uint64_t*>(c), static_cast<const uint8_t*>(d), page, size});
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = rings_.size() - 1;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) ThrowErrno(env, errno, "epoll_ctl", "ring fd " + std::to_string(fd));
+    return env.Undefined();
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    if (!started_) {
+      int err = uv_thread_create(&thread_, [](void* self) { static_cast<RingThread*>(self)->Run(); }, this);
+      if (err != 0) ThrowErrno(info.Env(), -err, "uv_thread_create");
+      started_ = true;
+    }
+    return info.Env().Undefined();
+  }
+
+  // The thread: wait for the rings, move their records into the queue.
+  void Run() {
+    epoll_event events[16];
+    uv_mutex_lock(&mu_);
+    while (!stop_) {
+      uv_mutex_unlock(&mu_);
+      int n = epoll_wait(epfd_, events, 16, -1);
+      uv_mutex_lock(&mu_);
+      if (stop_) break;
+      if (n < 0 && errno != EINTR) break;
+      bool more = true;
+      while (more && !stop_) {
+        more = false;
+        for (uint16_t i = 0; i < rings_.size() && !full_; i++) more |= TakeFrom(i);
+        if (!chunks_.empty()) uv_async_send(async_);
+        // Full: wait for JavaScript to take a batch; the kernel's ring
+        // fills meanwhile (the epoll fd would stay readable: no spinning).
+        while (!stop_ && full_) uv_cond_wait(&room_, &mu_);
+      }
+    }
+    uv_mutex_unlock(&mu_);
+  }
+
+  // One ring's committed records into the queue, as far as it has room.
+  // Returns true if records were left for lack of room.
+  bool TakeFrom(uint16_t index) {
+    Ring& r = rings_[index];
+    const uint64_t* prod = reinterpret_cast<const uint64_t*>(r.base);
+    uint64_t cons = __atomic_load_n(r.consumer, __ATOMIC_RELAXED);  // ours alone
+    uint64_t end = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
+    bool left = false;
+    uint64_t pos = cons;
+    while (pos < end) {
+      const uint8_t* at = r.base + r.page + (pos & (r.size - 1));
+      uint32_t h = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
+      if (h & kBusy) break;
+      uint32_t len = h & ~(kBusy | kDiscard);
+      uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
+      if (!(h & kDiscard)) {
+        if (queued_ + adv > cap_ && queued_ > 0) {
+          full_ = true;  // until Deliver() frees a batch
+          left = true;
+          break;
+        }
+        if (chunks_.empty() || chunks_.back().records >= batchRecords_ || chunks_.back().bytes.size() >= batchBytes_) {
+          chunks_.emplace_back();
+        }
+        Chunk& c = chunks_.back();
+        size_t q = c.bytes.size();
+        c.bytes.resize(q + adv);
+        FrameHeader f{len, index, 0};
+        memcpy(c.bytes.data() + q, &f, sizeof(f));
+        memcpy(c.bytes.data() + q + sizeof(f), at + 8, len);
+        c.records++;
+        queued_ += adv;
+      }
+      pos += adv;
+    }
+    if (pos != cons) __atomic_store_n(r.consumer, pos, __ATOMIC_RELEASE);
+    return left;
+  }
+
+  static void OnAsync(uv_async_t* handle) {
+    auto* self = static_cast<RingThread*>(handle->data);
+    if (self->paused_) return;
+    Napi::HandleScope scope(self->env_);
+    self->Deliver();
+  }
+
+  // Hands the oldest batch to JavaScript; another turn for the rest.
+  // Returns the records.
+  int64_t Deliver() {
+    std::vector<uint8_t>* batch = new std::vector<uint8_t>();
+    size_t n = 0;
+    bool rest = false;
+    uv_mutex_lock(&mu_);
+    if (!chunks_.empty()) {
+      batch->swap(chunks_.front().bytes);
+      n = chunks_.front().records;
+      chunks_.pop_front();
+      queued_ -= batch->size();
+      full_ = false;
+      rest = !chunks_.empty();
+    }
+    uv_mutex_unlock(&mu_);
+    uv_cond_signal(&room_);
+    if (rest && async_ != nullptr) uv_async_send(async_);
+    if (n == 0) {
+      delete batch;
+      return 0;
+    }
+    Napi::Function fn = onBatch_.Value();
+    if (fn.IsEmpty()) {
+      delete batch;
+      return 0;
+    }
+    // The vector's memory becomes the Buffer's: no copy.
+    napi_value argv[3];
+    argv[0] = Napi::Buffer<uint8_t>::New(env_, batch->data(), batch->size(),
+                                         [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, batch);
+    argv[1] = Napi::Number::New(env_, static_cast<double>(n));
+    argv[2] = Napi::Number::New(env_, 0);
+    Napi::Object recv = owner_.Value();
+    if (recv.IsEmpty()) recv = Napi::Object::New(env_);
+    napi_value result;
+    if (napi_make_callback(env_, *context_, recv, fn, 3, argv, &result) != napi_ok) {
+      napi_value exception = nullptr;
+      bool pending = false;
+      if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env_, &exception) == napi_ok)
+        napi_fatal_exception(env_, exception);
+    }
+    return static_cast<int64_t>(n);
+  }
+
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    paused_ = true;
+    return info.Env().Undefined();
+  }
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    paused_ = false;
+    if (async_ != nullptr) uv_async_send(async_);  // what queued while paused
+    return info.Env().Undefined();
+  }
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (async_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+    return info.Env().Undefined();
+  }
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (async_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    return info.Env().Undefined();
+  }
+  // Delivers what the thread has queued now.
+  Napi::Value Consume(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    return Napi::Number::New(info.Env(), static_cast<double>(Deliver()));
+  }
+  // Bytes written by the producers and not yet taken by the thread, per ring.
+  Napi::Value Available(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array a = Napi::Array::New(env, rings_.size());
+    for (size_t i = 0; i < rings_.size(); i++) {
+      const Ring& r = rings_[i];
+      uint64_t p = __atomic_load_n(reinterpret_cast<const uint64_t*>(r.base), __ATOMIC_ACQUIRE);
+      a.Set(i, static_cast<double>(p - __atomic_load_n(r.consumer, __ATOMIC_ACQUIRE)));
+    }
+    return a;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (started_) {
+      uv_mutex_lock(&mu_);
+      stop_ = true;
+      uv_mutex_unlock(&mu_);
+      uint64_t one = 1;
+      if (write(stopfd_, &one, sizeof(one)) < 0) {
+        // eventfd writes fail only on overflow: the thread is woken anyway
+      }
+      uv_cond_signal(&room_);
+      uv_thread_join(&thread_);
+      started_ = false;
+    }
+    if (async_ != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+      async_ = nullptr;
+    }
+    // The thread is gone: nothing else reads these mappings.
+    for (Ring& r : rings_) {
+      munmap(r.consumer, r.page);
+      munmap(const_cast<uint8_t*>(r.base), r.page + 2 * r.size);
+    }
+    rings_.clear();
+    if (epfd_ >= 0) close(epfd_);
+    if (stopfd_ >= 0) close(stopfd_);
+    epfd_ = stopfd_ = -1;
+    chunks_.clear();
+    queued_ = 0;
+    full_ = false;
+  }
+
+  Napi::Env env_;
+  Napi::FunctionReference onBatch_;
+  Napi::ObjectReference owner_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  uv_async_t* async_ = nullptr;
+  int epfd_ = -1, stopfd_ = -1;
+  std::vector<Ring> rings_;
+  uv_thread_t thread_;
+  bool started_ = false;
+  uv_mutex_t mu_;
+  uv_cond_t room_;
+  bool locks_ = false;
+  struct Chunk {
+    std::vector<uint8_t> bytes;  // frames (poller.h)
+    size_t records = 0;
+  };
+  std::deque<Chunk> chunks_;  // guarded by mu_
+  size_t queued_ = 0;         // bytes in chunks_, guarded by mu_
+  bool full_ = false;         // a record did not fit; guarded by mu_
+  size_t cap_ = 0;
+  uint32_t batchRecords_ = 0, batchBytes_ = 0;
+  bool stop_ = false;  // guarded by mu_
+  bool paused_ = false;
+};
+
+}  // namespace
+
+Napi::Function RingThreadInit(Napi::Env env) { return RingThread::Init(env); }
+
+}  // namespace glue

@@ -1,0 +1,365 @@
+// RingBuffer read from the mapped ring (internal/ring_reader.ts), at its
+// edges, against the real kernel: ring_edge's 16 KiB ring makes records
+// wrap past the end of the data area often; records the BPF side discarded
+// must vanish and free their space; a record reserved but not yet committed
+// (busy) stops the reader until it is, even with committed records behind
+// it, and even where it crosses the end of the data area.
+import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { BpfObject, RingBuffer, features, struct } from '../ts/index.js';
+import { ROOT, itIf, obj, pinPath } from './helpers.js';
+
+const SIZE = 16 * 1024; // ring_edge's ring
+
+// struct edge_args { u64 start, count, discard_every, hold_ns; }
+function args(start: number, count: number, discardEvery = 0, holdNs = 0): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeBigUInt64LE(BigInt(start), 0);
+  b.writeBigUInt64LE(BigInt(count), 8);
+  b.writeBigUInt64LE(BigInt(discardEvery), 16);
+  b.writeBigUInt64LE(BigInt(holdNs), 24);
+  return b;
+}
+
+// ring_edge.bpf.c's var_len(): 2..1000 bytes.
+const varLen = (seq: number): number => 8 * ((seq % 125) + 1) - (seq % 7);
+// The ring's footprint of a record: 8-byte header, data padded to 8.
+const footprint = (len: number): number => (len + 15) & ~7;
+
+const Rec40 = struct({ seq: 'u64', triple: 'u64', inv: 'u64', seven: 'u64', tag: 'u64' });
+
+describe('RingBuffer over the mapped ring: wrap-around, discarded and busy records', function () {
+  const it = itIf('bpfLoop', features.bpfLoop());
+  let o: BpfObject;
+  beforeEach(() => {
+    o = new BpfObject(obj('ring_edge')).load();
+  });
+  afterEach(() => o.close());
+  const drops = (): number => Number(o.map<number, bigint>('drops').lookup(0)!);
+  const run = (prog: string, ctx: Buffer): number => o.program(prog).testRun({ ctx }).retval;
+
+  it('records of every length cross the end of the data area intact: 3,000 records, exact bytes, in order', async function () {
+    const rb = new RingBuffer(o.map('edge'), { batchSize: 7 });
+    const N = 3_000;
+    const CHUNK = 15; // at most 15 * 1008 bytes: under the ring's 16 KiB
+    let pos = 0;
+    let crossing = 0;
+    let seq = 0;
+    const consumer = (async () => {
+      for await (const r of rb) {
+        const len = varLen(seq);
+        if (r.length !== len) assert.fail(`record ${seq}: ${r.length} bytes, expected ${len}`);
+        for (let k = 0; k < len; k++) {
+          // byte k of the little-endian u64 word (seq << 16 | j), j = k >> 3
+          const word = (BigInt(seq) << 16n) | BigInt(k >> 3);
+          const want = Number((word >> BigInt(8 * (k & 7))) & 0xffn);
+          if (r[k] !== want) assert.fail(`record ${seq} byte ${k}: ${r[k]}, expected ${want}`);
+        }
+        const at = pos % SIZE;
+        if (at + footprint(len) > SIZE) crossing++;
+        pos += footprint(len);
+        if (++seq === N) break;
+      }
+    })();
+    for (let start = 0; start < N; start += CHUNK) {
+      const count = Math.min(CHUNK, N - start);
+      assert.equal(run('produce_var', args(start, count)), count);
+      while (rb.stats.records < start + count) await tick();
+    }
+    await consumer;
+    assert.equal(seq, N);
+    assert.equal(drops(), 0);
+    assert.ok(crossing >= 50, `${crossing} records crossed the end of the ring`);
+    assert.ok(pos > 50 * SIZE, 'the ring wrapped many times');
+  });
+
+  for (const mode of ['raw', 'layout'] as const) {
+    it(`discarded records vanish and free their space (${mode}): 2 in 3 of 3,000 delivered, each batch ending on a discard`, async function () {
+      const rb = mode === 'raw' ? new RingBuffer(o.map('edge')) : new RingBuffer(o.map('edge'), { layout: Rec40 });
+      const seqs: number[] = [];
+      let first: unknown;
+      const CHUNK = 300; // 300 * 48 bytes: under 16 KiB; seq 1..3000, the last of each chunk % 3 == 0
+      for (let start = 1; start <= 3_000; start += CHUNK) {
+        assert.equal(run('produce_discard', args(start, CHUNK, 3)), CHUNK);
+        const want = seqs.length + 200;
+        for (;;) {
+          const batch = (await rb.nextBatch()).value as (Buffer | { seq: bigint; triple: bigint; inv: bigint; seven: bigint; tag: bigint })[];
+          for (const r of batch) {
+            const v = Buffer.isBuffer(r) ? Rec40.codec.decodeRecord(r) : r;
+            if (Buffer.isBuffer(r)) assert.equal(r.length, 40);
+            first ??= v;
+            const s = Number(v.seq);
+            assert.deepEqual(v, { seq: BigInt(s), triple: BigInt(s * 3), inv: ~BigInt(s) & 0xffff_ffff_ffff_ffffn, seven: 7n, tag: 0xabcdefn });
+            seqs.push(s);
+          }
+          if (seqs.length >= want) break;
+        }
+        assert.equal(rb.stats.availableBytes, 0, 'the trailing discarded record was released too');
+      }
+      const expected = Array.from({ length: 3_000 }, (_, i) => i + 1).filter((s) => s % 3 !== 0);
+      assert.deepEqual(seqs, expected);
+      assert.equal(drops(), 0, 'discarded space came back: no reserve failed');
+      assert.deepEqual(first, { seq: 1n, triple: 3n, inv: ~1n & 0xffff_ffff_ffff_ffffn, seven: 7n, tag: 0xabcdefn },
+        'a record kept by the user is a copy: the ring reused its pages ten times since');
+      assert.equal(rb.stats.records, 2_000);
+      rb.close();
+    });
+  }
+
+  for (const drain of ['loop', 'thread'] as const) {
+    it(`recordBatches() (${drain}): 3,000 records of every length and 1,000 discards, exact bytes and order from offsets/lengths, discards left out, mixed with next()`, async function () {
+      const rb = new RingBuffer(o.map('edge'), { drain, batchSize: 64 });
+      const it = rb.recordBatches();
+      let seq = 0;
+      let batches = 0;
+      const check = (r: Buffer, s: number): void => {
+        const len = varLen(s);
+        if (r.length !== len) assert.fail(`record ${s}: ${r.length} bytes, expected ${len}`);
+        for (let k = 0; k < len; k++) {
+          const word = (BigInt(s) << 16n) | BigInt(k >> 3);
+          if (r[k] !== Number((word >> BigInt(8 * (k & 7))) & 0xffn)) assert.fail(`record ${s} byte ${k}`);
+        }
+      };
+      for (let start = 0; start < 3_000; start += 15) {
+        assert.equal(run('produce_var', args(start, 15)), 15);
+        while (seq < start + 15) {
+          if (seq % 150 === 7) {
+            // a single record taken by next() between batches: order holds
+            const r = await rb.next();
+            check(r.value as Buffer, seq++);
+            continue;
+          }
+          const { value: b, done } = await it.next();
+          assert.equal(done, false);
+          assert.ok(b.length > 0);
+          assert.equal(b.offsets.length, b.length);
+          batches++;
+          for (let i = 0; i < b.length; i++) {
+            assert.equal(b.sources[i], 0);
+            check(b.buffer.subarray(b.offsets[i], b.offsets[i]! + b.lengths[i]!), seq);
+            assert.ok(b.at(i).equals(b.buffer.subarray(b.offsets[i], b.offsets[i]! + b.lengths[i]!)));
+            seq++;
+          }
+          assert.deepEqual([...b].map((r) => r.length), Array.from(b.lengths));
+          assert.throws(() => b.at(b.length), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+        }
+      }
+      assert.equal(seq, 3_000);
+      assert.ok(batches >= 100, `${batches} batches`);
+      // Discarded records: 2 in 3 arrive, the discarded ones are not in the batch.
+      const seqs: number[] = [];
+      assert.equal(run('produce_discard', args(1, 300, 3)), 300);
+      while (seqs.length < 200) {
+        const { value: b } = await it.next();
+        for (let i = 0; i < b.length; i++) {
+          assert.equal(b.lengths[i], 40);
+          seqs.push(Number(b.buffer.readBigUInt64LE(b.offsets[i])));
+        }
+      }
+      assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i + 1).filter((s) => s % 3 !== 0));
+      assert.equal(drops(), 0);
+      // Leaving the loop early closes the stream.
+      await it.return!();
+      assert.equal(rb.closed, true);
+      // A decoding stream has no raw batches to give.
+      const typed = new RingBuffer(o.map('edge'), { layout: Rec40 });
+      assert.throws(() => typed.recordBatches(), { name: 'TypeError', code: 'ERR_INVALID_STATE' });
+      typed.close();
+    });
+  }
+
+  it('a busy record crossing the end of the data area stops the reader until it is committed; records behind it wait, then all arrive in order', async function () {
+    const rb = new RingBuffer(o.map('edge'));
+    // 341 records of 48 bytes put the producer 16 bytes before the end of
+    // the data: the held record's header fits, its 16 bytes of data wrap.
+    assert.equal(run('produce_discard', args(0, 341)), 341);
+    for (let n = 0; n < 341;) n += (await rb.nextBatch()).value!.length;
+    assert.equal(rb.stats.availableBytes, 0);
+    const pin = pinPath('ring-edge-hold');
+    o.program('hold').pin(pin);
+    const worker = new Worker(`
+      const { workerData, parentPort } = require('node:worker_threads');
+      const { BpfProgram } = require(workerData.lib);
+      const prog = BpfProgram.fromPin(workerData.pin);
+      parentPort.postMessage(prog.testRun({ ctx: Buffer.from(workerData.ctx) }).retval);
+      prog.close();
+    `, { eval: true, workerData: { lib: path.join(ROOT, 'dist', 'ts', 'index.js'), pin, ctx: args(1_000_000, 0, 0, 60e9) } });
+    // The record stays busy until the test sets release[0] (or a minute passes).
+    const release = (): void => o.map<number, bigint>('release').update(0, 1n);
+    const held = new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    try {
+      // The reserve moves the producer position at once; the commit comes
+      // when the test sets release[0]. Watched without yielding to the event loop, so the
+      // RingBuffer cannot take anything meanwhile.
+      const t0 = Date.now();
+      let failed: unknown;
+      worker.once('error', (e) => (failed = e));
+      while (rb.stats.availableBytes < 24) {
+        if (Date.now() - t0 > 10_000) assert.fail(`the hold program never reserved${failed ? `: ${String(failed)}` : ''}`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      }
+      assert.equal(run('produce_discard', args(0, 10)), 10); // committed, behind the busy one
+      assert.equal(rb.consume(), 0, 'nothing is taken past a busy record');
+      assert.equal(rb.stats.records, 341);
+      assert.equal(rb.stats.availableBytes, 24 + 10 * 48);
+      release();
+      assert.equal(await held, 1);
+      const got: number[] = [];
+      for await (const r of rb) {
+        got.push(Number(r.readBigUInt64LE(0)));
+        if (got.length === 11) break;
+      }
+      assert.deepEqual(got, [1_000_000, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.equal(drops(), 0);
+    } finally {
+      release();
+      await held.catch(() => undefined);
+      await worker.terminate();
+      o.program('hold').unpin();
+    }
+  });
+
+  // The mapped pages belong to ArrayBuffers inside the RingBuffer: close()
+  // detaches them (unmapped at once), and a RingBuffer dropped unclosed is
+  // unmapped when collected. Nothing is unmapped while JavaScript can reach it.
+  const ringMappings = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith('anon_inode:bpf-map')).length;
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) {
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('close() unmaps the ring (two mappings per ring); a RingBuffer dropped unclosed is unmapped by GC; after close nothing is read, nothing crashes', async function () {
+    await settle();
+    const base = ringMappings();
+    const rbs = Array.from({ length: 20 }, () => new RingBuffer(o.map('edge')));
+    assert.equal(ringMappings(), base + 40);
+    for (const rb of rbs) rb.close();
+    await settle();
+    assert.equal(ringMappings(), base);
+    const closed = rbs[0]!;
+    assert.equal(closed.consume(), 0);
+    assert.equal(closed.stats.availableBytes, 0);
+    assert.deepEqual(await closed.next(), { value: undefined, done: true });
+    (() => {
+      const dropped = new RingBuffer(o.map('edge'));
+      void dropped;
+    })();
+    assert.equal(ringMappings(), base + 2);
+    await settle();
+    assert.equal(ringMappings(), base, 'collected: unmapped by the finalizers');
+    // The ring itself is intact for the next reader.
+    assert.equal(run('produce_discard', args(0, 5)), 5);
+    const rb = new RingBuffer(o.map('edge'));
+    const got: number[] = [];
+    for await (const r of rb) {
+      got.push(Number(r.readBigUInt64LE(0)));
+      if (got.length === 5) break;
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  });
+
+  it('drain: \'thread\' takes records while the event loop is blocked: 30,000 records through a 16 KiB ring in one synchronous stretch, none dropped, in order (the loop alone drops them)', async function () {
+    const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    const CHUNK = 300; // 300 * 48 bytes: what the ring holds
+    const N = 30_000;
+    for (const drain of ['loop', 'thread'] as const) {
+      o.map<number, bigint>('drops').update(0, 0n);
+      const rb = new RingBuffer(o.map('edge'), { drain, highWaterMark: N });
+      // The event loop does not run from here to the end of the loop below.
+      for (let start = 0; start < N; start += CHUNK) {
+        assert.equal(run('produce_discard', args(start, CHUNK)), CHUNK);
+        if (drain === 'thread') {
+          // The thread empties the ring by itself.
+          const t0 = Date.now();
+          while (rb.stats.availableBytes > 0) {
+            if (Date.now() - t0 > 5_000) assert.fail(`the thread left ${rb.stats.availableBytes} bytes in the ring`);
+            sleepSync(1);
+          }
+        }
+      }
+      const dropped = drops();
+      let next = 0;
+      let received = 0;
+      for await (const r of rb) {
+        const seq = Number(r.readBigUInt64LE(0));
+        if (drain === 'thread' && seq !== next) assert.fail(`record ${next}: got ${seq}`);
+        next = seq + 1;
+        if (++received + dropped === N) break;
+      }
+      if (drain === 'thread') {
+        assert.equal(dropped, 0);
+        assert.equal(received, N);
+      } else {
+        assert.ok(dropped >= N - 400, `the loop path dropped ${dropped}: the ring held what one chunk writes`);
+      }
+    }
+  });
+
+  it('drain: \'thread\' with a layout decodes in JavaScript, close() stops the thread and unmaps; bad options throw before anything is mapped', async function () {
+    const rb = new RingBuffer(o.map('edge'), { drain: 'thread', layout: Rec40 });
+    assert.equal(run('produce_discard', args(1, 10, 3)), 10);
+    const seqs: bigint[] = [];
+    for await (const v of rb) {
+      seqs.push(v.seq);
+      assert.equal(v.triple, v.seq * 3n);
+      if (seqs.length === 7) break;
+    }
+    assert.deepEqual(seqs, [1n, 2n, 4n, 5n, 7n, 8n, 10n]);
+    assert.equal(rb.closed, true);
+    const base = ringMappings();
+    const other = new RingBuffer(o.map('edge'), { drain: 'thread' });
+    assert.equal(ringMappings(), base + 2);
+    other.close();
+    other.close();
+    assert.equal(ringMappings(), base, 'unmapped by close(), after the thread ended');
+    assert.equal(other.consume(), 0);
+    // @ts-expect-error not a drain mode
+    assert.throws(() => new RingBuffer(o.map('edge'), { drain: 'worker' }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => new RingBuffer(o.map('edge'), { drain: 'thread', queueBytes: 10 }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.equal(ringMappings(), base);
+  });
+
+  it('drain: \'thread\' with its queue full: the thread waits, the ring fills, the kernel drops the rest; after the loop frees the queue every record is accounted for, in order', async function () {
+    const rb = new RingBuffer(o.map('edge'), { drain: 'thread', queueBytes: 1 << 16, batchSize: 100 });
+    const N = 6_000;
+    // Synchronously: 20 runs of 300 records, far more than the 64 KiB
+    // queue (48 bytes a record) and the 16 KiB ring hold together.
+    for (let start = 0; start < N; start += 300) {
+      assert.equal(run('produce_discard', args(start, 300)), 300);
+      // Give the thread time to take the ring (it stops once its queue is
+      // full: then the ring stays full); a loaded machine may not run it
+      // within a fixed sleep.
+      for (let t = 0; t < 50 && rb.stats.availableBytes > 0; t++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+    const dropped = drops();
+    // The queue (1,365 records of 48 bytes) and the ring (341) took what they hold, the kernel dropped the rest.
+    assert.ok(dropped > 0 && dropped < N - 1_365, `${dropped} dropped`);
+    assert.ok(N - dropped <= 1_365 + 341 + 100, `${N - dropped} kept: more than the queue and the ring hold`);
+    let received = 0;
+    let last = -1;
+    for await (const r of rb) {
+      const seq = Number(r.readBigUInt64LE(0));
+      assert.ok(seq > last, `${seq} after ${last}`);
+      last = seq;
+      if (++received + dropped === N) break;
+    }
+    assert.equal(received + dropped, N);
+    // And it goes on after being full: more records arrive.
+    const more = new RingBuffer(o.map('edge'), { drain: 'thread', queueBytes: 1 << 16 });
+    assert.equal(run('produce_discard', args(N, 10)), 10);
+    const got: number[] = [];
+    for await (const r of more) {
+      got.push(Number(r.readBigUInt64LE(0)));
+      if (got.length === 10) break;
+    }
+    assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => N + i));
+  });
+});

@@ -1,0 +1,199 @@
+// Reads BPF_MAP_TYPE_RINGBUF records straight from the ring's pages, mapped
+// by the addon (native/ring_mmap.cc): the JavaScript counterpart of libbpf's
+// ringbuf_process_ring(), as cilium/ebpf's and aya's readers do in their
+// own languages. The views made here never leave this file: what the user
+// gets is a copy (raw Buffers, copied once per batch) or a decoded value
+// (decoded from the pages, then the space is released).
+//
+// Layout (kernel/bpf/ringbuf.c): consumer_pos (u64) at the start of the
+// consumer page; producer_pos (u64) at the start of the producer page, the
+// data pages right after it, mapped twice back to back so a record that
+// wraps past the end of the data area is still contiguous. Positions count
+// bytes from the ring's creation and never wrap (u64); the offset of a
+// position in the data is pos & (size - 1). Each record: an 8-byte header
+// {u32 len; u32 pg_off}, where len carries BUSY (bit 31, reserved and not
+// yet committed) and DISCARD (bit 30), then len bytes, the whole padded to
+// 8 bytes.
+//
+// Memory ordering (what the kernel pairs with, and why it holds on x86-64
+// and arm64):
+// - producer_pos is read once per drain with Atomics.load: a sequentially
+//   consistent load, which is at least an acquire (V8 emits a plain mov on
+//   x86-64, whose loads are not reordered with later loads, and ldar on
+//   arm64). It pairs with the kernel's smp_store_release() of producer_pos
+//   in __bpf_ringbuf_reserve(): the header the kernel wrote (with BUSY set)
+//   before moving producer_pos is visible to us.
+// - Each record's header is read with Atomics.load on an Int32Array, an
+//   acquire again, pairing with the xchg() that clears BUSY in
+//   bpf_ringbuf_commit() (a full barrier after the record's data was
+//   written): once BUSY reads clear, the data read after it (plain
+//   DataView / Uint8Array loads, which V8 does not move above an Atomics
+//   operation) is complete.
+// - consumer_pos is written with Atomics.store on a BigInt64Array, a
+//   sequentially consistent store, which is at least a release (xchg on
+//   x86-64, stlr on arm64), after every read of the records it frees. It
+//   pairs with the kernel's smp_load_acquire() of consumer_pos in
+//   __bpf_ringbuf_reserve(): the kernel cannot reuse the space before our
+//   reads of it are done. The 64-bit store is single, never torn.
+// No user code runs during a drain (decoding is the generated codec), so
+// close() cannot detach the mappings under a walk.
+import { BadRecord, FRAME_SKIP, type DecodedBatch, type RawBatch } from './stream.js';
+import type { Codec } from '../codec.js';
+
+const BUSY = 0x8000_0000 | 0; // as the Int32Array reads it: negative
+const DISCARD = 0x4000_0000;
+const LEN = 0x3fff_ffff;
+
+export interface RingPages {
+  consumer: ArrayBuffer;
+  data: ArrayBuffer;
+  pageSize: number;
+}
+
+class MappedRing {
+  readonly cons: BigInt64Array;
+  readonly prod: BigInt64Array;
+  readonly hdr: Int32Array;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly page: number;
+  readonly mask: number;
+
+  constructor(pages: RingPages, readonly size: number, readonly source: number) {
+    this.cons = new BigInt64Array(pages.consumer, 0, 1);
+    this.prod = new BigInt64Array(pages.data, 0, 1);
+    this.hdr = new Int32Array(pages.data);
+    this.u8 = new Uint8Array(pages.data);
+    this.dv = new DataView(pages.data);
+    this.page = pages.pageSize;
+    this.mask = size - 1;
+  }
+
+  available(): number {
+    return Number(Atomics.load(this.prod, 0) - Atomics.load(this.cons, 0));
+  }
+}
+
+/** The largest ring read this way: the double mapping must fit an ArrayBuffer a typed array can span. */
+export const MAX_MAPPED_RING = 1 << 30;
+
+export class RingReader {
+  readonly #rings: MappedRing[] = [];
+  #offs = new Uint32Array(0);
+  #lens = new Uint32Array(0);
+  #next = 0;
+
+  constructor(readonly budgetRecords: number, readonly budgetBytes: number, readonly codec: Codec | undefined) {}
+
+  add(pages: RingPages, size: number): void {
+    this.#rings.push(new MappedRing(pages, size, this.#rings.length));
+  }
+
+  /** Bytes written and not consumed yet, per ring. */
+  available(): number[] {
+    return this.#rings.map((r) => r.available());
+  }
+
+  /**
+   * Takes up to the budget from the rings (starting with a different ring
+   * each time, so one busy ring cannot starve another), hands each ring's
+   * records to `push` as one batch and releases their space. Returns the
+   * records taken.
+   */
+  drain(push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void): number {
+    const rings = this.#rings;
+    let records = 0;
+    let bytes = 0;
+    const start = this.#next;
+    this.#next = (start + 1) % rings.length;
+    for (let i = 0; i < rings.length && records < this.budgetRecords && bytes < this.budgetBytes; i++) {
+      const r = rings[(start + i) % rings.length]!;
+      const got = this.#drainRing(r, this.budgetRecords - records, this.budgetBytes - bytes, push);
+      records += got[0];
+      bytes += got[1];
+    }
+    return records;
+  }
+
+  #drainRing(r: MappedRing, maxRecords: number, maxBytes: number,
+    push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void): [number, number] {
+    const prod = Number(Atomics.load(r.prod, 0)); // acquire
+    const cons = Number(r.cons[0]); // ours: only this consumer writes it
+    if (prod === cons) return [0, 0];
+    const { hdr, u8, dv, page, mask } = r;
+    const codec = this.codec;
+    const values: unknown[] | undefined = codec ? [] : undefined;
+    // Raw records: where each one is in the batch, noted during this walk
+    // so RecordBatch needs no second one.
+    let offs: Uint32Array | undefined;
+    let lens: Uint32Array | undefined;
+    if (!codec) {
+      if (this.#offs.length < maxRecords) {
+        this.#offs = new Uint32Array(Math.min(maxRecords, this.budgetRecords));
+        this.#lens = new Uint32Array(this.#offs.length);
+      }
+      offs = this.#offs;
+      lens = this.#lens;
+    }
+    let pos = cons;
+    let off = cons % r.size;
+    let n = 0;
+    let bytes = 0;
+    let end = cons; // just past the last record taken (not discarded)
+    while (pos < prod && n < maxRecords && bytes < maxBytes) {
+      const at = page + off;
+      const h = Atomics.load(hdr, at >>> 2); // acquire
+      if ((h & BUSY) !== 0) break; // not committed yet: its commit wakes us
+      const len = h & LEN;
+      const adv = (len + 15) & ~7; // header + data, padded to 8
+      if ((h & DISCARD) === 0) {
+        if (offs) {
+          offs[n] = pos - cons + 8;
+          lens![n] = len;
+        }
+        n++;
+        bytes += len;
+        end = pos + adv;
+        if (values) {
+          try {
+            values.push(codec!.decodeRecordAt(dv, u8, at + 8, len));
+          } catch (e) {
+            values.push(new BadRecord(e as Error, Buffer.from(u8.subarray(at + 8, at + 8 + len))));
+          }
+        }
+      }
+      pos += adv;
+      off = (off + adv) & mask;
+    }
+    if (n > 0) {
+      if (values) {
+        push({ values, off: 0, left: n }, n, bytes);
+      } else {
+        push(this.#copy(r, cons, end - cons, n, offs!.slice(0, n), lens!.slice(0, n)), n, bytes);
+      }
+    }
+    // Release the space, discarded records included: after every read above.
+    if (pos !== cons) Atomics.store(r.cons, 0, BigInt(pos));
+    return [n, bytes];
+  }
+
+  // The records from `cons`, `len` bytes (the double mapping makes them
+  // contiguous), copied in one go into a batch whose frames are the
+  // stream's: {u32 len; u16 source; u16 kind}, data padded to 8.
+  #copy(r: MappedRing, cons: number, len: number, records: number, offsets: Uint32Array, lengths: Uint32Array): RawBatch {
+    const from = r.page + (cons % r.size);
+    const buf = Buffer.allocUnsafe(len); // the pool keeps 8-byte alignment
+    buf.set(r.u8.subarray(from, from + len));
+    const words = new Uint32Array(buf.buffer, buf.byteOffset, len >>> 2);
+    for (let i = 0; i < words.length;) {
+      const h = words[i]!;
+      const l = h & LEN;
+      words[i] = l;
+      words[i + 1] = r.source | ((h & DISCARD) !== 0 ? FRAME_SKIP << 16 : 0);
+      i += ((l + 15) & ~7) >>> 2;
+    }
+    const sources = new Uint16Array(records);
+    if (r.source !== 0) sources.fill(r.source);
+    return { buf, words, view: new DataView(buf.buffer, buf.byteOffset, len), off: 0, left: records, index: { offsets, lengths, sources } };
+  }
+}
