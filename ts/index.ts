@@ -43,3 +43,5 @@ import { addon } from './internal/addon.js';
 export const libbpfVersion: string = addon.libbpfVersion;
 export { features } from './features.js';
 export type { FeatureResult } from './features.js';
+export { enableStats, StatsHandle } from './introspect.js';
+export type { ProgramInfo, MapInfo, LinkInfo } from './introspect.js';
