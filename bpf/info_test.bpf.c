@@ -61,3 +61,15 @@ int info_raw_tp(void *ctx)
 {
 	return 0;
 }
+
+SEC("xdp")
+int info_xdp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("tc")
+int info_tc(struct __sk_buff *skb)
+{
+	return 0; /* TC_ACT_OK */
+}

@@ -2,46 +2,14 @@
 // enableStats(), checked against what the kernel and bpftool say.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { release } from 'node:os';
-import * as path from 'node:path';
 import { BpfLink, BpfMap, BpfObject, BpfProgram, asm, enableStats } from '../ts/index.js';
 import { bpftool, ensureTracefs, obj, throwsWith } from './helpers.js';
+import { kernelAtLeast, scratchCgroup } from './info_helpers.js';
 
 interface ProgShow {
   id: number; type: string; name: string; tag: string; gpl_compatible: boolean; loaded_at: number; uid: number;
   bytes_xlated: number; jited: boolean; bytes_jited: number; map_ids: number[]; btf_id?: number;
   run_time_ns?: number; run_cnt?: number; recursion_misses?: number; verified_insns?: number;
-}
-
-/** A cgroup v2 directory of this process's own (mounting cgroup2 if needed), and how to remove it. */
-export function scratchCgroup(name: string): { dir: string; remove(): void } {
-  let root = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
-  let mountedHere = false;
-  if (!root) {
-    root = `/tmp/lbn-cgroup2-${process.pid}`;
-    mkdirSync(root, { recursive: true });
-    execFileSync('mount', ['-t', 'cgroup2', 'none', root]);
-    mountedHere = true;
-  }
-  const dir = path.join(root, `lbn-${name}-${process.pid}`);
-  mkdirSync(dir);
-  return {
-    dir,
-    remove(): void {
-      rmdirSync(dir);
-      if (mountedHere) {
-        execFileSync('umount', [root]);
-        rmdirSync(root);
-      }
-    },
-  };
-}
-
-/** The running kernel's version as [major, minor]. */
-export function kernelAtLeast(major: number, minor: number): boolean {
-  const [a = 0, b = 0] = release().split('.').map((n) => parseInt(n, 10));
-  return a > major || (a === major && b >= minor);
 }
 
 describe('introspection: info()', function () {

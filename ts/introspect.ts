@@ -2,8 +2,9 @@
 // (bpf_obj_get_info_by_fd), and run-time statistics (bpf_enable_stats).
 // The classes' info() methods call into here with their fd; the kernel-wide
 // walks (BpfProgram.list(), ...) live with each class.
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { addon } from './internal/addon.js';
-import { invalidState } from './internal/errors.js';
+import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
 import { ATTACH_TYPES, MAP_TYPES, PROG_TYPES, typeName, type AttachType, type MapType, type ProgramType } from './types.js';
 
 /**
@@ -345,4 +346,101 @@ export function enableStats(): StatsHandle {
 export function liveFd(fd: number, what: string): number {
   if (fd < 0) invalidState(`${what} is closed`);
   return fd;
+}
+
+/** Where queryPrograms() looks: a cgroup (directory), a network namespace, or an interface (tcx). */
+export type QueryTarget =
+  | { readonly cgroup: string }
+  | { readonly netns?: string }
+  | { readonly ifname: string }
+  | { readonly ifindex: number };
+
+/** What queryPrograms() found. */
+export interface QueryResult {
+  /** The programs attached, in the order they run. */
+  readonly programIds: readonly number[];
+  /** The hook's attach flags (BPF_F_ALLOW_OVERRIDE 1, BPF_F_ALLOW_MULTI 2; cgroups). */
+  readonly attachFlags: number;
+  /** Per program, where the kernel reports them (6.0+; 0 before). */
+  readonly programAttachFlags: readonly number[];
+}
+
+function ifindexOf(name: string, v: unknown): number {
+  if (typeof v === 'number') return checkInt(name, v, 1, 0x7fff_ffff);
+  const ifname = checkString(name, v);
+  try {
+    return addon.ifNameToIndex(ifname);
+  } catch (e) {
+    return invalidArgValue(name, ifname, `is no interface here (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The programs attached to a hook (BPF_PROG_QUERY, bpf_prog_query_opts):
+ * what `bpftool cgroup show`, `bpftool net` list, whoever attached them.
+ * `attachType` names the hook: 'cgroup_inet_egress' on a cgroup,
+ * 'sk_lookup' or 'flow_dissector' on a network namespace (default this
+ * process's), 'tcx_ingress'/'tcx_egress' on an interface (6.6+).
+ * Kernel refusals are BpfError (op 'bpf_prog_query_opts').
+ *
+ * @example
+ * ```ts
+ * queryPrograms({ cgroup: '/sys/fs/cgroup/app' }, 'cgroup_inet_egress').programIds; // [42]
+ * ```
+ */
+export function queryPrograms(target: QueryTarget, attachType: AttachType): QueryResult {
+  if (target === null || typeof target !== 'object') invalidArgType('target', 'an object', target);
+  const type = ATTACH_TYPES.indexOf(attachType);
+  if (type < 0) invalidArgValue('attachType', attachType, 'is not an attach type');
+  let r: ReturnType<NativeIntrospection['progQuery']>;
+  if ('ifname' in target || 'ifindex' in target) {
+    const ifindex = 'ifindex' in target ? ifindexOf('target.ifindex', target.ifindex) : ifindexOf('target.ifname', target.ifname);
+    r = native.progQuery(ifindex, type, `${attachType} of ifindex ${ifindex}`);
+  } else {
+    const p = 'cgroup' in target ? checkString('target.cgroup', target.cgroup)
+      : target.netns === undefined ? '/proc/self/ns/net' : checkString('target.netns', target.netns);
+    let fd: number;
+    try {
+      fd = openSync(p, fsConstants.O_RDONLY | ('cgroup' in target ? fsConstants.O_DIRECTORY : 0));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return invalidArgValue('cgroup' in target ? 'target.cgroup' : 'target.netns', p, `cannot be opened (${err.code ?? err.message})`);
+    }
+    try {
+      r = native.progQuery(fd, type, `${attachType} of ${p}`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return Object.freeze({
+    programIds: Object.freeze(r.progIds),
+    attachFlags: r.attachFlags,
+    programAttachFlags: Object.freeze(r.progAttachFlags),
+  });
+}
+
+/** The XDP programs of an interface, by mode (0: none), as `ip link` and `bpftool net` show them. */
+export interface XdpQueryResult {
+  /** XDP_ATTACHED_*: 'none', 'drv' (native), 'skb' (generic), 'hw' (offload), or 'multi'. */
+  readonly mode: 'none' | 'drv' | 'skb' | 'hw' | 'multi';
+  /** The program of the single mode attached (0: none, or several modes). */
+  readonly programId: number;
+  readonly drvProgramId: number;
+  readonly skbProgramId: number;
+  readonly hwProgramId: number;
+}
+
+const XDP_MODES = ['none', 'drv', 'skb', 'hw', 'multi'] as const;
+
+/** The XDP programs attached to an interface (bpf_xdp_query, netlink). BpfError (op 'bpf_xdp_query') on failure. */
+export function queryXdp(iface: string | number): XdpQueryResult {
+  const ifindex = ifindexOf('iface', iface);
+  const r = native.xdpQuery(ifindex);
+  return Object.freeze({
+    mode: XDP_MODES[r.mode] ?? 'none',
+    programId: r.progId,
+    drvProgramId: r.drvProgId,
+    skbProgramId: r.skbProgId,
+    hwProgramId: r.hwProgId,
+  });
 }
