@@ -24,7 +24,8 @@
         "native/ring_buffer.cc",
         "native/perf_buffer.cc",
         "native/features.cc",
-        "native/info.cc"
+        "native/info.cc",
+        "native/print.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -46,3 +46,5 @@ export type { FeatureResult } from './features.js';
 export { enableStats, StatsHandle, queryPrograms, queryXdp } from './introspect.js';
 export type { ProgramInfo, MapInfo, LinkInfo, QueryTarget, QueryResult, XdpQueryResult } from './introspect.js';
 export type { DisassembleOptions } from './asm.js';
+export { setLibbpfPrint } from './print.js';
+export type { LibbpfPrintLevel, LibbpfPrintCallback, LibbpfPrintOptions } from './print.js';
