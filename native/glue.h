@@ -54,6 +54,8 @@ bool PrintWanted(int level);
 // error carries them) or to a quiet probe. Any thread.
 void PrintForward(std::vector<std::pair<int, std::string>>&& messages, bool failed);
 void InitPrint(Napi::Env env, Napi::Object exports);
+// ------------------------------------------------------------ trace_pipe.cc
+void InitTracePipe(Napi::Env env, Napi::Object exports);
 
 void InstallPrintCallback();
 Napi::Error MakeError(Napi::Env env, const Failure& f);

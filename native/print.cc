@@ -44,16 +44,25 @@ void Drain(Napi::Env env, Napi::Function callback) {
     dropped = 0;
   }
   if (env == nullptr || callback.IsEmpty()) return;
-  Napi::Array a = Napi::Array::New(env, batch.size());
-  for (size_t i = 0; i < batch.size(); i++) {
-    Napi::Array e = Napi::Array::New(env, 4);
-    e.Set(0u, batch[i].level);
-    e.Set(1u, batch[i].text);
-    e.Set(2u, batch[i].failed);
-    e.Set(3u, batch[i].group);
-    a.Set(i, e);
+  // No C++ exception may leave a thread-safe function's callback (it would
+  // terminate the process): during teardown (a Worker terminated, the
+  // process exiting) the calls below fail, and that is fine. A JS exception
+  // from the callback itself stays pending, so Node reports it as uncaught.
+  try {
+    Napi::Array a = Napi::Array::New(env, batch.size());
+    for (size_t i = 0; i < batch.size(); i++) {
+      Napi::Array e = Napi::Array::New(env, 4);
+      e.Set(0u, batch[i].level);
+      e.Set(1u, batch[i].text);
+      e.Set(2u, batch[i].failed);
+      e.Set(3u, batch[i].group);
+      a.Set(i, e);
+    }
+    napi_value argv[2] = {a, Napi::Number::New(env, static_cast<double>(lost))};
+    napi_call_function(env, env.Undefined(), callback, 2, argv, nullptr);
+  } catch (const Napi::Error&) {
+    // teardown: nothing to deliver to
   }
-  callback.Call({a, Napi::Number::New(env, static_cast<double>(lost))});
 }
 
 void Cleanup(void* arg) {

@@ -48,3 +48,5 @@ export type { ProgramInfo, MapInfo, LinkInfo, QueryTarget, QueryResult, XdpQuery
 export type { DisassembleOptions } from './asm.js';
 export { setLibbpfPrint } from './print.js';
 export type { LibbpfPrintLevel, LibbpfPrintCallback, LibbpfPrintOptions } from './print.js';
+export { tracePipe } from './trace_pipe.js';
+export type { TracePipeLine, TracePipeOptions } from './trace_pipe.js';
