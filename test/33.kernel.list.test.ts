@@ -3,7 +3,8 @@
 // what bpftool shows.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { BpfLink, BpfMap, BpfObject, BpfProgram, features, queryPrograms, queryXdp } from '../ts/index.js';
+import { readdirSync, statSync } from 'node:fs';
+import { BpfError, BpfLink, BpfMap, BpfObject, BpfProgram, Btf, features, queryPrograms, queryXdp } from '../ts/index.js';
 import { bpftool, itIf, obj, openFds, throwsWith } from './helpers.js';
 import { scratchCgroup } from './info_helpers.js';
 
@@ -172,5 +173,50 @@ describe('the whole kernel: list(), fromId(), attach queries', function () {
       const info = link.info();
       assert.deepEqual([info.type, info.ifindex, info.attachType], ['tcx', ifindex, 'tcx_ingress']);
     });
+  });
+});
+
+// The smallest module BTF there is, if any (a probe: the host's kernel has
+// none; Debian's have one per module).
+function moduleWithBtf(): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync('/sys/kernel/btf').filter((n) => n !== 'vmlinux');
+  } catch {
+    return undefined;
+  }
+  return names.map((n) => [n, statSync(`/sys/kernel/btf/${n}`).size] as const).sort((a, b) => a[1] - b[1])[0]?.[0];
+}
+const MODULE = moduleWithBtf();
+
+describe('kernel module BTF: Btf.kernel(module)', function () {
+  this.timeout(60_000); // vmlinux's BTF is parsed once, in seconds
+  itIf('moduleBtf', MODULE ? true : 'no loaded kernel module has BTF (/sys/kernel/btf has only vmlinux)')(
+    `Btf.kernel('${MODULE ?? 'a module'}') has the types bpftool btf dump shows, after vmlinux's ids, and finds vmlinux's too`, function () {
+      const mod = MODULE!;
+      const base = Btf.kernel();
+      const btf = Btf.kernel(mod);
+      assert.equal(Btf.kernel(mod), btf, 'parsed once');
+      const dump = bpftool<{ types: { id: number; kind: string; name: string }[] }>(
+        'btf', 'dump', 'file', `/sys/kernel/btf/${mod}`, 'base', '/sys/kernel/btf/vmlinux');
+      const own = dump.types.filter((t) => t.id >= base.length);
+      assert.ok(own.length > 0);
+      assert.equal(btf.length, base.length + own.length);
+      for (const t of own) {
+        const ours = btf.type(t.id);
+        assert.equal(ours.kind, t.kind.toLowerCase(), `type ${t.id}`);
+        assert.equal(ours.name, t.name === '(anon)' ? '' : t.name, `type ${t.id}`);
+      }
+      // base types are there under their ids
+      const task = base.find('struct task_struct');
+      assert.ok(task);
+      assert.equal(btf.type(task.id).name, 'task_struct');
+    });
+
+  it('a module that is not loaded is a BpfError ENOENT that says so; a bad name a TypeError', function () {
+    const e = throwsWith(() => Btf.kernel('lbn_no_such_module'), { code: 'ENOENT', op: 'btf__load_module_btf' }, BpfError);
+    assert.match(e.message, /'lbn_no_such_module' is not loaded/);
+    throwsWith(() => Btf.kernel('../etc'), { code: 'ERR_INVALID_ARG_VALUE' }, TypeError);
+    assert.equal(Btf.kernel('vmlinux'), Btf.kernel());
   });
 });
