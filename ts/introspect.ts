@@ -4,7 +4,7 @@
 // walks (BpfProgram.list(), ...) live with each class.
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { addon } from './internal/addon.js';
-import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
+import { checkInt, checkString, invalidArgType, invalidArgValue } from './internal/errors.js';
 import { ATTACH_TYPES, MAP_TYPES, PROG_TYPES, typeName, type AttachType, type MapType, type ProgramType } from './types.js';
 
 /**
@@ -342,11 +342,6 @@ export function enableStats(): StatsHandle {
   return new StatsHandle(native.enableStats());
 }
 
-/** @internal The check info getters share: a closed handle is ERR_INVALID_STATE. */
-export function liveFd(fd: number, what: string): number {
-  if (fd < 0) invalidState(`${what} is closed`);
-  return fd;
-}
 
 /** Where queryPrograms() looks: a cgroup (directory), a network namespace, or an interface (tcx). */
 export type QueryTarget =
