@@ -241,8 +241,9 @@ export function linkInfo(fd: number): LinkInfo {
       set('ifindex', u32(0));
       break;
     case 'perf_event': {
+      // 0: a kernel (5.15 to 6.5) with perf_event links that does not describe them
       const pt = u32(0);
-      if (pt !== undefined) set('perfEventType', typeName(PERF_EVENT_TYPES, pt));
+      if (pt !== undefined && pt !== 0) set('perfEventType', typeName(PERF_EVENT_TYPES, pt));
       set('target', name);
       if (pt === 1 || pt === 2) { // uprobe: file_name, name_len, offset, cookie
         set('offset', u32(20));
