@@ -62,8 +62,10 @@ function deliver(batch: Message[], dropped: number): void {
   if (dropped > 0 && fn) fn('warn', `libbpf-node: ${dropped} libbpf message(s) dropped (the event loop was blocked)`);
 }
 
+// The hook is per process: the first thread to load the library has it;
+// others (worker threads) leave its level alone.
 const installed = native.setPrintHandler(deliver);
-native.setPrintLevel(installed ? 0 : -1);
+if (installed) native.setPrintLevel(0);
 
 /**
  * Routes libbpf's messages (libbpf_set_print) to `fn`, up to `opts.level`
