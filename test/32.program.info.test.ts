@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { BpfLink, BpfMap, BpfObject, BpfProgram, asm, enableStats } from '../ts/index.js';
-import { bpftool, ensureTracefs, obj, throwsWith } from './helpers.js';
+import { bpftool, ensureTracefs, obj, throwsWith, withoutFdLeak } from './helpers.js';
 import { kernelAtLeast, scratchCgroup } from './info_helpers.js';
 
 interface ProgShow {
@@ -149,6 +149,25 @@ describe('introspection: info()', function () {
     link.detach();
     throwsWith(() => link.info(), { code: 'ERR_INVALID_STATE' }, TypeError);
     throwsWith(() => link.forceDetach(), { code: 'ERR_INVALID_STATE' }, TypeError);
+  });
+
+  it('info(), xlatedInstructions(), enableStats() and a failed fromId leave no fd open', function () {
+    this.timeout(20_000); // turning stats on and off patches kernel text: milliseconds each
+    withoutFdLeak(() => {
+      for (let i = 0; i < 10; i++) {
+        o.program('info_count').info();
+        o.map('info_runs').info();
+        o.program('info_count').xlatedInstructions();
+        o.program('info_count').jitedBytes();
+        enableStats().close();
+        throwsWith(() => BpfLink.fromId(0xffff_fff0), { code: 'ENOENT' });
+        throwsWith(() => BpfProgram.fromId(0xffff_fff0), { code: 'ENOENT' });
+      }
+      const link = o.program('info_raw_tp').attachRawTracepoint('sys_enter');
+      link.info();
+      BpfLink.fromId(link.info().id).close();
+      link.detach();
+    });
   });
 
   it('link.info() of a raw tracepoint link: type, program, tracepoint name (as bpftool link show)', function () {
