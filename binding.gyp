@@ -25,7 +25,10 @@
         "native/ring_mmap.cc",
         "native/ring_thread.cc",
         "native/perf_buffer.cc",
-        "native/features.cc"
+        "native/features.cc",
+        "native/info.cc",
+        "native/print.cc",
+        "native/trace_pipe.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

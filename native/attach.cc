@@ -195,8 +195,15 @@ Napi::Value Program::AttachTc(const Napi::CallbackInfo& info) {
   std::string target = "ifindex " + std::to_string(a.ifindex) + (a.tcParent == BPF_TC_INGRESS ? " ingress" : " egress");
   LogCapture cap;
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a.ifindex, .attach_point = static_cast<bpf_tc_attach_point>(a.tcParent));
-  int err = bpf_tc_hook_create(&hook);
-  if (err && err != -EEXIST) ThrowErrno(env, err, "bpf_tc_hook_create", target, cap.take());
+  int err;
+  {
+    // EEXIST: the clsact qdisc is there already, which is fine; libbpf's
+    // warning about it is no warning for the user (print.cc).
+    LogCapture hookCap;
+    err = bpf_tc_hook_create(&hook);
+    if (err == -EEXIST) hookCap.take();
+    else if (err) ThrowErrno(env, err, "bpf_tc_hook_create", target, hookCap.take());
+  }
   a.hookCreated = err == 0;
   a.progFd = DupFd(env);
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .prog_fd = a.progFd, .handle = U32(info[3]), .priority = U32(info[2]));

@@ -11,7 +11,7 @@
 namespace glue {
 
 namespace {
-thread_local std::string* sink = nullptr;
+thread_local LogCapture* sink = nullptr;
 bool debug = false;
 
 // Everything libbpf prints during a captured call is kept, debug included:
@@ -26,29 +26,51 @@ int Print(enum libbpf_print_level level, const char* fmt, va_list args) {
     vfprintf(stderr, fmt, copy);
     va_end(copy);
   }
-  if (sink == nullptr) return 0;
-  if (level == LIBBPF_DEBUG) sink->push_back(kDebugMark);
+  bool forward = PrintWanted(level);
+  if (sink == nullptr && !forward) return 0;
   char small[512];
+  std::string text;
   va_list copy;
   va_copy(copy, args);
   int n = vsnprintf(small, sizeof(small), fmt, copy);
   va_end(copy);
   if (n < 0) return 0;
   if (static_cast<size_t>(n) < sizeof(small)) {
-    sink->append(small, n);
+    text.assign(small, n);
   } else {
-    std::string big(n + 1, '\0');
-    vsnprintf(big.data(), big.size(), fmt, args);
-    big.resize(n);
-    sink->append(big);
+    text.assign(n + 1, '\0');
+    vsnprintf(text.data(), text.size(), fmt, args);
+    text.resize(n);
+  }
+  if (sink != nullptr) {
+    sink->Add(level, text);
+  } else {
+    std::vector<std::pair<int, std::string>> one;
+    one.emplace_back(level, std::move(text));
+    PrintForward(std::move(one), false);
   }
   return 0;
 }
 }  // namespace
 
-LogCapture::LogCapture() : prev_(sink) { sink = &text_; }
-LogCapture::~LogCapture() { sink = prev_; }
-std::string LogCapture::take() { return std::move(text_); }
+LogCapture::LogCapture() : prev_(sink) { sink = this; }
+LogCapture::LogCapture(Quiet) : prev_(sink) {
+  sink = this;
+  taken_ = true;
+}
+LogCapture::~LogCapture() {
+  sink = prev_;
+  if (!forward_.empty()) PrintForward(std::move(forward_), taken_);
+}
+std::string LogCapture::take() {
+  taken_ = true;
+  return std::move(text_);
+}
+void LogCapture::Add(int level, const std::string& text) {
+  if (level == LIBBPF_DEBUG) text_.push_back(kDebugMark);
+  text_.append(text);
+  if (PrintWanted(level)) forward_.emplace_back(level, text);
+}
 
 void InstallPrintCallback() {
   const char* d = getenv("LIBBPF_NODE_DEBUG");

@@ -50,14 +50,14 @@ int LoadProg(bpf_prog_type type, int expected, int btfId, int ret, Outcome& out)
   LIBBPF_OPTS(bpf_prog_load_opts, o);
   o.expected_attach_type = static_cast<bpf_attach_type>(expected);
   o.attach_btf_id = btfId;
-  LogCapture quiet;  // libbpf's retry notes are not an error here
+  LogCapture quiet(LogCapture::kQuiet);  // libbpf's retry notes are not an error here
   int fd = bpf_prog_load(type, nullptr, "GPL", insns, 2, &o);
   if (fd < 0) out = Failed("bpf_prog_load");
   return fd;
 }
 
 int VmlinuxBtfId(const char* name, bpf_attach_type type, Outcome& out) {
-  LogCapture quiet;
+  LogCapture quiet(LogCapture::kQuiet);
   int id = libbpf_find_vmlinux_btf_id(name, type);
   if (id < 0) out = Failed(std::string("libbpf_find_vmlinux_btf_id(") + name + ")", id);
   return id;
@@ -237,7 +237,7 @@ int ProbeHelper(bpf_prog_type type, int id) {
     case BPF_PROG_TYPE_SYSCALL: o.prog_flags = BPF_F_SLEEPABLE; break;
     default: break;
   }
-  LogCapture quiet;
+  LogCapture quiet(LogCapture::kQuiet);
   int fd = bpf_prog_load(type, nullptr, "GPL", insns, 3, &o);
   if (fd >= 0) {
     close(fd);
@@ -266,7 +266,7 @@ Napi::Value Answer(Napi::Env env, const Outcome& o) {
 Napi::Value ProbeType(const Napi::CallbackInfo& info) {
   std::string kind = info[0].As<Napi::String>();
   uint32_t a = info[1].As<Napi::Number>().Uint32Value();
-  LogCapture quiet;
+  LogCapture quiet(LogCapture::kQuiet);
   int r;
   if (kind == "prog") {
     r = libbpf_probe_bpf_prog_type(static_cast<bpf_prog_type>(a), nullptr);

@@ -26,18 +26,36 @@ struct Failure {
 };
 
 // Captures libbpf's print callback output on this thread for its lifetime.
+// What it captured also goes to JS (print.cc) when it ends: a failure's
+// (take()n) or a quiet capture's as such, so that only the warnings of
+// calls that succeeded become process warnings.
 class LogCapture {
  public:
+  enum Quiet { kQuiet };
   LogCapture();
+  explicit LogCapture(Quiet);
   ~LogCapture();
   LogCapture(const LogCapture&) = delete;
   LogCapture& operator=(const LogCapture&) = delete;
   std::string take();
+  void Add(int level, const std::string& text);  // errors.cc's print callback
 
  private:
   std::string text_;
-  std::string* prev_;
+  LogCapture* prev_;
+  std::vector<std::pair<int, std::string>> forward_;
+  bool taken_ = false;
 };
+
+// ----------------------------------------------------------------- print.cc
+// Whether JS wants libbpf's messages of this level (0 warn, 1 info, 2 debug).
+bool PrintWanted(int level);
+// Queues messages for JS; `failed`: they belong to a call that failed (its
+// error carries them) or to a quiet probe. Any thread.
+void PrintForward(std::vector<std::pair<int, std::string>>&& messages, bool failed);
+void InitPrint(Napi::Env env, Napi::Object exports);
+// ------------------------------------------------------------ trace_pipe.cc
+void InitTracePipe(Napi::Env env, Napi::Object exports);
 
 void InstallPrintCallback();
 Napi::Error MakeError(Napi::Env env, const Failure& f);
@@ -307,6 +325,9 @@ Napi::Function RingThreadInit(Napi::Env env);  // ring_thread.cc
 // -------------------------------------------------------------- features.cc
 Napi::Value ProbeType(const Napi::CallbackInfo& info);
 Napi::Value ProbeFeature(const Napi::CallbackInfo& info);
+
+// ------------------------------------------------------------------ info.cc
+void InitInfo(Napi::Env env, Napi::Object exports);
 
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);

@@ -1,7 +1,7 @@
 // BTF, the kernel's type format: parsed here from its raw form (the
 // object's, as libbpf fixed it up, or the kernel's /sys/kernel/btf/vmlinux)
 // so that types can be described and turned into codecs in JavaScript.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { BpfError } from './errors.js';
 import { btfProblem } from './internal/objcheck.js';
 import { fail, invalidArgType } from './internal/errors.js';
@@ -76,6 +76,14 @@ const MODIFIERS = new Set(['typedef', 'volatile', 'const', 'restrict', 'type_tag
 const TAGGED = new Set(['struct', 'union', 'enum', 'enum64', 'fwd']);
 
 let kernelBtf: Btf | undefined;
+const moduleBtfs = new Map<string, Btf>();
+// vmlinux's raw BTF, kept once a module's BTF needed it: module BTF refers
+// to its strings.
+let vmlinuxRaw: Buffer | undefined;
+function kernelRaw(): Buffer {
+  vmlinuxRaw ??= readFileSync('/sys/kernel/btf/vmlinux');
+  return vmlinuxRaw;
+}
 
 /**
  * Parsed BTF (the kernel's type format, include/uapi/linux/btf.h), to look
@@ -166,10 +174,46 @@ export class Btf {
     return new Btf(types);
   }
 
-  /** The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once (the kernel checked it). */
-  static kernel(): Btf {
-    kernelBtf ??= new Btf(parse(readFileSync('/sys/kernel/btf/vmlinux')));
-    return kernelBtf;
+  /**
+   * The running kernel's BTF (/sys/kernel/btf/vmlinux), parsed once (the
+   * kernel checked it). With a module's name, that module's BTF
+   * (/sys/kernel/btf/<module>, what btf__load_module_btf reads through the
+   * kernel): split BTF on top of vmlinux's, so its types have the ids after
+   * vmlinux's and vmlinux's types are found in it too. A module that is not
+   * loaded, or was built without BTF, is a BpfError ENOENT saying which;
+   * a module built into the kernel gives vmlinux's BTF, where its types are.
+   * @example
+   * ```ts
+   * Btf.kernel('nf_conntrack').find('struct nf_conn');
+   * ```
+   */
+  static kernel(module?: string): Btf {
+    if (module === undefined || module === 'vmlinux') {
+      kernelBtf ??= new Btf(parse(readFileSync('/sys/kernel/btf/vmlinux')));
+      return kernelBtf;
+    }
+    if (typeof module !== 'string') invalidArgType('module', 'of type string', module);
+    if (!/^[\w-]+$/.test(module)) fail(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument 'module' must be a kernel module's name. Received '${module}'`);
+    let btf = moduleBtfs.get(module);
+    if (btf) return btf;
+    const file = `/sys/kernel/btf/${module}`;
+    let raw: Buffer;
+    try {
+      raw = readFileSync(file);
+    } catch (e) {
+      // /sys/module has built-in modules too (with parameters); only
+      // loadable ones have an initstate. A built-in module's types are vmlinux's.
+      if (existsSync(`/sys/module/${module}`) && !existsSync(`/sys/module/${module}/initstate`)) return Btf.kernel();
+      const loaded = existsSync(`/sys/module/${module}/initstate`);
+      const why = loaded
+        ? `module '${module}' is loaded but has no BTF (a kernel built without CONFIG_DEBUG_INFO_BTF_MODULES, or a module built out of tree without it)`
+        : `module '${module}' is not loaded (modprobe ${module}), or no such module exists`;
+      throw new BpfError({ errno: 2, op: 'btf__load_module_btf', target: module, log: `${file}: ${(e as Error).message}\n` },
+        `btf__load_module_btf(${module}) failed: ENOENT: ${why}`);
+    }
+    btf = new Btf(parse(raw, { types: Btf.kernel().#types, raw: kernelRaw() }));
+    moduleBtfs.set(module, btf);
+    return btf;
   }
 
   /** Type ids run from 0 (void) to length - 1. */
@@ -279,7 +323,9 @@ function elfBtf(image: Buffer, refuse: (problem: string) => never): Buffer {
 }
 
 // The BTF wire format (include/uapi/linux/btf.h).
-function parse(raw: Buffer): BtfType[] {
+// `base`: the BTF this split BTF (a kernel module's) extends: type ids go
+// on after base's, string offsets past base's strings are this one's.
+function parse(raw: Buffer, base?: { types: readonly BtfType[]; raw: Buffer }): BtfType[] {
   if (raw.length < 24 || raw.readUInt16LE(0) !== 0xeb9f) {
     fail(TypeError, 'ERR_INVALID_ARG_VALUE', 'not BTF: no 0xeB9F magic (big-endian BTF is not supported)');
   }
@@ -291,13 +337,20 @@ function parse(raw: Buffer): BtfType[] {
   if (typeOff + typeLen > raw.length || strOff + strLen > raw.length) {
     fail(RangeError, 'ERR_OUT_OF_RANGE', 'BTF is truncated');
   }
+  const baseStrLen = base ? base.raw.readUInt32LE(20) : 0;
+  const baseStrOff = base ? base.raw.readUInt32LE(4) + base.raw.readUInt32LE(16) : 0;
   const str = (off: number): string => {
     if (off === 0) return '';
-    const start = strOff + off;
+    if (base && off < baseStrLen) {
+      const start = baseStrOff + off;
+      const end = base.raw.indexOf(0, start);
+      return base.raw.toString('latin1', start, end < 0 ? baseStrOff + baseStrLen : end);
+    }
+    const start = strOff + off - baseStrLen;
     const end = raw.indexOf(0, start);
     return raw.toString('latin1', start, end < 0 || end > strOff + strLen ? strOff + strLen : end);
   };
-  const types: BtfType[] = [{ id: 0, kind: 'void', name: '' }];
+  const types: BtfType[] = base ? [...base.types] : [{ id: 0, kind: 'void', name: '' }];
   let p = typeOff;
   const end = typeOff + typeLen;
   const u32 = (): number => {
