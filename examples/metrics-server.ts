@@ -87,6 +87,8 @@ async function main(signal: AbortSignal): Promise<void> {
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => { throw e; })]);
     const addr = server.address();
     const where = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+    // The ids let bpftool (`bpftool map dump id N`) read the same maps.
+    console.log(`Maps: runqlat hists id ${runqlat.maps.hists.id}, sock_example counts id ${sockstat.map('counts').id}`);
     console.log(`Serving http://${where}/metrics (Ctrl-C to stop)`);
     while (!signal.aborted) await sleepUnlessAborted(2 ** 31 - 1, signal);
     server.closeAllConnections();
