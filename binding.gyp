@@ -23,7 +23,8 @@
         "native/poller.cc",
         "native/ring_buffer.cc",
         "native/perf_buffer.cc",
-        "native/features.cc"
+        "native/features.cc",
+        "native/info.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -306,6 +306,9 @@ Napi::Function PerfBufferInit(Napi::Env env);
 Napi::Value ProbeType(const Napi::CallbackInfo& info);
 Napi::Value ProbeFeature(const Napi::CallbackInfo& info);
 
+// ------------------------------------------------------------------ info.cc
+void InitInfo(Napi::Env env, Napi::Object exports);
+
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);
 Napi::Value IfNameToIndex(const Napi::CallbackInfo& info);

@@ -78,6 +78,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("perfEventOpen", Napi::Function::New<PerfEventOpen>(env, "perfEventOpen"));
   exports.Set("tcFilterCount", Napi::Function::New<TcFilterCount>(env, "tcFilterCount"));
   exports.Set("tcHookDestroy", Napi::Function::New<TcHookDestroy>(env, "tcHookDestroy"));
+  InitInfo(env, exports);
   exports.Set("mapTypes", EnumTable<bpf_map_type>(env, libbpf_bpf_map_type_str));
   exports.Set("progTypes", EnumTable<bpf_prog_type>(env, libbpf_bpf_prog_type_str));
   exports.Set("attachTypes", EnumTable<bpf_attach_type>(env, libbpf_bpf_attach_type_str));

@@ -598,3 +598,104 @@ export function callRel(offset: number): Insn {
 
 /** BPF_EXIT_INSN: return r0. */
 export const exit = (): Insn => one('exit', JMP | EXIT, 0, 0, 0, 0);
+
+// ---- the other way: bytes to instructions
+
+/** Options of `disassemble()`. */
+export interface DisassembleOptions {
+  /**
+   * What the imm of a map reference (LD_IMM64 with src_reg 1 or 2) is: 'fd'
+   * in a program to load, 'id' in one the kernel dumped (it swaps the map
+   * pointer back for the map's id). Default 'fd'.
+   */
+  mapRefs?: 'fd' | 'id';
+}
+
+/**
+ * Decodes `struct bpf_insn` bytes (the host's byte order, 8 bytes a slot)
+ * into instructions whose `bytes` are the input's and whose `text` is the
+ * verifier log's notation. An LD_IMM64 takes two slots; an opcode this
+ * module has no notation for reads as `raw(...)`. A kernel dump
+ * (BpfProgram#xlatedInstructions) holds the kernel's rewrites: helper calls
+ * carry its internal offsets, so their names may read 'unknown'.
+ */
+export function disassemble(bytes: Buffer | Uint8Array, opts: DisassembleOptions = {}): Insn[] {
+  if (!(bytes instanceof Uint8Array)) badType('bytes', 'Buffer or Uint8Array', bytes);
+  if (bytes.length % 8 !== 0) {
+    fail(RangeError, 'ERR_INVALID_BUFFER_SIZE', `bpf instructions are 8 bytes each; got ${bytes.length} bytes`);
+  }
+  const ref = opts.mapRefs === 'id' ? 'id' : 'fd';
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const slot = (i: number): Slot => {
+    const regs = view.getUint8(8 * i + 1);
+    return [view.getUint8(8 * i), LITTLE ? regs & 15 : regs >> 4, LITTLE ? regs >> 4 : regs & 15,
+      view.getInt16(8 * i + 2, LITTLE), view.getInt32(8 * i + 4, LITTLE)];
+  };
+  const out: Insn[] = [];
+  const n = bytes.length / 8;
+  for (let i = 0; i < n; i++) {
+    const s = slot(i);
+    if (s[0] === LD_IMM64 && i + 1 < n) {
+      const hi = slot(i + 1);
+      out.push(create(ldImm64Text(s, hi[4], ref), [s, hi]));
+      i++;
+      continue;
+    }
+    out.push(create(insnText(s), [s]));
+  }
+  return out;
+}
+
+function rawText([c, d, s, o, i]: Slot): string {
+  return `raw(0x${c.toString(16).padStart(2, '0')}, ${d}, ${s}, ${o}, ${i})`;
+}
+
+function ldImm64Text([, d, s, , lo]: Slot, hi: number, ref: 'fd' | 'id'): string {
+  if (s === PSEUDO_MAP_FD) return `r${d} = map[${ref}:${lo}]`;
+  if (s === PSEUDO_MAP_VALUE) return `r${d} = map_value[${ref}:${lo}] + ${hi >>> 0}`;
+  const u = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  if (s === 0) return `r${d} = 0x${u.toString(16)} ll`;
+  return `r${d} = ldimm64(src ${s}, 0x${u.toString(16)})`;
+}
+
+function insnText(insn: Slot): string {
+  const [code, d, s, off, imm] = insn;
+  const cls = code & 0x07;
+  if (cls === ALU || cls === ALU64) {
+    const r = cls === ALU64 ? 'r' : 'w', op = code & 0xf0, x = (code & X) !== 0;
+    if (op === END) return `r${d} = ${BYTE_ORDERS[code & 0x08]}${imm} r${d}`;
+    if (op === NEG) return `${r}${d} = -${r}${d}`;
+    if (off !== 0 || !Object.hasOwn(ALU_OPS, op)) return rawText(insn); // movsx, sdiv/smod (v4)
+    return `${r}${d} ${ALU_OPS[op]} ${x ? `${r}${s}` : imm}`;
+  }
+  if (cls === JMP || cls === JMP32) {
+    const op = code & 0xf0, x = (code & X) !== 0, r = cls === JMP ? 'r' : 'w';
+    if (cls === JMP && op === JA) return `goto pc${signed(off)}`;
+    if (cls === JMP && op === EXIT) return 'exit';
+    if (cls === JMP && op === CALL) {
+      if (s === PSEUDO_CALL) return `call pc${signed(imm)}`;
+      if (s === 2) return `call kfunc#${imm}`;
+      return `call ${HELPER_NAMES[imm] ?? 'unknown'}#${imm}`;
+    }
+    if (!Object.hasOwn(JMP_OPS, op)) return rawText(insn);
+    return `if ${r}${d} ${JMP_OPS[op]} ${x ? `${r}${s}` : imm} goto pc${signed(off)}`;
+  }
+  const size = code & 0x18, mode = code & 0xe0;
+  if (cls === LDX && mode === MEM) return `r${d} = ${mem(size, s, off)}`;
+  if (cls === STX && mode === MEM) return `${mem(size, d, off)} = r${s}`;
+  if (cls === ST && mode === MEM) return `${mem(size, d, off)} = ${imm}`;
+  if (cls === LD && mode === ABS && size !== DW) return `r0 = *(${SIZES[size]} *)skb[${imm}]`;
+  if (cls === LD && mode === IND && size !== DW) return `r0 = *(${SIZES[size]} *)skb[r${s} + ${imm}]`;
+  if (cls === STX && mode === ATOMIC && (size === W || size === DW)) {
+    const [w, bits] = size === DW ? ['r', '64'] : ['w', ''];
+    const addr = `(${SIZES[size]} *)(r${d} ${signed(off)})`;
+    if (imm === CMPXCHG) return `${w}0 = atomic${bits}_cmpxchg(${addr}, ${w}0, ${w}${s})`;
+    if (imm === XCHG) return `${w}${s} = atomic${bits}_xchg(${addr}, ${w}${s})`;
+    const base = imm & ~FETCH;
+    if (Object.hasOwn(ATOMIC_NAMES, base)) {
+      return imm & FETCH ? `${w}${s} = atomic${bits}_fetch_${ATOMIC_NAMES[base]}(${addr}, ${w}${s})`
+        : `lock *${addr} ${ALU_OPS[base]} ${w}${s}`;
+    }
+  }
+  return rawText(insn);
+}

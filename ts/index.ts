@@ -43,3 +43,6 @@ import { addon } from './internal/addon.js';
 export const libbpfVersion: string = addon.libbpfVersion;
 export { features } from './features.js';
 export type { FeatureResult } from './features.js';
+export { enableStats, StatsHandle, queryPrograms, queryXdp } from './introspect.js';
+export type { ProgramInfo, MapInfo, LinkInfo, QueryTarget, QueryResult, XdpQueryResult } from './introspect.js';
+export type { DisassembleOptions } from './asm.js';

@@ -2,9 +2,10 @@
 // registry until detach(), so garbage collection never detaches a program
 // behind the user's back; closing the program's object detaches them.
 import { addon, type NativeLink, type NativeLinkInfo } from './internal/addon.js';
-import { checkString, invalidState } from './internal/errors.js';
+import { checkInt, checkString, invalidState } from './internal/errors.js';
 import type { BpfError } from './errors.js';
 import type { BpfProgram } from './program.js';
+import { linkInfo, native as introspect, type LinkInfo } from './introspect.js';
 
 const LINK_TYPES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event',
@@ -113,6 +114,29 @@ export class BpfLink {
     return new BpfLink(addon.NativeLink.fromPin(checkString('path', path)));
   }
 
+  /**
+   * Opens a kernel link by its id (bpf_link_get_fd_by_id): any loader's
+   * link. The BpfLink holds an fd of it: detach()/close() releases that fd
+   * only (the link stays while its owner holds it); forceDetach() is what
+   * detaches it for everyone.
+   */
+  static fromId(id: number): BpfLink {
+    return new BpfLink(introspect.linkFromId(checkInt('id', id, 1, 0xffff_ffff), false) as NativeLink);
+  }
+
+  /**
+   * Every link in the kernel (bpf_link_get_next_id), opened one at a time
+   * as the iteration reaches it; a link gone in between is skipped. Each
+   * BpfLink is the caller's to close() (or `using`); one left open keeps an
+   * fd until the GC finds it.
+   */
+  static async *list(): AsyncGenerator<BpfLink, void, undefined> {
+    for (let id = introspect.nextId('link', 0); id !== 0; id = introspect.nextId('link', id)) {
+      const native = introspect.linkFromId(id, true) as NativeLink | null;
+      if (native) yield new BpfLink(native);
+    }
+  }
+
   #live(): NativeLink {
     if (!this.#native) invalidState('BpfLink is detached');
     return this.#native;
@@ -154,6 +178,34 @@ export class BpfLink {
    */
   pin(path: string): void {
     this.#live().pin(checkString('path', path));
+  }
+
+  /**
+   * What the kernel says of the link now (bpf_obj_get_info_by_fd): its id,
+   * program, type and the fields of its type (attach type, target, ifindex,
+   * cgroup id, netns, ...). An attachment that is no kernel link (a socket
+   * filter, netlink XDP, a classic tc filter, prog_attach, USDT) has no
+   * kernel record: its info is `{ id: 0, type, progId }` from what this
+   * library knows. After detach(): TypeError ERR_INVALID_STATE.
+   */
+  info(): LinkInfo {
+    const m = this.#live().info();
+    if (m.kind === 'link' && m.fd >= 0 && m.id !== undefined) return linkInfo(m.fd);
+    return Object.freeze({ id: 0, type: this.type, progId: m.progId ?? 0, ...(m.ifindex ? { ifindex: m.ifindex } : {}) });
+  }
+
+  /**
+   * Detaches the kernel link from its hook for every holder
+   * (BPF_LINK_DETACH, 5.9+): the program stops running there although this
+   * fd (and any pin, any other process's fd) still refers to the link,
+   * which info() then shows detached. Only kernel links: others are a
+   * TypeError ERR_INVALID_STATE.
+   */
+  forceDetach(): void {
+    const m = this.#live().info();
+    if (m.kind !== 'link' || m.fd < 0 || m.id === undefined) invalidState(`a ${this.type} attachment is no kernel link: use detach()`);
+    introspect.linkDetach(m.fd, `link ${m.id}`);
+    this.#info = undefined;
   }
 
   /** The interface of an XDP or tc attachment. */

@@ -14,6 +14,7 @@ import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './in
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState, outOfRange } from './internal/errors.js';
+import { mapInfo, native as introspect, type MapInfo } from './introspect.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
 
 /**
@@ -479,6 +480,36 @@ export class BpfMap<K = unknown, V = unknown> {
    */
   static fromId<K = unknown, V = unknown>(id: number): BpfMap<K, V> {
     return new BpfMap(addon.NativeMap.fromId(checkInt('id', id, 1, 0xffff_ffff)));
+  }
+
+  /**
+   * Every map in the kernel (bpf_map_get_next_id), opened one at a time as
+   * the iteration reaches it; a map gone in between is skipped. Each BpfMap
+   * owns its fd: close() it (or `using`).
+   */
+  static async *list(): AsyncGenerator<BpfMap, void, undefined> {
+    for (let id = introspect.nextId('map', 0); id !== 0; id = introspect.nextId('map', id)) {
+      let map: BpfMap;
+      try {
+        map = BpfMap.fromId(id);
+      } catch (e) {
+        if (e instanceof BpfError && e.code === 'ENOENT') continue;
+        throw e;
+      }
+      yield map;
+    }
+  }
+
+  /**
+   * What the kernel says of the map (bpf_obj_get_info_by_fd): id, type,
+   * name, sizes, flags, BTF ids. Before load() or after close(): TypeError
+   * ERR_INVALID_STATE.
+   */
+  info(): MapInfo {
+    this.#loaded();
+    const fd = this.#meta().fd;
+    if (fd < 0) invalidState(`map ${this.#label} was not created (autocreate off?)`);
+    return mapInfo(fd);
   }
 
   #live(): NativeMap {

@@ -3,7 +3,7 @@
 import { Socket as DgramSocket } from 'node:dgram';
 import { closeSync, constants as fsConstants, createReadStream, openSync, readFileSync, unlinkSync, type ReadStream } from 'node:fs';
 import { Socket as NetSocket } from 'node:net';
-import { Insn, assemble } from './asm.js';
+import { Insn, assemble, disassemble } from './asm.js';
 import { BpfError } from './errors.js';
 import { features } from './features.js';
 import { attachFeature, explain, needing, programFeature } from './internal/unsupported.js';
@@ -20,6 +20,7 @@ import {
   type XdpOptions,
 } from './attach_options.js';
 import { ATTACH_TYPES, PROG_TYPES, typeName, type AttachType, type ProgramType } from './types.js';
+import { native as introspect, programInfo, type ProgramInfo } from './introspect.js';
 
 /**
  * Options of BpfProgram.load (bpf_prog_load): the fields of `union bpf_attr`
@@ -249,6 +250,24 @@ export class BpfProgram {
     return new BpfProgram(addon.NativeProgram.fromId(checkInt('id', id, 1, 0xffff_ffff)));
   }
 
+  /**
+   * Every program in the kernel (bpf_prog_get_next_id), opened one at a
+   * time as the iteration reaches it; a program gone in between is skipped.
+   * Each BpfProgram owns its fd: close() it (or `using`).
+   */
+  static async *list(): AsyncGenerator<BpfProgram, void, undefined> {
+    for (let id = introspect.nextId('prog', 0); id !== 0; id = introspect.nextId('prog', id)) {
+      let prog: BpfProgram;
+      try {
+        prog = BpfProgram.fromId(id);
+      } catch (e) {
+        if (e instanceof BpfError && e.code === 'ENOENT') continue;
+        throw e;
+      }
+      yield prog;
+    }
+  }
+
   #live(): NativeProgram {
     if (this.#closed) invalidState(`program '${this.#name}' is closed`);
     if (this.#owner?.state === 'closed') invalidState(`program '${this.#name}' belongs to a closed BpfObject`);
@@ -345,6 +364,41 @@ export class BpfProgram {
   get insnCount(): number { return this.#meta().insnCount; }
   /** Instructions after the verifier's rewrites. */
   get xlatedInsnCount(): number | undefined { return this.#meta().xlatedInsnCount; }
+  /**
+   * What the kernel says of the loaded program now (bpf_obj_get_info_by_fd):
+   * id, tag, type, map ids, sizes, and the run-time counters (runCount and
+   * runTimeNs grow only while enableStats() is on). Each call asks the
+   * kernel again. Before load() or after close(): TypeError ERR_INVALID_STATE.
+   */
+  info(): ProgramInfo {
+    this.#loaded();
+    const fd = this.#meta().fd;
+    if (fd < 0) invalidState(`program '${this.#name}' was not loaded (autoload off?)`);
+    return programInfo(fd);
+  }
+
+  /**
+   * The instructions the kernel runs, after the verifier's rewrites (the
+   * "xlated" program, as `bpftool prog dump xlated` shows), decoded with the
+   * asm module: each Insn has `text` and `bytes`. Map references read as the
+   * kernel rewrote them (map addresses or ids).
+   */
+  xlatedInstructions(): Insn[] {
+    return disassemble(this.#kernelBytes(false), { mapRefs: 'id' });
+  }
+
+  /** The JIT's machine code for the program (empty without the JIT), as bytes. */
+  jitedBytes(): Buffer {
+    return this.#kernelBytes(true);
+  }
+
+  #kernelBytes(jited: boolean): Buffer {
+    this.#loaded();
+    const fd = this.#meta().fd;
+    if (fd < 0) invalidState(`program '${this.#name}' was not loaded (autoload off?)`);
+    return introspect.progInsns(fd, jited);
+  }
+
   /** True after close(), or once the program's object is closed. */
   get closed(): boolean { return this.#closed || this.#owner?.state === 'closed'; }
   /**
