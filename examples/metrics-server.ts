@@ -6,6 +6,12 @@
 //
 //   runqlat_latency_seconds_bucket{le="…"}   run queue latency (histogram)
 //   sockstat_packets_total{protocol="udp"}   packets seen on the interface
+//   bpf_program_runs_total{program="…"}      runs of each of its programs
+//   bpf_program_run_time_seconds_total{…}    and the time they took
+//
+// The last two need the kernel's run-time statistics, which the server
+// turns on while it runs (enableStats(); they cost a little on every run of
+// every BPF program on the machine); --no-stats leaves them off.
 //
 //   npm run metrics-server                           # http://127.0.0.1:9435/metrics
 //   npm run metrics-server -- --port 0               # any free port (printed)
@@ -19,8 +25,8 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
-import { BpfObject, openRawSocket } from '../ts/index.js';
-import { mapCounter, mapLog2Histogram, registerPrometheus } from '../ts/metrics/index.js';
+import { BpfObject, enableStats, openRawSocket, type StatsHandle } from '../ts/index.js';
+import { mapCounter, mapLog2Histogram, programStats, registerPrometheus } from '../ts/metrics/index.js';
 import { RunqlatSkeleton } from './runqlat.skel.js';
 import { intArg, parseTool, runTool, sleepUnlessAborted } from './tool.js';
 
@@ -34,11 +40,13 @@ const { values } = parseTool({
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
     ifname: { type: 'string', short: 'i' },
+    'no-stats': { type: 'boolean' },
   },
   describe: {
     port: 'TCP port to listen on (default 9435; 0: any free port)',
     host: 'address to listen on (default 127.0.0.1: loopback only)',
     ifname: 'interface whose packets sock_example counts (default lo)',
+    'no-stats': 'leave the kernel\'s run-time statistics off (bpf_program_* stay 0)',
   },
   examples: [
     ['metrics-server', 'serve http://127.0.0.1:9435/metrics'],
@@ -55,7 +63,9 @@ async function main(signal: AbortSignal): Promise<void> {
   const runqlat = new RunqlatSkeleton().load();
   const sockstat = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'sock_example.bpf.o'));
   let sock = -1;
+  let stats: StatsHandle | undefined;
   try {
+    if (!values['no-stats']) stats = enableStats();
     sockstat.load();
     runqlat.attach();
     sock = openRawSocket(ifname);
@@ -72,6 +82,7 @@ async function main(signal: AbortSignal): Promise<void> {
         name: 'sockstat_packets_total', help: `Packets seen on ${ifname} per IP protocol (sock_example)`,
         labels: (proto) => (PROTOCOLS[proto] ? { protocol: PROTOCOLS[proto]!, interface: ifname } : null),
       }),
+      ...programStats([...runqlat.object.programs.values(), ...sockstat.programs.values()]),
     ]);
 
     const server = createServer((req, res) => {
@@ -98,6 +109,7 @@ async function main(signal: AbortSignal): Promise<void> {
     if (sock >= 0) closeSync(sock);
     sockstat.close();
     runqlat.close();
+    stats?.close();
   }
 }
 

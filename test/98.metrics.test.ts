@@ -10,9 +10,9 @@ import { createSocket } from 'node:dgram';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { MeterProvider, MetricReader, DataPointType, type HistogramMetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
-import { BpfObject, openRawSocket, type BpfMap, type PerCpu } from '../ts/index.js';
+import { BpfObject, enableStats, openRawSocket, type BpfMap, type PerCpu } from '../ts/index.js';
 import {
-  mapCounter, mapLog2Histogram, observeOtel, otelMetricProducer, prometheusCollector, registerPrometheus,
+  mapCounter, mapLog2Histogram, observeOtel, otelMetricProducer, programStats, prometheusCollector, registerPrometheus,
   type HistogramPoint,
 } from '../ts/metrics/index.js';
 import { ROOT, obj, throwsWith } from './helpers.js';
@@ -214,6 +214,37 @@ describe('metrics: BPF maps as Prometheus and OpenTelemetry metrics', function (
     } finally {
       ro.close();
     }
+  });
+
+  it('programStats: runCount and runTimeNs from prog.info() as counters, seconds for the time; runs counted exactly', async function () {
+    using _stats = enableStats();
+    const prog = o.program('file_len');
+    const [runs, time] = programStats(() => [prog, o.program('file_len')], {
+      prefix: 'test_prog', labels: (p) => (p === prog ? { program: p.name, id: String(p.info().id) } : null),
+    });
+    assert.equal(runs.name, 'test_prog_runs_total');
+    assert.equal(time.name, 'test_prog_run_time_seconds_total');
+    const data = Buffer.alloc(64);
+    data[14] = 7;
+    prog.testRun({ data });
+    const [r0] = await runs.collect();
+    const info0 = prog.info();
+    assert.equal(r0!.value, Number(info0.runCount));
+    assert.ok(r0!.value >= 1);
+    assert.deepEqual(r0!.labels, { program: 'file_len', id: String(info0.id) });
+    prog.testRun({ data, repeat: 10 });
+    const [r1] = await runs.collect();
+    const [t1] = await time.collect();
+    const info1 = prog.info();
+    assert.equal(r1!.value - r0!.value, 10, 'ten more runs');
+    assert.equal(t1!.value, Number(info1.runTimeNs) / 1e9);
+    assert.ok(t1!.value > 0);
+    const reg = new Registry();
+    using _reg = registerPrometheus(reg, [runs, time]);
+    const text = await reg.metrics();
+    assert.ok(text.includes(`test_prog_runs_total{program="file_len",id="${info1.id}"} ${info1.runCount}\n`), text);
+    throwsWith(() => programStats(42 as never), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    throwsWith(() => programStats([], { prefix: 'bad prefix' }), { code: 'ERR_INVALID_ARG_VALUE' }, TypeError);
   });
 
   it('OpenTelemetry: observable counters through the API, histograms through a MetricProducer on the SDK reader', async function () {

@@ -185,6 +185,19 @@ describe('metrics: examples/metrics-server scraped by a real Prometheus', functi
     assert.equal(buckets.at(-1)![0], Infinity);
   });
 
+  itIf('prometheus', hasPrometheus)('bpf_program_runs_total and _run_time_seconds_total: runqlat\'s programs ran, with statistics on', async function () {
+    const runs = await until(20_000, async () => {
+      const r = await query('bpf_program_runs_total{program="sched_switch"}');
+      const v = Number(r[0]?.value[1]);
+      return v > 0 ? v : `sched_switch runs: ${JSON.stringify(r)}`;
+    });
+    assert.ok(runs > 0);
+    const names = (await query('bpf_program_run_time_seconds_total')).map((s) => s.metric['program']).sort();
+    assert.deepEqual(names, ['count_packets', 'sched_switch', 'sched_wakeup', 'sched_wakeup_new']);
+    const t = await query('bpf_program_run_time_seconds_total{program="sched_switch"}');
+    assert.ok(Number(t[0]!.value[1]) > 0);
+  });
+
   itIf('prometheus', hasPrometheus)('the README\'s Grafana query: histogram_quantile over rate() gives a latency within the buckets', async function () {
     const q = 'histogram_quantile(0.99, sum by (le) (rate(runqlat_latency_seconds_bucket[10s])))';
     const p99 = await until(20_000, async () => {
