@@ -5,7 +5,7 @@
 // after(). CI sets LBN_REQUIRE=prometheus on the host, so a missing binary
 // fails there instead of skipping.
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
@@ -206,5 +206,45 @@ describe('metrics: examples/metrics-server scraped by a real Prometheus', functi
       return Number.isFinite(v) && v > 0 ? v : `${q}: ${JSON.stringify(r)}`;
     });
     assert.ok(p99 > 0 && p99 <= 33.554431, `p99 ${p99} s`);
+  });
+});
+
+describe('metrics: examples/metrics-server as a command-line tool', function () {
+  this.timeout(30_000);
+  const example = path.join(ROOT, 'dist', 'examples', 'metrics-server.js');
+  const run = (args: string[], asNobody = false): SpawnSyncReturns<string> => asNobody
+    ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, example, ...args], { encoding: 'utf8', timeout: 20_000 })
+    : spawnSync(process.execPath, [example, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+  it('--help lists --port, --host and examples; a bad port is one line and exit status 2', function () {
+    const help = run(['--help']);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: metrics-server \[options\]\n/);
+    assert.match(help.stdout, /--port VALUE +TCP port/);
+    assert.match(help.stdout, /--host VALUE +address to listen on \(default 127\.0\.0\.1/);
+    const bad = run(['--port', '70000']);
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr, "metrics-server: invalid --port '70000': expected a number from 0 to 65535\nTry 'metrics-server --help' for more information.\n");
+  });
+
+  it('a port in use: one line naming it, exit status 1 (the BPF objects closed on the way out)', async function () {
+    const busy = createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    try {
+      const { port } = busy.address() as { port: number };
+      const r = run(['--port', String(port)]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.equal(r.stderr, `metrics-server: EADDRINUSE: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('without privileges: one line with the cause and the hint', function () {
+    const r = run(['--port', '0'], true);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^metrics-server: .*EPERM.*run as root, or with CAP_BPF/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
   });
 });
