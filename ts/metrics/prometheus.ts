@@ -33,7 +33,9 @@ export interface PrometheusCollector {
 
 /** What registerPrometheus() needs of a prom-client `Registry` (`register`, the default one, is one). */
 export interface PrometheusRegistry {
+  /** Adds a metric (typed `never` here so that prom-client's own signature, which names its classes, fits). */
   registerMetric(metric: never): void;
+  /** Removes the metric of that name. */
   removeSingleMetric(name: string): void;
 }
 
