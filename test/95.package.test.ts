@@ -57,20 +57,24 @@ describe('the npm package', function () {
     writeFileSync(path.join(app, 'main.ts'), [
       `import { BpfObject, libbpfVersion } from 'libbpf-node';`,
       `import { SockExampleSkeleton } from './sock_example.skel.js';`,
+      `import { mapCounter } from 'libbpf-node/metrics';`,
       `const obj = new BpfObject(require.resolve('libbpf-node/package.json').replace(/package\\.json$/, 'bpf/sock_example.bpf.o')).load();`,
       `const fromFile: bigint | undefined = obj.map<number, bigint>('counts').lookup(6);`,
+      `const metric = mapCounter(obj.map<number, bigint>('counts'), { name: 'packets_total', help: 'Packets' });`,
       `obj.close();`,
       `using skel = new SockExampleSkeleton().load();`,
       `skel.maps.counts.update(17, 5n);`,
       `const fromSkeleton: bigint | undefined = skel.maps.counts.lookup(17);`,
-      `console.log(JSON.stringify({ libbpfVersion, fromFile: String(fromFile), fromSkeleton: String(fromSkeleton), type: skel.programs.count_packets.type }));`,
+      `console.log(JSON.stringify({ libbpfVersion, fromFile: String(fromFile), fromSkeleton: String(fromSkeleton), type: skel.programs.count_packets.type, metric: metric.kind }));`,
     ].join('\n'));
     const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     run(process.execPath, [tsc, '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
       '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), '--lib', 'ES2022,ESNext.Disposable',
       '--skipLibCheck', 'main.ts'], app);
     const out = JSON.parse(run(process.execPath, ['main.js'], app)) as Record<string, string>;
-    assert.deepEqual(out, { libbpfVersion: out.libbpfVersion, fromFile: '0', fromSkeleton: '5', type: 'socket_filter' });
+    assert.deepEqual(out, { libbpfVersion: out.libbpfVersion, fromFile: '0', fromSkeleton: '5', type: 'socket_filter', metric: 'counter' });
+    // libbpf-node/metrics works without its optional peers installed.
+    assert.equal(existsSync(path.join(app, 'node_modules', 'prom-client')), false);
     assert.match(out.libbpfVersion!, /^\d+\.\d+$/);
     assert.deepEqual(readdirSync(path.join(pkg, 'prebuilds')).filter((d) => d !== 'README.md'), ['linux-x64']);
 
