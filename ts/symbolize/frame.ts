@@ -52,6 +52,15 @@ export interface Symbolizer {
   resolve(addr: bigint | number): Frame;
   /** resolve() for each address, in order; cheaper than one by one (C++ names are demangled in one batch). */
   resolveAll(addrs: readonly (bigint | number)[]): Frame[];
+  /**
+   * A stack, innermost frame first (what stack maps and decodeStack give):
+   * like resolveAll(), but the frames after the first are return
+   * addresses, so each is looked up at addr - 1 (inside the call
+   * instruction): a call that ends its function (to a function that never
+   * returns) then still names the caller, not whatever follows it. The
+   * frames keep `addr`; `offset` and `elfAddr` are of `addr`.
+   */
+  resolveStack(stack: readonly (bigint | number)[]): Frame[];
   /** Re-reads what may have changed: kallsyms (modules, BPF programs); a process's maps and perf map. */
   refresh(): void;
   readonly closed: boolean;
@@ -64,6 +73,14 @@ export interface Symbolizer {
  * A frame as one line: `name+0xoff [module]`, `[unknown] [mapping]`, the
  * form of perf script and bcc's tools (without the address).
  */
+/** @internal A frame looked up at addr - 1 (a return address), reported for `addr`. */
+export function asReturnAddress(f: Frame, addr: bigint): Frame {
+  const out: { -readonly [K in keyof Frame]: Frame[K] } = { ...f, addr };
+  if (f.offset !== undefined) out.offset = f.offset + 1n;
+  if (f.elfAddr !== undefined) out.elfAddr = f.elfAddr + 1n;
+  return out;
+}
+
 export function formatFrame(f: Frame, opts: { offset?: boolean; module?: boolean } = {}): string {
   const where = f.kind === 'kernel' ? (f.module ? ` [${f.module}]` : '') : f.module ?? f.mapping ? ` [${basename(f.module ?? f.mapping!)}]` : '';
   const mod = opts.module === false ? '' : where;

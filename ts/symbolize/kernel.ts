@@ -4,9 +4,9 @@
 // no sizes: an address belongs to the nearest symbol below it.
 import { readFileSync } from 'node:fs';
 import { BpfError } from '../errors.js';
-import { invalidState } from '../internal/errors.js';
+import { invalidArgType, invalidState } from '../internal/errors.js';
 import { toAddr } from './addr.js';
-import type { Frame, Symbolizer } from './frame.js';
+import { asReturnAddress, type Frame, type Symbolizer } from './frame.js';
 
 /** Options of Symbolizer.kernel(). */
 export interface KernelSymbolizerOptions {
@@ -101,8 +101,12 @@ export class KernelSymbolizer implements Symbolizer {
   get size(): number { return this.#live().addrs.length; }
 
   resolve(addr: bigint | number): Frame {
+    this.#live();
+    return this.#resolve(toAddr('addr', addr));
+  }
+
+  #resolve(a: bigint): Frame {
     const t = this.#live();
-    const a = toAddr('addr', addr);
     const addrs = t.addrs;
     let lo = 0;
     let hi = addrs.length - 1;
@@ -126,8 +130,18 @@ export class KernelSymbolizer implements Symbolizer {
   }
 
   resolveAll(addrs: readonly (bigint | number)[]): Frame[] {
-    if (!Array.isArray(addrs)) toAddr('addrs', addrs); // throws the type error
-    return addrs.map((a) => this.resolve(a));
+    this.#live();
+    if (!Array.isArray(addrs)) invalidArgType('addrs', 'an array of addresses', addrs);
+    return addrs.map((a, i) => this.#resolve(toAddr(`addrs[${i}]`, a)));
+  }
+
+  resolveStack(stack: readonly (bigint | number)[]): Frame[] {
+    this.#live();
+    if (!Array.isArray(stack)) invalidArgType('stack', 'an array of addresses', stack);
+    return stack.map((x, i) => {
+      const a = toAddr(`stack[${i}]`, x);
+      return i === 0 || a === 0n ? this.#resolve(a) : asReturnAddress(this.#resolve(a - 1n), a);
+    });
   }
 
   refresh(): void {

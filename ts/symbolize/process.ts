@@ -9,7 +9,7 @@ import { ElfError, ElfFile } from '../internal/elf.js';
 import { PerfMap } from '../internal/perf_map.js';
 import { demangleAll, demangled, isMangled } from '../internal/demangle.js';
 import { toAddr } from './addr.js';
-import type { Frame, Symbolizer } from './frame.js';
+import { asReturnAddress, type Frame, type Symbolizer } from './frame.js';
 
 /** Options of Symbolizer.process(). */
 export interface ProcessSymbolizerOptions {
@@ -264,6 +264,17 @@ export class ProcessSymbolizer implements Symbolizer {
     this.#live();
     if (!Array.isArray(addrs)) invalidArgType('addrs', 'an array of addresses', addrs);
     const frames = addrs.map((a, i) => this.#frame(toAddr(`addrs[${i}]`, a)));
+    if (this.#demangle) demangleAll(frames.filter((f) => f.kind === 'native' && f.name !== undefined).map((f) => f.name!));
+    return frames.map((f) => this.#named(f));
+  }
+
+  resolveStack(stack: readonly (bigint | number)[]): Frame[] {
+    this.#live();
+    if (!Array.isArray(stack)) invalidArgType('stack', 'an array of addresses', stack);
+    const frames = stack.map((x, i) => {
+      const a = toAddr(`stack[${i}]`, x);
+      return i === 0 || a === 0n ? this.#frame(a) : asReturnAddress(this.#frame(a - 1n), a);
+    });
     if (this.#demangle) demangleAll(frames.filter((f) => f.kind === 'native' && f.name !== undefined).map((f) => f.name!));
     return frames.map((f) => this.#named(f));
   }
