@@ -23,9 +23,9 @@ function framesOf(raw: Buffer): bigint[] {
 }
 
 describe('stack-trace maps and stacks in records', function () {
-  const stacks = tracepointStacks();
+  const kernelStacks = tracepointStacks('kernel');
 
-  itIf('stacks', stacks)('a stack-trace map decodes its values as bigint[] (trimmed at the first 0) and its ids as numbers', function () {
+  itIf('tracepointKernelStacks', kernelStacks)('a stack-trace map decodes its values as bigint[] (trimmed at the first 0) and its ids as numbers', function () {
     using o = stacksObject(process.pid);
     withTracepoint(o, () => {
       for (let i = 0; i < 5; i++) void process.ppid;
@@ -64,7 +64,7 @@ describe('stack-trace maps and stacks in records', function () {
     assert.equal(map.lookup(key.kstack), undefined);
   });
 
-  itIf('stacks', stacks)('bpf_get_stack() records from a ring buffer: decodeStack() reads the bytes written, the same frames as the stack map', async function () {
+  itIf('tracepointKernelStacks', kernelStacks)('bpf_get_stack() records from a ring buffer: decodeStack() reads the bytes written, the same frames as the stack map', async function () {
     using o = stacksObject(process.pid);
     const rb = new RingBuffer(o.map('events'));
     try {

@@ -33,20 +33,24 @@ export function sampled(o: BpfObject): Array<[StackKey, bigint]> {
   return [...o.map<StackKey, bigint>('counts').entries()];
 }
 
-let probed: true | string | undefined;
+const probed = new Map<'kernel' | 'user', true | string>();
 /**
- * true where a getppid() tracepoint gets this process's kernel and user
- * stacks into the stack map, else what the kernel answered instead.
+ * true where a getppid() tracepoint gets this process's `which` (kernel or
+ * user) stack into the stack map, else what the kernel answered instead.
  */
-export function tracepointStacks(): true | string {
-  if (probed !== undefined) return probed;
+export function tracepointStacks(which: 'kernel' | 'user'): true | string {
+  const known = probed.get(which);
+  if (known !== undefined) return known;
   using o = stacksObject(process.pid);
   withTracepoint(o, () => {
     for (let i = 0; i < 5; i++) void process.ppid;
   });
   const keys = sampled(o).map(([k]) => k);
-  if (keys.length === 0) probed = 'the getppid() tracepoint did not run';
-  else if (keys.some((k) => k.kstack >= 0 && k.ustack >= 0)) probed = true;
-  else probed = `bpf_get_stackid() from a syscall tracepoint gives ${keys.map((k) => `kernel ${k.kstack}, user ${k.ustack}`).join('; ')} on this kernel (-14: EFAULT)`;
-  return probed;
+  const id = (k: StackKey): number => (which === 'kernel' ? k.kstack : k.ustack);
+  let answer: true | string;
+  if (keys.length === 0) answer = 'the getppid() tracepoint did not run';
+  else if (keys.some((k) => id(k) >= 0)) answer = true;
+  else answer = `bpf_get_stackid() of ${which} stacks from a syscall tracepoint gives ${keys.map(id).join(', ')} on this kernel (-14: EFAULT)`;
+  probed.set(which, answer);
+  return answer;
 }

@@ -2,7 +2,7 @@
 // function symbols of each mapped ELF file (read lazily, once per file for
 // the whole process: cached by device and inode), and V8's perf map for
 // code a JavaScript engine compiled at run time.
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { checkInt, invalidArgType, invalidState } from '../internal/errors.js';
 import { ElfError, ElfFile } from '../internal/elf.js';
@@ -111,6 +111,8 @@ export class ProcessSymbolizer implements Symbolizer {
   #maps: ProcessMapping[];
   #mapsReadAt: number;
   #perfMap: PerfMap | undefined;
+  // The files of this process's mappings, once found (no key building per frame).
+  #elfs = new Map<ProcessMapping, ElfFile | ElfError>();
   #closed = false;
 
   /** @internal Use Symbolizer.process(pid). */
@@ -181,35 +183,47 @@ export class ProcessSymbolizer implements Symbolizer {
 
   // The ELF file mapped at `m`, read once (per device and inode).
   #elf(m: ProcessMapping): ElfFile | ElfError {
-    const key = `${m.dev}:${m.inode}`;
-    const hit = elfCache.get(key);
-    if (hit) {
-      elfCache.delete(key); // most recently used last
-      elfCache.set(key, hit);
-      return hit;
+    let mine = this.#elfs.get(m);
+    if (!mine) {
+      mine = this.#sharedElf(m);
+      this.#elfs.set(m, mine);
     }
+    return mine;
+  }
+
+  #sharedElf(m: ProcessMapping): ElfFile | ElfError {
     // The path as the process sees it, where it is still the mapped file;
     // else the mapping itself (root only; works for deleted files).
     const candidates: string[] = [];
     if (!m.deleted) candidates.push(`${this.#root}${m.path}`);
     candidates.push(`/proc/${this.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
-    let result: ElfFile | ElfError = new ElfError(`${m.path}: the mapped file cannot be read`);
     for (const p of candidates) {
+      let st: Stats;
       try {
-        if (statSync(p).ino !== m.inode) continue;
+        st = statSync(p);
       } catch {
         continue;
       }
+      if (st.ino !== m.inode) continue;
+      // device and inode name the file; size and mtime tell a file rewritten in place
+      const key = `${m.dev}:${m.inode}:${st.size}:${st.mtimeMs}`;
+      const hit = elfCache.get(key);
+      if (hit) {
+        elfCache.delete(key); // most recently used last
+        elfCache.set(key, hit);
+        return hit;
+      }
+      let result: ElfFile | ElfError;
       try {
         result = new ElfFile(p, { debugDirs: this.#debugDirs });
-        break;
       } catch (e) {
         result = e instanceof ElfError ? e : new ElfError((e as Error).message);
       }
+      elfCache.set(key, result);
+      if (elfCache.size > ELF_CACHE_MAX) elfCache.delete(elfCache.keys().next().value!);
+      return result;
     }
-    elfCache.set(key, result);
-    if (elfCache.size > ELF_CACHE_MAX) elfCache.delete(elfCache.keys().next().value!);
-    return result;
+    return new ElfError(`${m.path}: the mapped file cannot be read`);
   }
 
   // A frame with the symbol's name as the file has it (demangled later).
@@ -219,6 +233,7 @@ export class ProcessSymbolizer implements Symbolizer {
       // maps change (dlopen, new JIT regions): once more, while the process lives
       try {
         this.#maps = this.#readMaps();
+        this.#elfs = new Map();
       } catch {
         // the process is gone: the maps read before stay
       }
@@ -283,6 +298,7 @@ export class ProcessSymbolizer implements Symbolizer {
   refresh(): void {
     this.#live();
     this.#maps = this.#readMaps();
+    this.#elfs = new Map();
     this.#mapsReadAt = Date.now();
     this.#perfMap?.update();
   }
@@ -292,6 +308,7 @@ export class ProcessSymbolizer implements Symbolizer {
   close(): void {
     this.#closed = true;
     this.#maps = [];
+    this.#elfs = new Map();
     this.#perfMap = undefined;
   }
 
