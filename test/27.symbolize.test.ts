@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -285,9 +285,11 @@ describe('symbolizers', function () {
       const bin = `${inside}/spin`;
       assert.equal(existsSync(bin), false, 'not visible here');
       using usyms = Symbolizer.process(child.pid!);
-      // the path as /proc/PID/maps shows it to a reader outside the namespace
-      // (Linux 5.10 showed it relative to the tmpfs: '/spin')
-      const mapped = mappedAt(child.pid!, (p) => p === bin || p === '/spin');
+      // the path as /proc/PID/maps shows it to a reader outside the namespace:
+      // in the CI VMs, whose root is not the namespace's, with a prefix
+      // ('/newroot/tmp/...'), which /proc/PID/root does not have either: then
+      // the file is read through /proc/PID/map_files
+      const mapped = mappedAt(child.pid!, (p) => p.endsWith(bin));
       const at = nm(spinPie, 'lbn_spin');
       const f = usyms.resolve(mapped.start + at + 1n);
       assert.deepEqual([f.kind, f.name, f.offset, f.module], ['native', 'lbn_spin', 1n, mapped.path]);
@@ -316,7 +318,10 @@ int main() { std::printf("ready\\n"); std::fflush(stdout); for (;;) lbn::Spinner
   });
 
   describe('Symbolizer.process(): JavaScript and unknown frames', () => {
+    // lbnHotLoop is optimized (TurboFan, JIT code in anonymous memory) before "ready"
     const HOT = `function lbnHotLoop(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sqrt(i) * i % 7; return s; }
+%PrepareFunctionForOptimization(lbnHotLoop); lbnHotLoop(10); lbnHotLoop(10);
+%OptimizeFunctionOnNextCall(lbnHotLoop); lbnHotLoop(10);
 console.log('ready'); let t = 0; for (;;) t += lbnHotLoop(1e5);`;
 
     // Until V8 compiled lbnHotLoop (baseline '^' or optimized '*'): until
@@ -330,7 +335,7 @@ console.log('ready'); let t = 0; for (;;) t += lbnHotLoop(1e5);`;
     }
 
     itIf('perfEvents', perfEvents)('node --perf-basic-prof: samples of a hot function resolve to its name by the perf map', async () => {
-      const child = await start(process.execPath, ['--perf-basic-prof', '-e', HOT]);
+      const child = await start(process.execPath, ['--perf-basic-prof', '--allow-natives-syntax', '-e', HOT]);
       await compiled(`/tmp/perf-${child.pid}.map`);
       using o = stacksObject(child.pid!);
       using usyms = Symbolizer.process(child.pid!);
@@ -352,8 +357,7 @@ console.log('ready'); let t = 0; for (;;) t += lbnHotLoop(1e5);`;
     });
 
     itIf('perfEvents', perfEvents)('without a perf map, JIT frames are unknown and name their mapping; perfMap says what is missing', async () => {
-      const child = await start(process.execPath, ['-e', HOT]);
-      await sleep(300);
+      const child = await start(process.execPath, ['--allow-natives-syntax', '-e', HOT]);
       using o = stacksObject(child.pid!);
       using usyms = Symbolizer.process(child.pid!);
       const stacks = await sampleUserStacks(o, child.pid!, 300);
@@ -365,6 +369,33 @@ console.log('ready'); let t = 0; for (;;) t += lbnHotLoop(1e5);`;
       assert.match(usyms.perfMap!.problem!, /--perf-basic-prof/);
       // node's own functions (the binary's symbols) still resolve
       assert.ok(frames.some((f) => f.kind === 'native' && f.module === execFileSync('readlink', ['-f', process.execPath], { encoding: 'utf8' }).trim()));
+    });
+
+    it('a perf map left by an earlier process with the same pid is ignored; one written since is read, also as it grows', async () => {
+      const child = await start(spinPie, []);
+      const pid = child.pid!;
+      const file = `/tmp/perf-${pid}.map`;
+      using probe = Symbolizer.process(pid);
+      const anon = probe.mappings().find((m) => m.path === '[stack]')!; // any memory without a file: JIT code lives in such
+      const at = anon.start + 0x100n;
+      writeFileSync(file, `${(at - 0x10n).toString(16)} 40 JS:*lbnStale /old.js:1:1\n`);
+      const old = new Date(Date.now() - 3_600_000);
+      utimesSync(file, old, old);
+      using stale = Symbolizer.process(pid);
+      assert.deepEqual(stale.resolve(at), { addr: at, kind: 'unknown', mapping: '[stack]' });
+      assert.match(stale.perfMap!.problem!, /earlier process/);
+      // V8 (re)writes it: read; lines appended later are read on a miss
+      writeFileSync(file, `${(at - 0x10n).toString(16)} 40 JS:*lbnFresh /new.js:1:1\n`);
+      using fresh = Symbolizer.process(pid);
+      assert.deepEqual(fresh.resolve(at), { addr: at, kind: 'js', name: 'JS:*lbnFresh /new.js:1:1', offset: 0x10n, mapping: '[stack]' });
+      appendFileSync(file, `${(at + 0x100n).toString(16)} 8 JS:~lbnLater /new.js:2:1\n`);
+      assert.equal(fresh.resolve(at + 0x104n).name, 'JS:~lbnLater /new.js:2:1');
+      // a later line for the same code supersedes the earlier one (V8 reuses code space)
+      appendFileSync(file, `${(at - 0x10n).toString(16)} 40 JS:^lbnReused /new.js:3:1\n`);
+      fresh.refresh();
+      assert.equal(fresh.resolve(at).name, 'JS:^lbnReused /new.js:3:1');
+      assert.equal(fresh.perfMap!.entries, 3);
+      rmSync(file);
     });
 
     it('unknown frames name their mapping: [stack], [vdso], [anon], [unmapped]', async () => {

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { invalidArgType, invalidState } from '../internal/errors.js';
 import { toAddr } from './addr.js';
-import { asReturnAddress, type Frame, type Symbolizer } from './frame.js';
+import { asReturnAddress, type Frame } from './frame.js';
+import type { Symbolizer } from './index.js';
 
 /** Options of Symbolizer.kernel(). */
 export interface KernelSymbolizerOptions {
@@ -167,6 +168,7 @@ export class KernelSymbolizer implements Symbolizer {
     this.#table = undefined;
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

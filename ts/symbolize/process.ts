@@ -9,7 +9,8 @@ import { ElfError, ElfFile } from '../internal/elf.js';
 import { PerfMap } from '../internal/perf_map.js';
 import { demangleAll, demangled, isMangled } from '../internal/demangle.js';
 import { toAddr } from './addr.js';
-import { asReturnAddress, type Frame, type Symbolizer } from './frame.js';
+import { asReturnAddress, type Frame } from './frame.js';
+import type { Symbolizer } from './index.js';
 
 /** Options of Symbolizer.process(). */
 export interface ProcessSymbolizerOptions {
@@ -89,10 +90,11 @@ function errnoOf(e: unknown): number {
  * (deleted or replaced). No fd is held between calls.
  *
  * JavaScript frames need the target to write a perf map: start it with
- * `node --perf-basic-prof` (or `--perf-basic-prof-only-functions`, which
- * leaves out stubs and builtins), or call
- * `v8.setFlagsFromString('--perf-basic-prof')` in it (code compiled from
- * then on is listed). Without `--interpreted-frames-native-stack`,
+ * `node --perf-basic-prof` (also accepted in NODE_OPTIONS), or
+ * `--perf-basic-prof-only-functions`, which leaves out stubs and
+ * builtins. `v8.setFlagsFromString('--perf-basic-prof')` in a running
+ * node 20 starts no perf map (V8 opens it only at start-up): the flag
+ * must be there from the start. Without `--interpreted-frames-native-stack`,
  * functions running in the bytecode interpreter show as V8's
  * `Builtins_InterpreterEntryTrampoline` (a symbol of the node binary), and
  * only optimized (compiled) functions under their own names; with it, each
@@ -130,7 +132,7 @@ export class ProcessSymbolizer implements Symbolizer {
     this.#root = sameMountNamespace(this.pid) ? '' : `/proc/${this.pid}/root`;
     if (perfMap !== false) {
       const path = typeof perfMap === 'string' ? perfMap : `${this.#root}/tmp/perf-${namespacePid(this.pid)}.map`;
-      this.#perfMap = new PerfMap(path);
+      this.#perfMap = new PerfMap(path, typeof perfMap === 'string' ? 0 : processStart(this.pid));
       this.#perfMap.update();
     }
   }
@@ -312,6 +314,7 @@ export class ProcessSymbolizer implements Symbolizer {
     this.#perfMap = undefined;
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -334,5 +337,23 @@ function namespacePid(pid: number): number {
     return last && /^\d+$/.test(last) ? Number(last) : pid;
   } catch {
     return pid;
+  }
+}
+
+// When the process started (ms since the epoch, to the second: the boot
+// time is in seconds), from /proc/stat's btime and the process's start in
+// clock ticks (USER_HZ, 100 on Linux); 0 where unknown.
+function processStart(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // the fields after "(comm)", which may hold spaces and parentheses
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]); // starttime, field 22
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'latin1'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return 0;
+    // a second of slack: btime is rounded
+    return (btime + ticks / 100 - 1) * 1000;
+  } catch {
+    return 0;
   }
 }
