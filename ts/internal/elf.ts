@@ -236,7 +236,7 @@ export class ElfFile {
   /** The address in the ELF's own address space of a byte at `fileOffset`, if a PT_LOAD maps it. */
   vaddrOf(fileOffset: number): number | undefined {
     for (const s of this.segments) {
-      if (fileOffset >= s.offset && fileOffset < s.offset + Math.max(s.filesz, 1)) return fileOffset - s.offset + s.vaddr;
+      if (fileOffset >= s.offset && fileOffset < s.offset + s.filesz) return fileOffset - s.offset + s.vaddr;
     }
     return undefined;
   }
