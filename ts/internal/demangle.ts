@@ -28,6 +28,11 @@ export function demangleAll(names: Iterable<string>): void {
   }
 }
 
+/** The demangled name if c++filt saw `name` already (itself where demangling is off), else undefined. */
+export function peekDemangled(name: string): string | undefined {
+  return unavailable ? name : cache.get(name);
+}
+
 /** The demangled name (after demangleAll() saw it), else the name itself. */
 export function demangled(name: string): string {
   if (!isMangled(name)) return name;

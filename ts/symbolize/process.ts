@@ -7,7 +7,7 @@ import { BpfError } from '../errors.js';
 import { checkInt, invalidArgType, invalidState } from '../internal/errors.js';
 import { ElfError, ElfFile } from '../internal/elf.js';
 import { PerfMap } from '../internal/perf_map.js';
-import { demangleAll, demangled, isMangled } from '../internal/demangle.js';
+import { demangleAll, demangled, isMangled, peekDemangled } from '../internal/demangle.js';
 import { toAddr } from './addr.js';
 import { asReturnAddress, type Frame } from './frame.js';
 import type { Symbolizer } from './index.js';
@@ -115,6 +115,8 @@ export class ProcessSymbolizer implements Symbolizer {
   #perfMap: PerfMap | undefined;
   // The files of this process's mappings, once found (no key building per frame).
   #elfs = new Map<ProcessMapping, ElfFile | ElfError>();
+  // Mangled names met since the last batch, for c++filt.
+  #pending = new Set<string>();
   #closed = false;
 
   /** @internal Use Symbolizer.process(pid). */
@@ -253,7 +255,12 @@ export class ProcessSymbolizer implements Symbolizer {
         if (v === undefined) return { addr: a, kind: 'unknown', module: m.path, mapping, ...id };
         const sym = elf.lookup(v);
         if (!sym) return { addr: a, kind: 'unknown', module: m.path, mapping, elfAddr: BigInt(v), ...id };
-        return { addr: a, kind: 'native', name: sym.name, offset: BigInt(v - sym.start), module: m.path, mapping, elfAddr: BigInt(v), ...id };
+        // demangled here where c++filt has seen the name already; else later, in a batch
+        const shown = this.#demangle && isMangled(sym.name) ? peekDemangled(sym.name) : sym.name;
+        if (shown === undefined) this.#pending.add(sym.name);
+        return shown === undefined || shown === sym.name
+          ? { addr: a, kind: 'native', name: sym.name, offset: BigInt(v - sym.start), module: m.path, mapping, elfAddr: BigInt(v), ...id }
+          : { addr: a, kind: 'native', name: shown, offset: BigInt(v - sym.start), module: m.path, mapping, elfAddr: BigInt(v), ...id, mangledName: sym.name };
       }
       return { addr: a, kind: 'unknown', module: m.path, mapping };
     }
@@ -266,34 +273,38 @@ export class ProcessSymbolizer implements Symbolizer {
     return { addr: a, kind: 'unknown', mapping };
   }
 
-  #named(f: Frame): Frame {
-    if (!this.#demangle || f.kind !== 'native' || f.name === undefined || !isMangled(f.name)) return f;
-    const d = demangled(f.name);
-    return d === f.name ? f : { ...f, name: d, mangledName: f.name };
+  // Frames whose names were not demangled yet (#pending): demangled now, in
+  // one c++filt run.
+  #named(frames: Frame[]): Frame[] {
+    if (this.#pending.size === 0) return frames;
+    demangleAll(this.#pending);
+    const pending = this.#pending;
+    this.#pending = new Set();
+    return frames.map((f) => {
+      if (f.kind !== 'native' || f.name === undefined || f.mangledName !== undefined || !pending.has(f.name)) return f;
+      const d = demangled(f.name);
+      return d === f.name ? f : { ...f, name: d, mangledName: f.name };
+    });
   }
 
   resolve(addr: bigint | number): Frame {
     this.#live();
-    return this.#named(this.#frame(toAddr('addr', addr)));
+    return this.#named([this.#frame(toAddr('addr', addr))])[0]!;
   }
 
   resolveAll(addrs: readonly (bigint | number)[]): Frame[] {
     this.#live();
     if (!Array.isArray(addrs)) invalidArgType('addrs', 'an array of addresses', addrs);
-    const frames = addrs.map((a, i) => this.#frame(toAddr(`addrs[${i}]`, a)));
-    if (this.#demangle) demangleAll(frames.filter((f) => f.kind === 'native' && f.name !== undefined).map((f) => f.name!));
-    return frames.map((f) => this.#named(f));
+    return this.#named(addrs.map((a, i) => this.#frame(toAddr(`addrs[${i}]`, a))));
   }
 
   resolveStack(stack: readonly (bigint | number)[]): Frame[] {
     this.#live();
     if (!Array.isArray(stack)) invalidArgType('stack', 'an array of addresses', stack);
-    const frames = stack.map((x, i) => {
+    return this.#named(stack.map((x, i) => {
       const a = toAddr(`stack[${i}]`, x);
       return i === 0 || a === 0n ? this.#frame(a) : asReturnAddress(this.#frame(a - 1n), a);
-    });
-    if (this.#demangle) demangleAll(frames.filter((f) => f.kind === 'native' && f.name !== undefined).map((f) => f.name!));
-    return frames.map((f) => this.#named(f));
+    }));
   }
 
   /** Re-reads the maps (while the process lives) and what the perf map gained. */
