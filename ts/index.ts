@@ -5,7 +5,7 @@ export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
   MapEntries, MapEntriesOptions, MapBatchOptions, MapColumns, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
-  IdMapType, UnreadableMapType, InnerMapOptions,
+  IdMapType, UnreadableMapType, InnerMapOptions, KeyOf,
 } from './map.js';
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';
@@ -51,3 +51,7 @@ export { setLibbpfPrint } from './print.js';
 export type { LibbpfPrintLevel, LibbpfPrintCallback, LibbpfPrintOptions } from './print.js';
 export { tracePipe } from './trace_pipe.js';
 export type { TracePipeLine, TracePipeOptions } from './trace_pipe.js';
+export { decodeStack } from './stacks.js';
+export type { StackTrace, DecodeStackOptions } from './stacks.js';
+export { Symbolizer, KernelSymbolizer, ProcessSymbolizer, formatFrame } from './symbolize/index.js';
+export type { Frame, FrameKind, KernelSymbolizerOptions, ProcessSymbolizerOptions, ProcessMapping } from './symbolize/index.js';

@@ -10,6 +10,7 @@ import { features } from './features.js';
 import { needing } from './internal/unsupported.js';
 import { codecFor, type Codec, type Decoded } from './codec.js';
 import { Layout } from './layout.js';
+import { stackCodec, stackIdCodec, type StackTrace } from './stacks.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -119,8 +120,12 @@ export type UnreadableMapType = 'cgroup_array' | 'perf_event_array' | 'xskmap';
 
 /** The value type a lookup yields for a map type made with BpfMap.create(). */
 export type LookupResultOf<T extends MapType> = [T] extends [IdMapType] ? number
+  : [T] extends ['stack_trace'] ? StackTrace
   : [T] extends [UnreadableMapType] ? undefined
   : T extends PerCpuMapType ? PerCpu<Buffer> : Buffer;
+
+/** The key type of a map made with BpfMap.create(): stack ids (numbers) for stack-trace maps with 4-byte keys, else Buffer. */
+export type KeyOf<T extends MapType> = [T] extends ['stack_trace'] ? number : Buffer;
 
 /** innerMap's options form: a template made like BpfMap.create's maps. */
 export type InnerMapOptions = MapCreateOptions;
@@ -402,7 +407,10 @@ interface Batch { keys: Buffer; values: Buffer; count: number; last: boolean; ch
  * `map.lookup({pid: 1})` gives `{count: 3n, comm: 'bash'}`, and per-CPU maps
  * give an array with one value per possible CPU. Buffers are accepted as
  * raw keys and values everywhere; `map.raw` is the same map giving Buffers.
- * Maps without BTF types (BpfMap.create, pins, global data sections) are raw.
+ * Maps without BTF types (BpfMap.create, pins, global data sections) are raw,
+ * except stack-trace maps (BPF_MAP_TYPE_STACK_TRACE), whose values always
+ * decode to the stack's addresses as bigint[] (innermost first, trimmed at
+ * the first 0; see decodeStack) and whose 4-byte keys (stack ids) to numbers.
  *
  * Obtained from an object (`obj.map('name')`, `obj.maps`, a skeleton's
  * `maps`), made standalone with BpfMap.create() (bpf_map_create), or opened
@@ -466,7 +474,7 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   /** Creates a map without an object (bpf_map_create). Its keys and values are raw. */
-  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<Buffer, LookupResultOf<T>> {
+  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<KeyOf<T>, LookupResultOf<T>> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const type = MAP_TYPES.indexOf(opts.type);
     if (type <= 0) invalidArgValue('opts.type', opts.type, `must be one of ${MAP_TYPES.slice(1).join(', ')}`);
@@ -570,6 +578,16 @@ export class BpfMap<K = unknown, V = unknown> {
     // Global data (a DATASEC value) is reached through obj.rodata/.data/.bss.
     const btf = this.#decoding && c.valueTypeId !== 0 && !c.internal ? this.btf : null;
     const kind = btf?.resolve(c.valueTypeId).kind;
+    if (this.#decoding && this.type === 'stack_trace') {
+      // Stack maps decode to bigint[] (trimmed at the first 0) whatever
+      // their BTF says (usually nothing: key_size/value_size only); ids are
+      // u32 numbers. The depth can change until load: cached only then.
+      const m = this.#meta();
+      const key = c.keyTypeId && btf ? codecFor(btf, c.keyTypeId) : m.keySize === 4 ? stackIdCodec() : undefined;
+      const stacks: MapCodecs = { key, value: stackCodec(m.valueSize), arrayValue: true };
+      if (c.info) this.#codecCache = stacks;
+      return stacks;
+    }
     if (btf && kind !== 'datasec') {
       try {
         const value = codecFor(btf, c.valueTypeId);
