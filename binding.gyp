@@ -23,7 +23,10 @@
         "native/poller.cc",
         "native/ring_buffer.cc",
         "native/perf_buffer.cc",
-        "native/features.cc"
+        "native/features.cc",
+        "native/user_ring_buffer.cc",
+        "native/struct_ops.cc",
+        "native/netfilter.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -69,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeLink", link);
   exports.Set("NativeRingBuffer", RingBufferInit(env));
   exports.Set("NativePerfBuffer", PerfBufferInit(env));
+  exports.Set("NativeUserRingBuffer", UserRingBufferInit(env));
   exports.Set("setup", Napi::Function::New<Setup>(env, "setup"));
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("openRawSocket", Napi::Function::New<OpenRawSocket>(env, "openRawSocket"));

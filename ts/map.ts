@@ -10,6 +10,8 @@ import { features } from './features.js';
 import { needing } from './internal/unsupported.js';
 import { codecFor, type Codec, type Decoded } from './codec.js';
 import { Layout } from './layout.js';
+import type { BpfLink } from './link.js';
+import { attachStructOps } from './struct_ops.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -1435,6 +1437,19 @@ export class BpfMap<K = unknown, V = unknown> {
       previous = current;
       yield { updated: updated.map(decoded), deleted };
     }
+  }
+
+  /**
+   * Registers a struct_ops map (a tcp_congestion_ops of BPF programs, ...)
+   * with its kernel subsystem (bpf_map__attach_struct_ops); the link's
+   * detach() (or close(), `using`, the object's close(), the process's
+   * exit) unregisters it. A kernel link where the map has BPF_F_LINK
+   * (SEC(".struct_ops.link"), libbpf 1.2+, Linux 6.4+); otherwise a
+   * registration whose link type is 'struct_ops' and has no fd to pin.
+   * obj.attach() does this for every struct_ops map of the object.
+   */
+  attachStructOps(): BpfLink {
+    return attachStructOps(this, this.#loaded());
   }
 
   /** Pins the map in bpffs (bpf_obj_pin), so it outlives this process. */
