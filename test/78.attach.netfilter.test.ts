@@ -120,3 +120,24 @@ describe('BpfProgram#attachNetfilter on a program of another type', function () 
     assert.match(err.message, /netfilter ipv4 local_out priority 0/);
   });
 });
+
+describe('BpfProgram#attachNetfilter on a kernel without netfilter programs', function () {
+  // The other side of the probe: where netfilter programs are missing
+  // (before 6.4), the failure says so.
+  const it = features.netfilter() === true ? itIf('noNetfilter', 'this kernel has netfilter programs') : itIf('syscallPrograms', features.syscallPrograms());
+  it('is a BpfError from bpf_link_create whose `unsupported` is netfilter', function () {
+    using o = new BpfObject(obj('syscall_test')).load();
+    const err = throwsWith(() => o.program('bump').attachNetfilter({ pf: 'ipv4', hooknum: 'local_in', priority: 0 }),
+      { op: 'bpf_link_create', unsupported: 'netfilter' }, BpfError);
+    assert.match(err.message, /netfilter programs need Linux 6\.4/);
+  });
+
+  it('a SEC("netfilter") object fails to load naming the feature', function () {
+    const o = new BpfObject(obj('netfilter_test'));
+    try {
+      throwsWith(() => o.load(), { unsupported: 'netfilter' }, BpfError);
+    } finally {
+      o.close();
+    }
+  });
+});
