@@ -13,6 +13,15 @@
 __u64 inits;        // sockets that selected lbn_reno
 __u64 cong_avoids;  // cong_avoid calls (ACKs that grew the window)
 
+// The local ports of the sockets that selected lbn_reno, so the test can
+// tell its own connection from any other.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 256);
+} init_ports SEC(".maps");
+
 static __always_inline struct tcp_sock *tcp_of(struct sock *sk)
 {
 	// The kernel hands struct_ops programs of tcp_congestion_ops their
@@ -23,7 +32,15 @@ static __always_inline struct tcp_sock *tcp_of(struct sock *sk)
 SEC("struct_ops/lbn_init")
 void BPF_PROG(lbn_init, struct sock *sk)
 {
+	__u32 port = sk->__sk_common.skc_num;
+	__u64 one = 1, *n;
+
 	__sync_fetch_and_add(&inits, 1);
+	n = bpf_map_lookup_elem(&init_ports, &port);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&init_ports, &port, &one, BPF_NOEXIST);
 }
 
 // Half the window on loss, never under two segments.

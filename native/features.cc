@@ -271,8 +271,9 @@ Outcome Netfilter() {
 // A struct_ops map of tcp_congestion_ops, created with the kernel's value
 // type (bpf_struct_ops_tcp_congestion_ops in vmlinux BTF): what the kernel
 // needs before any struct_ops program can be registered. Nothing is
-// registered.
-Outcome StructOps() {
+// registered. With `link`, the map is made with BPF_F_LINK (Linux 6.4), as
+// struct_ops links need.
+Outcome StructOps(bool link) {
   LogCapture quiet;
   btf* vmlinux = btf__load_vmlinux_btf();
   if (vmlinux == nullptr) return Failed("btf__load_vmlinux_btf");
@@ -292,7 +293,7 @@ Outcome StructOps() {
     return out;
   }
   LIBBPF_OPTS(bpf_map_create_opts, o, .btf_fd = static_cast<__u32>(btf__fd(own)),
-              .btf_vmlinux_value_type_id = static_cast<__u32>(id));
+              .btf_vmlinux_value_type_id = static_cast<__u32>(id), .map_flags = link ? 1u << 13 : 0);
   Fd map(bpf_map_create(BPF_MAP_TYPE_STRUCT_OPS, "lbn_probe", 4, static_cast<__u32>(size), 1, &o));
   int err = errno;
   btf__free(own);
@@ -336,7 +337,8 @@ Napi::Value ProbeFeature(const Napi::CallbackInfo& info) {
   if (name == "lookup_and_delete_hash") return Answer(env, HashMapOp(false));
   if (name == "batch_ops") return Answer(env, HashMapOp(true));
   if (name == "netfilter") return Answer(env, Netfilter());
-  if (name == "struct_ops") return Answer(env, StructOps());
+  if (name == "struct_ops") return Answer(env, StructOps(false));
+  if (name == "struct_ops_link") return Answer(env, StructOps(true));
   ThrowState(env, "ERR_INVALID_ARG_VALUE", "unknown feature probe '" + name + "'");
 }
 

@@ -6,27 +6,27 @@
 // closed or at the process's exit it is gone again.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { BpfError, BpfObject, features, type BpfLink } from '../ts/index.js';
-import { ROOT, itIf, obj, pinPath, throwsWith } from './helpers.js';
+import { BpfError, BpfLink, BpfObject, features } from '../ts/index.js';
+import { ROOT, bpftool, itIf, obj, pinPath, throwsWith } from './helpers.js';
 
 const NAME = 'lbn_reno';
 const available = (): string[] => readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
 const LIB = path.join(ROOT, 'dist', 'ts', 'index.js');
 const OBJECT = obj('struct_ops_test');
 
-// A bulk TCP transfer on 127.0.0.1 in a new network namespace whose default
-// congestion control is lbn_reno; prints `ss -tin` taken during the transfer.
+// A bulk TCP transfer on 127.0.0.1 in a new network namespace whose
+// loopback route names lbn_reno; prints the two ends' local ports as JSON.
 const TRANSFER = `
 const net = require('node:net');
-const { execFileSync } = require('node:child_process');
 const server = net.createServer((c) => { c.on('data', () => {}); c.on('end', () => c.end()); });
 server.listen(0, '127.0.0.1', () => {
-  const c = net.connect(server.address().port, '127.0.0.1', () => {
+  const port = server.address().port;
+  const c = net.connect(port, '127.0.0.1', () => {
     const chunk = Buffer.alloc(1 << 16, 1);
     for (let i = 0; i < 64; i++) c.write(chunk);
-    process.stdout.write(execFileSync('ss', ['-tin', 'state', 'established'], { encoding: 'utf8' }));
+    process.stdout.write(JSON.stringify({ server: port, client: c.localPort }));
     c.end();
   });
   c.on('close', () => server.close());
@@ -46,6 +46,9 @@ function inNetns(script: string): string {
 }
 
 describe('struct_ops (a tcp_congestion_ops of our own)', function () {
+  // Loading a struct_ops object reads the kernel's BTF; the transfer runs a
+  // node process in a namespace.
+  this.timeout(60_000);
   const it = itIf('structOps', features.structOps());
   let o: BpfObject | undefined;
   afterEach(() => {
@@ -73,9 +76,12 @@ describe('struct_ops (a tcp_congestion_ops of our own)', function () {
     using link = o.map(NAME).attachStructOps();
     assert.equal(link.attached, true);
     const bss = o.globals('.bss');
-    const ss = inNetns(TRANSFER);
-    assert.match(ss, new RegExp(`\\b${NAME}\\b`), `ss -tin shows the algorithm:\n${ss}`);
-    // The client socket and the server's accepted one both chose it.
+    const ports = JSON.parse(inNetns(TRANSFER)) as { server: number; client: number };
+    // lbn_init ran for both ends of this connection: the client's socket
+    // and the one the server accepted (local port = the server's).
+    const inits = o.map<number, bigint>('init_ports');
+    assert.equal(inits.lookup(ports.client), 1n, `init for the client's port ${ports.client}`);
+    assert.equal(inits.lookup(ports.server), 1n, `init for the server's port ${ports.server}`);
     assert.ok((bss.inits as bigint) >= 2n, `init ran ${String(bss.inits)} times`);
     assert.ok((bss.cong_avoids as bigint) > 0n, 'cong_avoid ran on ACKs');
     link.detach();
@@ -148,5 +154,77 @@ setInterval(() => {}, 1000);`;
     const map = o.map(NAME);
     o.close();
     throwsWith(() => map.attachStructOps(), { code: 'ERR_INVALID_STATE' }, TypeError);
+  });
+});
+
+describe('struct_ops with BPF_F_LINK: a kernel link', function () {
+  this.timeout(60_000);
+  const it = itIf('structOpsLink', features.structOpsLink());
+  const BPF_F_LINK = 1 << 13;
+  let o: BpfObject | undefined;
+  const linked = (): BpfObject => {
+    o = new BpfObject(OBJECT);
+    const m = o.map(NAME);
+    m.flags |= BPF_F_LINK; // SEC(".struct_ops.link") with libbpf 1.2+
+    return o.load();
+  };
+  afterEach(() => {
+    o?.close();
+    o = undefined;
+    assert.ok(!available().includes(NAME), `${NAME} is still registered after the test`);
+  });
+
+  it('registers through a link bpftool sees; detach unregisters; the map links again; a second link is EEXIST', function () {
+    const map = linked().map(NAME);
+    const link = map.attachStructOps();
+    assert.equal(link.type, 'struct_ops');
+    assert.ok(link.fd >= 0);
+    assert.equal(typeof link.id, 'number');
+    const listed = bpftool<{ id: number; type: string | number }>('link', 'show', 'id', String(link.id));
+    assert.ok(listed.type === 'struct_ops' || listed.type === 9, `bpftool says type ${listed.type}`);
+    assert.ok(available().includes(NAME));
+    throwsWith(() => map.attachStructOps(), { code: 'EEXIST', op: 'bpf_link_create' }, BpfError);
+    link.detach();
+    assert.ok(!available().includes(NAME));
+    const again = map.attachStructOps();
+    assert.notEqual(again.id, link.id);
+    assert.ok(available().includes(NAME));
+    o!.close();
+    assert.equal(again.attached, false);
+  });
+
+  it('a pinned link keeps it registered until the pin goes', function () {
+    const path = pinPath('struct_ops_link');
+    {
+      using link = linked().map(NAME).attachStructOps();
+      link.pin(path);
+    }
+    o!.close();
+    assert.ok(available().includes(NAME), 'the pin holds the registration');
+    const pinned = BpfLink.fromPin(path);
+    unlinkSync(path);
+    pinned.detach();
+    assert.ok(!available().includes(NAME));
+  });
+
+  it('SIGKILL leaves nothing registered: the kernel closes the link with the process', async function () {
+    this.timeout(60_000);
+    const child = `const { BpfObject } = require(${JSON.stringify(LIB)});
+const o = new BpfObject(${JSON.stringify(OBJECT)});
+o.map('${NAME}').flags |= ${BPF_F_LINK};
+o.load();
+o.attach();
+process.stdout.write('registered\\n');
+setInterval(() => {}, 1000);`;
+    const p = spawn(process.execPath, ['-e', child], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve) => p.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    assert.equal(line, 'registered\n');
+    assert.ok(available().includes(NAME));
+    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+    p.kill('SIGKILL');
+    await exited;
+    // The link's release runs after the fd's last reference: allow it a moment.
+    for (let i = 0; i < 50 && available().includes(NAME); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(!available().includes(NAME), 'unregistered after SIGKILL');
   });
 });

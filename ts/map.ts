@@ -1446,7 +1446,10 @@ export class BpfMap<K = unknown, V = unknown> {
    * exit) unregisters it. A kernel link where the map has BPF_F_LINK
    * (SEC(".struct_ops.link"), libbpf 1.2+, Linux 6.4+); otherwise a
    * registration whose link type is 'struct_ops' and has no fd to pin.
-   * obj.attach() does this for every struct_ops map of the object.
+   * With libbpf 1.1, `map.flags |= 1 << 13` (BPF_F_LINK) before load gives
+   * the kernel link too. obj.attach() does this for every struct_ops map of
+   * the object. A map without BPF_F_LINK registers once (EBUSY after its
+   * detach: load the object again).
    */
   attachStructOps(): BpfLink {
     return attachStructOps(this, this.#loaded());
