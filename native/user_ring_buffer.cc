@@ -7,15 +7,65 @@
 // loop).
 #include "glue.h"
 
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
 #include <vector>
 
+// Declared by libbpf.h from 1.1 on.
+struct user_ring_buffer;
+
 namespace glue {
 
 namespace {
+
+// libbpf's user_ring_buffer functions came with libbpf 1.1 (LIBBPF_1.1.0
+// symbols). The addon's floor is libbpf 1.0, so where it links the system
+// libbpf they are looked up when first needed, in the libbpf it was loaded
+// with, rather than bound at load time: an older libbpf then fails here,
+// with a clear error, instead of failing to load the whole addon. A
+// statically linked libbpf (LBN_STATIC_LIBBPF) is called directly.
+struct UrbApi {
+  // The opts argument is always null here: `const void*` keeps these types
+  // free of libbpf 1.1's headers.
+  user_ring_buffer* (*create)(int, const void*) = nullptr;
+  void* (*reserve)(user_ring_buffer*, uint32_t) = nullptr;
+  void (*submit)(user_ring_buffer*, void*) = nullptr;
+  void (*discard)(user_ring_buffer*, void*) = nullptr;
+  void (*release)(user_ring_buffer*) = nullptr;
+};
+
+template <typename T>
+void Bind(T& slot, void* fn) { slot = reinterpret_cast<T>(fn); }
+
+const UrbApi* Api() {
+  static const UrbApi* api = []() -> const UrbApi* {
+    static UrbApi a;
+#ifdef LBN_STATIC_LIBBPF
+#if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 1)
+    Bind(a.create, reinterpret_cast<void*>(&user_ring_buffer__new));
+    Bind(a.reserve, reinterpret_cast<void*>(&user_ring_buffer__reserve));
+    Bind(a.submit, reinterpret_cast<void*>(&user_ring_buffer__submit));
+    Bind(a.discard, reinterpret_cast<void*>(&user_ring_buffer__discard));
+    Bind(a.release, reinterpret_cast<void*>(&user_ring_buffer__free));
+#endif
+#else
+    Dl_info di;
+    if (dladdr(reinterpret_cast<void*>(&bpf_object__open_file), &di) == 0 || di.dli_fname == nullptr) return nullptr;
+    void* lib = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);  // kept: libbpf stays loaded with the addon
+    if (lib == nullptr) return nullptr;
+    Bind(a.create, dlsym(lib, "user_ring_buffer__new"));
+    Bind(a.reserve, dlsym(lib, "user_ring_buffer__reserve"));
+    Bind(a.submit, dlsym(lib, "user_ring_buffer__submit"));
+    Bind(a.discard, dlsym(lib, "user_ring_buffer__discard"));
+    Bind(a.release, dlsym(lib, "user_ring_buffer__free"));
+#endif
+    return a.create && a.reserve && a.submit && a.discard && a.release ? &a : nullptr;
+  }();
+  return api;
+}
 
 class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
  public:
@@ -36,8 +86,13 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
     Napi::Env env = info.Env();
     int fd = info[0].As<Napi::Number>().Int32Value();
     name_ = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "map fd " + std::to_string(fd);
+    api_ = Api();
+    if (api_ == nullptr)
+      ThrowErrno(env, EOPNOTSUPP, "user_ring_buffer__new", name_,
+                 std::string("the libbpf this addon runs with (") + std::to_string(libbpf_major_version()) + "." +
+                     std::to_string(libbpf_minor_version()) + ") has no user ring buffers: they need libbpf 1.1 or newer\n");
     LogCapture cap;
-    rb_ = user_ring_buffer__new(fd, nullptr);
+    rb_ = api_->create(fd, nullptr);
     if (rb_ == nullptr) ThrowErrno(env, errno, "user_ring_buffer__new", name_, cap.take());
     // Read-only views of the positions, for pending(): the consumer page is
     // the kernel's, the producer page libbpf's.
@@ -63,14 +118,14 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
 
   // Copies `len` bytes into a new sample; false when the ring is full.
   bool Put(Napi::Env env, const uint8_t* data, uint32_t len, bool throwWhenFull) {
-    void* sample = user_ring_buffer__reserve(rb_, len);
+    void* sample = api_->reserve(rb_, len);
     if (sample == nullptr) {
       int err = errno;
       if (err == ENOSPC && !throwWhenFull) return false;
       ThrowErrno(env, err, "user_ring_buffer__reserve", name_ + " (" + std::to_string(len) + " bytes)");
     }
     if (len) memcpy(sample, data, len);
-    user_ring_buffer__submit(rb_, sample);
+    api_->submit(rb_, sample);
     return true;
   }
 
@@ -106,7 +161,7 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
     Napi::Env env = info.Env();
     user_ring_buffer* rb = Live(env);
     uint32_t size = info[0].As<Napi::Number>().Uint32Value();
-    void* sample = user_ring_buffer__reserve(rb, size);
+    void* sample = api_->reserve(rb, size);
     if (sample == nullptr) {
       int err = errno;
       ThrowErrno(env, err, "user_ring_buffer__reserve", name_ + " (" + std::to_string(size) + " bytes)");
@@ -128,8 +183,8 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
     bool discard = info[1].ToBoolean();
     for (auto it = reservations_.begin(); it != reservations_.end(); ++it) {
       if (it->buffer.Value() != ab) continue;
-      if (discard) user_ring_buffer__discard(rb, it->sample);
-      else user_ring_buffer__submit(rb, it->sample);
+      if (discard) api_->discard(rb, it->sample);
+      else api_->submit(rb, it->sample);
       if (!ab.IsDetached()) ab.Detach();
       reservations_.erase(it);
       return Napi::Boolean::New(env, true);
@@ -152,14 +207,14 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
   void Release(Napi::Env* env) {
     if (rb_ == nullptr) return;
     for (Reservation& r : reservations_) {
-      user_ring_buffer__discard(rb_, r.sample);
+      api_->discard(rb_, r.sample);
       if (env != nullptr && !r.buffer.IsEmpty()) {
         Napi::ArrayBuffer ab = r.buffer.Value();
         if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
       }
     }
     reservations_.clear();
-    user_ring_buffer__free(rb_);
+    api_->release(rb_);
     rb_ = nullptr;
     if (consumer_) munmap(const_cast<uint64_t*>(consumer_), page_);
     if (producer_) munmap(const_cast<uint64_t*>(producer_), page_);
@@ -172,6 +227,7 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
     return env.Undefined();
   }
 
+  const UrbApi* api_ = nullptr;
   user_ring_buffer* rb_ = nullptr;
   std::string name_;
   std::vector<Reservation> reservations_;
