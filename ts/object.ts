@@ -389,7 +389,7 @@ export class BpfObject {
           continue;
         }
         if (p.type === 'struct_ops') {
-          skipped.push({ program: p, reason: `SEC(${JSON.stringify(p.section)}) runs as a member of its struct_ops map, registered below` });
+          skipped.push({ program: p, reason: `SEC(${JSON.stringify(p.section)}) runs as a member of its struct_ops map, which obj.attach() registers` });
           continue;
         }
         try {
