@@ -42,13 +42,13 @@ const ROUTE = 'ip route replace local 127.0.0.1 dev lo table local proto kernel 
 function inNetns(script: string): string {
   return execFileSync('unshare', ['--net', 'sh', '-c',
     `ip link set lo up && ${ROUTE} ${NAME} && exec "$0" -e "$1"`, process.execPath, script],
-  { encoding: 'utf8', timeout: 60_000 });
+  { encoding: 'utf8', timeout: 90_000 });
 }
 
 describe('struct_ops (a tcp_congestion_ops of our own)', function () {
   // Loading a struct_ops object reads the kernel's BTF; the transfer runs a
   // node process in a namespace.
-  this.timeout(60_000);
+  this.timeout(Math.max(this.timeout(), 120_000));
   const it = itIf('structOps', features.structOps());
   let o: BpfObject | undefined;
   afterEach(() => {
@@ -123,7 +123,6 @@ describe('struct_ops (a tcp_congestion_ops of our own)', function () {
   });
 
   it('is undone when the process exits (process.exit) or is killed by SIGTERM without close()', async function () {
-    this.timeout(60_000);
     const child = `const { BpfObject } = require(${JSON.stringify(LIB)});
 const o = new BpfObject(${JSON.stringify(OBJECT)}).load();
 o.attach();
@@ -131,7 +130,7 @@ const ok = require('node:fs').readFileSync('/proc/sys/net/ipv4/tcp_available_con
 process.stdout.write(ok ? 'registered\\n' : 'not registered\\n');
 if (process.argv[1] === 'exit') process.exit(0);
 setInterval(() => {}, 1000);`;
-    const r = spawnSync(process.execPath, ['-e', child, 'exit'], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, ['-e', child, 'exit'], { encoding: 'utf8', timeout: 90_000 });
     assert.equal(r.stdout, 'registered\n', r.stderr);
     assert.equal(r.status, 0);
     assert.ok(!available().includes(NAME), 'unregistered at process.exit()');
@@ -158,7 +157,7 @@ setInterval(() => {}, 1000);`;
 });
 
 describe('struct_ops with BPF_F_LINK: a kernel link', function () {
-  this.timeout(60_000);
+  this.timeout(Math.max(this.timeout(), 120_000));
   const it = itIf('structOpsLink', features.structOpsLink());
   const BPF_F_LINK = 1 << 13;
   let o: BpfObject | undefined;
@@ -209,7 +208,6 @@ describe('struct_ops with BPF_F_LINK: a kernel link', function () {
   });
 
   it('SIGKILL leaves nothing registered: the kernel closes the link with the process', async function () {
-    this.timeout(60_000);
     const child = `const { BpfObject } = require(${JSON.stringify(LIB)});
 const o = new BpfObject(${JSON.stringify(OBJECT)});
 o.map('${NAME}').flags |= ${BPF_F_LINK};
