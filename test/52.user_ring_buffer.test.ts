@@ -160,7 +160,7 @@ describe('UserRingBuffer: what is not a user ring buffer (any kernel)', function
     using o = new BpfObject(obj('sock_example')).load();
     throwsWith(() => new UserRingBuffer({} as never), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
     throwsWith(() => new UserRingBuffer(undefined as never), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
-    throwsWith(() => new UserRingBuffer(o.map('counts')), { code: 'ERR_INVALID_ARG_VALUE', message: /map 'counts' is a hash map/ }, TypeError);
+    throwsWith(() => new UserRingBuffer(o.map('counts')), { code: 'ERR_INVALID_ARG_VALUE', message: /map 'counts' is of type array/ }, TypeError);
   });
 });
 

@@ -16,7 +16,7 @@ import type { BpfMap } from './map.js';
 /** @internal map.attachStructOps(): registers `map` and returns the link that unregisters it. */
 export function attachStructOps(map: BpfMap, native: NativeMap): BpfLink {
   if (map.type !== 'struct_ops') {
-    fail(TypeError, 'ERR_INVALID_ARG_VALUE', `attachStructOps() needs a struct_ops map; map '${map.name}' is a ${map.type} map`);
+    fail(TypeError, 'ERR_INVALID_ARG_VALUE', `attachStructOps() needs a struct_ops map; map '${map.name}' is of type ${map.type}`);
   }
   const made = needing('structOps', features.structOps, () => native.attachStructOps());
   const forgetExit = made.info().kind === 'struct_ops' ? releaseOnExit(made) : undefined;

@@ -78,7 +78,7 @@ export class UserRingBufferImpl<T = Buffer> {
   constructor(map: BpfMap, opts: UserRingBufferOptions<T> = {}) {
     if (!(map instanceof BpfMap)) invalidArgType('map', 'a BpfMap', map);
     if (map.type !== 'user_ringbuf') {
-      fail(TypeError, 'ERR_INVALID_ARG_VALUE', `UserRingBuffer needs a BPF_MAP_TYPE_USER_RINGBUF map; map '${map.name}' is a ${map.type} map`);
+      fail(TypeError, 'ERR_INVALID_ARG_VALUE', `UserRingBuffer needs a BPF_MAP_TYPE_USER_RINGBUF map; map '${map.name}' is of type ${map.type}`);
     }
     this.#codec = encoderOf(map, opts as UserRingBufferOptions<unknown>);
     const fd = map.liveFd();
