@@ -45,7 +45,6 @@
           # symbols stay local to the addon.
           "include_dirs": ["<(libbpf_prefix)/include"],
           "libraries": ["<(libbpf_archive)", "-lelf", "-lz"],
-          "defines": ["LBN_STATIC_LIBBPF"],
           "ldflags": ["-Wl,--exclude-libs,libbpf.a"]
         }]
       ],

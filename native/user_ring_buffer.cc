@@ -1,71 +1,28 @@
-// BPF_MAP_TYPE_USER_RINGBUF producer (Linux 6.1): libbpf's user_ring_buffer.
-// submit() copies a record into the ring in one call (reserve, copy,
-// submit); reserve() hands JavaScript the reserved sample itself, as an
-// ArrayBuffer over the ring's pages that commit() detaches, so no view
-// outlives the sample. Nothing here blocks: a full ring is ENOSPC
-// (user_ring_buffer__reserve_blocking is not used, it would stall the event
-// loop).
+// BPF_MAP_TYPE_USER_RINGBUF producer (Linux 6.1). The ring is written here
+// as libbpf's user_ring_buffer writes it (the protocol of
+// kernel/bpf/ringbuf.c): libbpf's functions came with libbpf 1.1, and the
+// addon's floor is 1.0 (a lookup at run time would need glibc 2.34's
+// dlsym). submit() copies a record into the ring in one call (reserve,
+// copy, commit); reserve() hands JavaScript the reserved sample itself, as
+// an ArrayBuffer over the ring's pages that commit() detaches, so no view
+// outlives the sample. Nothing here blocks: a full ring is ENOSPC.
 #include "glue.h"
 
-#include <dlfcn.h>
 #include <sys/mman.h>
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
 #include <vector>
 
-// Declared by libbpf.h from 1.1 on.
-struct user_ring_buffer;
-
 namespace glue {
 
 namespace {
 
-// libbpf's user_ring_buffer functions came with libbpf 1.1 (LIBBPF_1.1.0
-// symbols). The addon's floor is libbpf 1.0, so where it links the system
-// libbpf they are looked up when first needed, in the libbpf it was loaded
-// with, rather than bound at load time: an older libbpf then fails here,
-// with a clear error, instead of failing to load the whole addon. A
-// statically linked libbpf (LBN_STATIC_LIBBPF) is called directly.
-struct UrbApi {
-  // The opts argument is always null here: `const void*` keeps these types
-  // free of libbpf 1.1's headers.
-  user_ring_buffer* (*create)(int, const void*) = nullptr;
-  void* (*reserve)(user_ring_buffer*, uint32_t) = nullptr;
-  void (*submit)(user_ring_buffer*, void*) = nullptr;
-  void (*discard)(user_ring_buffer*, void*) = nullptr;
-  void (*release)(user_ring_buffer*) = nullptr;
-};
-
-template <typename T>
-void Bind(T& slot, void* fn) { slot = reinterpret_cast<T>(fn); }
-
-const UrbApi* Api() {
-  static const UrbApi* api = []() -> const UrbApi* {
-    static UrbApi a;
-#ifdef LBN_STATIC_LIBBPF
-#if LIBBPF_MAJOR_VERSION > 1 || (LIBBPF_MAJOR_VERSION == 1 && LIBBPF_MINOR_VERSION >= 1)
-    Bind(a.create, reinterpret_cast<void*>(&user_ring_buffer__new));
-    Bind(a.reserve, reinterpret_cast<void*>(&user_ring_buffer__reserve));
-    Bind(a.submit, reinterpret_cast<void*>(&user_ring_buffer__submit));
-    Bind(a.discard, reinterpret_cast<void*>(&user_ring_buffer__discard));
-    Bind(a.release, reinterpret_cast<void*>(&user_ring_buffer__free));
-#endif
-#else
-    Dl_info di;
-    if (dladdr(reinterpret_cast<void*>(&bpf_object__open_file), &di) == 0 || di.dli_fname == nullptr) return nullptr;
-    void* lib = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);  // kept: libbpf stays loaded with the addon
-    if (lib == nullptr) return nullptr;
-    Bind(a.create, dlsym(lib, "user_ring_buffer__new"));
-    Bind(a.reserve, dlsym(lib, "user_ring_buffer__reserve"));
-    Bind(a.submit, dlsym(lib, "user_ring_buffer__submit"));
-    Bind(a.discard, dlsym(lib, "user_ring_buffer__discard"));
-    Bind(a.release, dlsym(lib, "user_ring_buffer__free"));
-#endif
-    return a.create && a.reserve && a.submit && a.discard && a.release ? &a : nullptr;
-  }();
-  return api;
-}
+// The ring's framing (uapi bpf.h): an 8-byte header before each sample,
+// whose length word carries the busy and discard bits.
+constexpr uint32_t kBusyBit = 1u << 31;
+constexpr uint32_t kDiscardBit = 1u << 30;
+constexpr uint32_t kHeader = 8;
 
 class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
  public:
@@ -81,51 +38,81 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
                        });
   }
 
-  // new NativeUserRingBuffer(mapFd, name)
+  // new NativeUserRingBuffer(mapFd, name): maps the ring as libbpf's
+  // user_ring_buffer__new does. The kernel's consumer position is
+  // read-only; the producer page and the data are ours, the data mapped
+  // twice in a row so that a sample that wraps is still contiguous.
   explicit UserRingBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UserRingBuffer>(info) {
     Napi::Env env = info.Env();
     int fd = info[0].As<Napi::Number>().Int32Value();
     name_ = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "map fd " + std::to_string(fd);
-    api_ = Api();
-    if (api_ == nullptr)
-      ThrowErrno(env, EOPNOTSUPP, "user_ring_buffer__new", name_,
-                 std::string("the libbpf this addon runs with (") + std::to_string(libbpf_major_version()) + "." +
-                     std::to_string(libbpf_minor_version()) + ") has no user ring buffers: they need libbpf 1.1 or newer\n");
-    LogCapture cap;
-    rb_ = api_->create(fd, nullptr);
-    if (rb_ == nullptr) ThrowErrno(env, errno, "user_ring_buffer__new", name_, cap.take());
-    // Read-only views of the positions, for pending(): the consumer page is
-    // the kernel's, the producer page libbpf's.
+    bpf_map_info mi;
+    if (InfoByFd(fd, mi) != 0) ThrowErrno(env, errno, "user_ring_buffer__new", name_);
+    if (mi.type != BPF_MAP_TYPE_USER_RINGBUF) ThrowErrno(env, EINVAL, "user_ring_buffer__new", name_ + " is not a user ring buffer");
+    size_ = mi.max_entries;  // a power of two, a multiple of the page size
     page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     void* c = mmap(nullptr, page_, PROT_READ, MAP_SHARED, fd, 0);
-    void* p = mmap(nullptr, page_, PROT_READ, MAP_SHARED, fd, page_);
-    consumer_ = c == MAP_FAILED ? nullptr : static_cast<const uint64_t*>(c);
-    producer_ = p == MAP_FAILED ? nullptr : static_cast<const uint64_t*>(p);
+    if (c == MAP_FAILED) ThrowErrno(env, errno, "user_ring_buffer__new", name_ + " (mmap of the consumer page)");
+    consumer_ = static_cast<const uint64_t*>(c);
+    mapLen_ = page_ + 2 * static_cast<size_t>(size_);
+    void* p = mmap(nullptr, mapLen_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(page_));
+    if (p == MAP_FAILED) {
+      int err = errno;
+      munmap(const_cast<uint64_t*>(consumer_), page_);
+      consumer_ = nullptr;
+      ThrowErrno(env, err, "user_ring_buffer__new", name_ + " (mmap of the producer page and data)");
+    }
+    producer_ = static_cast<uint64_t*>(p);
+    data_ = static_cast<uint8_t*>(p) + page_;
   }
 
   ~UserRingBuffer() override { Release(nullptr); }
 
  private:
   struct Reservation {
-    void* sample;
+    uint8_t* sample;
     Napi::Reference<Napi::ArrayBuffer> buffer;
   };
 
-  user_ring_buffer* Live(Napi::Env env) {
-    if (rb_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "UserRingBuffer is closed");
-    return rb_;
+  void Live(Napi::Env env) {
+    if (data_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "UserRingBuffer is closed");
+  }
+
+  // A sample of `len` bytes, its header marked busy (the kernel stops
+  // there until it is committed); nullptr and errno when it cannot be.
+  uint8_t* ReserveSample(uint32_t len) {
+    if (len & (kBusyBit | kDiscardBit)) return errno = E2BIG, nullptr;
+    // Pairs with the kernel's release of the consumer position.
+    uint64_t cons = __atomic_load_n(consumer_, __ATOMIC_ACQUIRE);
+    uint64_t prod = __atomic_load_n(producer_, __ATOMIC_ACQUIRE);
+    uint64_t total = (static_cast<uint64_t>(len) + kHeader + 7) / 8 * 8;
+    if (total > size_) return errno = E2BIG, nullptr;
+    if (size_ - (prod - cons) < total) return errno = ENOSPC, nullptr;
+    uint32_t* hdr = reinterpret_cast<uint32_t*>(data_ + (prod & (size_ - 1)));
+    *hdr = len | kBusyBit;
+    // The kernel reads the header once it sees the new producer position.
+    __atomic_store_n(producer_, prod + total, __ATOMIC_RELEASE);
+    return data_ + ((prod + kHeader) & (size_ - 1));
+  }
+
+  // Clears the busy bit (and marks a discarded sample): the kernel may take it.
+  void CommitSample(uint8_t* sample, bool discard) {
+    uint32_t* hdr = reinterpret_cast<uint32_t*>(data_ + ((sample - data_ - kHeader) & (size_ - 1)));
+    uint32_t len = *hdr & ~kBusyBit;
+    if (discard) len |= kDiscardBit;
+    __atomic_exchange_n(hdr, len, __ATOMIC_ACQ_REL);
   }
 
   // Copies `len` bytes into a new sample; false when the ring is full.
   bool Put(Napi::Env env, const uint8_t* data, uint32_t len, bool throwWhenFull) {
-    void* sample = api_->reserve(rb_, len);
+    uint8_t* sample = ReserveSample(len);
     if (sample == nullptr) {
       int err = errno;
       if (err == ENOSPC && !throwWhenFull) return false;
       ThrowErrno(env, err, "user_ring_buffer__reserve", name_ + " (" + std::to_string(len) + " bytes)");
     }
     if (len) memcpy(sample, data, len);
-    api_->submit(rb_, sample);
+    CommitSample(sample, false);
     return true;
   }
 
@@ -159,15 +146,15 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
   // ENOSPC, as for submit().
   Napi::Value Reserve(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    user_ring_buffer* rb = Live(env);
+    Live(env);
     uint32_t size = info[0].As<Napi::Number>().Uint32Value();
-    void* sample = api_->reserve(rb, size);
+    uint8_t* sample = ReserveSample(size);
     if (sample == nullptr) {
       int err = errno;
       ThrowErrno(env, err, "user_ring_buffer__reserve", name_ + " (" + std::to_string(size) + " bytes)");
     }
-    // The pages belong to libbpf's mapping: no finalizer frees them, and
-    // commit() or close() detaches the buffer before they can go.
+    // The pages are the ring's: no finalizer frees them, and commit() or
+    // close() detaches the buffer before they can go.
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, sample, size);
     reservations_.push_back(Reservation{sample, Napi::Persistent(ab)});
     return ab;
@@ -178,13 +165,12 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
   // more).
   Napi::Value Commit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    user_ring_buffer* rb = Live(env);
+    Live(env);
     Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
     bool discard = info[1].ToBoolean();
     for (auto it = reservations_.begin(); it != reservations_.end(); ++it) {
       if (it->buffer.Value() != ab) continue;
-      if (discard) api_->discard(rb, it->sample);
-      else api_->submit(rb, it->sample);
+      CommitSample(it->sample, discard);
       if (!ab.IsDetached()) ab.Detach();
       reservations_.erase(it);
       return Napi::Boolean::New(env, true);
@@ -196,7 +182,6 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
   Napi::Value Pending(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Live(env);
-    if (!consumer_ || !producer_) return Napi::Number::New(env, -1);
     uint64_t c = __atomic_load_n(consumer_, __ATOMIC_ACQUIRE);
     uint64_t p = __atomic_load_n(producer_, __ATOMIC_ACQUIRE);
     return Napi::Number::New(env, static_cast<double>(p - c));
@@ -205,20 +190,20 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
   // Samples still reserved are discarded (the kernel skips them) and their
   // buffers detached, then the ring is unmapped.
   void Release(Napi::Env* env) {
-    if (rb_ == nullptr) return;
+    if (data_ == nullptr) return;
     for (Reservation& r : reservations_) {
-      api_->discard(rb_, r.sample);
+      CommitSample(r.sample, true);
       if (env != nullptr && !r.buffer.IsEmpty()) {
         Napi::ArrayBuffer ab = r.buffer.Value();
         if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
       }
     }
     reservations_.clear();
-    api_->release(rb_);
-    rb_ = nullptr;
-    if (consumer_) munmap(const_cast<uint64_t*>(consumer_), page_);
-    if (producer_) munmap(const_cast<uint64_t*>(producer_), page_);
-    consumer_ = producer_ = nullptr;
+    munmap(producer_, mapLen_);
+    munmap(const_cast<uint64_t*>(consumer_), page_);
+    producer_ = nullptr;
+    consumer_ = nullptr;
+    data_ = nullptr;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -227,13 +212,13 @@ class UserRingBuffer : public Napi::ObjectWrap<UserRingBuffer> {
     return env.Undefined();
   }
 
-  const UrbApi* api_ = nullptr;
-  user_ring_buffer* rb_ = nullptr;
   std::string name_;
   std::vector<Reservation> reservations_;
   const uint64_t* consumer_ = nullptr;
-  const uint64_t* producer_ = nullptr;
-  size_t page_ = 0;
+  uint64_t* producer_ = nullptr;
+  uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  size_t page_ = 0, mapLen_ = 0;
 };
 
 }  // namespace

@@ -103,6 +103,29 @@ describe('UserRingBuffer (bpf_user_ringbuf_drain)', function () {
     assert.equal(seen.samples, BigInt(fits + 1));
   });
 
+  it('records that wrap around the end of the ring arrive whole (reserved and written)', function () {
+    using urb = new UserRingBuffer(o.map('requests'));
+    // 40-byte records take 48 bytes in the ring (4096 bytes).
+    const rec = (v: bigint, tag: string): Buffer => Buffer.concat([request(1, v, tag), Buffer.alloc(16)]);
+    for (let i = 0; i < 85; i++) urb.submit(rec(1n, 'fill'));
+    assert.equal(drain(), 85);
+    // At 4080 now: the header fits before the end, the data runs past it.
+    const r = urb.reserve(40);
+    rec(1_000n, 'wrap1').copy(r.buffer);
+    r.submit();
+    assert.equal(drain(), 1);
+    assert.equal(seen.last_tag, 'wrap1');
+    for (let i = 0; i < 84; i++) urb.submit(rec(1n, 'fill'));
+    assert.equal(drain(), 84);
+    // At 8160 (4064 in the ring): data from 4072 to 4112, past the end again.
+    urb.submit(rec(123_456_789n, 'wrap2'));
+    assert.equal(drain(), 1);
+    assert.equal(seen.short_samples, 0n);
+    assert.equal(seen.samples, 171n);
+    assert.equal(seen.value_sum, 85n + 1_000n + 84n + 123_456_789n);
+    assert.equal(seen.last_tag, 'wrap2');
+  });
+
   it('reserve(): written in place, submitted or discarded; the kernel waits for a pending reservation', function () {
     using urb = new UserRingBuffer(o.map('requests'));
     const a = urb.reserve(RECORD);
