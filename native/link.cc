@@ -115,8 +115,9 @@ int Link::KernelFd(Napi::Env env, const char* op, const std::string& target) {
     std::string kind = FdKind(fd);
     if (kind == "bpf_link" || kind == "bpf-link") return fd;
     ThrowErrno(env, EOPNOTSUPP, op, target,
-               "this struct_ops map is registered without a kernel link (it was not made with BPF_F_LINK: "
-               "SEC(\".struct_ops.link\") with libbpf 1.2+ on Linux 6.4+), so there is no link to pin, update or query\n");
+               "this struct_ops map is registered without a kernel link, so there is no link to pin, update or "
+               "query: struct_ops links need a map made with BPF_F_LINK (Linux 6.4+): SEC(\".struct_ops.link\") with "
+               "libbpf 1.2+, or map.flags |= 1 << 13 before load\n");
   }
   if (a_.kind == Attachment::kUsdt)
     ThrowErrno(env, EOPNOTSUPP, op, target,
