@@ -28,7 +28,10 @@
         "native/features.cc",
         "native/info.cc",
         "native/print.cc",
-        "native/trace_pipe.cc"
+        "native/trace_pipe.cc",
+        "native/user_ring_buffer.cc",
+        "native/struct_ops.cc",
+        "native/netfilter.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

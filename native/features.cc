@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <bpf/btf.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -258,6 +259,49 @@ Napi::Value Answer(Napi::Env env, const Outcome& o) {
   return r;
 }
 
+// A netfilter program (type 32, expected attach type BPF_NETFILTER 45,
+// numbers the Debian 12 headers lack) returning NF_ACCEPT: loaded, not
+// attached.
+Outcome Netfilter() {
+  Outcome out;
+  Fd prog(LoadProg(static_cast<bpf_prog_type>(32), 45, 0, 1, out));
+  return out;
+}
+
+// A struct_ops map of tcp_congestion_ops, created with the kernel's value
+// type (bpf_struct_ops_tcp_congestion_ops in vmlinux BTF): what the kernel
+// needs before any struct_ops program can be registered. Nothing is
+// registered. With `link`, the map is made with BPF_F_LINK (Linux 6.4), as
+// struct_ops links need.
+Outcome StructOps(bool link) {
+  LogCapture quiet;
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return Failed("btf__load_vmlinux_btf");
+  int id = btf__find_by_name_kind(vmlinux, "bpf_struct_ops_tcp_congestion_ops", BTF_KIND_STRUCT);
+  long long size = id > 0 ? btf__resolve_size(vmlinux, id) : -ENOENT;
+  btf__free(vmlinux);
+  if (id <= 0) return Failed("btf__find_by_name_kind(bpf_struct_ops_tcp_congestion_ops)", ENOENT);
+  if (size <= 0) return Failed("btf__resolve_size", static_cast<int>(size));
+  // The kernel takes a struct_ops map only from an object with BTF of its
+  // own (btf_fd): one int type stands for it.
+  btf* own = btf__new_empty();
+  if (own == nullptr) return Failed("btf__new_empty");
+  btf__add_int(own, "int", 4, BTF_INT_SIGNED);
+  if (btf__load_into_kernel(own) != 0) {
+    Outcome out = Failed("btf__load_into_kernel");
+    btf__free(own);
+    return out;
+  }
+  LIBBPF_OPTS(bpf_map_create_opts, o, .btf_fd = static_cast<__u32>(btf__fd(own)),
+              .btf_vmlinux_value_type_id = static_cast<__u32>(id), .map_flags = link ? 1u << 13 : 0);
+  Fd map(bpf_map_create(BPF_MAP_TYPE_STRUCT_OPS, "lbn_probe", 4, static_cast<__u32>(size), 1, &o));
+  int err = errno;
+  btf__free(own);
+  errno = err;
+  if (map.fd < 0) return Failed("bpf_map_create(BPF_MAP_TYPE_STRUCT_OPS)");
+  return Outcome{};
+}
+
 }  // namespace
 
 // probeType('prog' | 'map', type): libbpf's own probes; probeType('helper',
@@ -292,6 +336,9 @@ Napi::Value ProbeFeature(const Napi::CallbackInfo& info) {
   if (name == "iter") return Answer(env, Iterator(info[1].As<Napi::String>()));
   if (name == "lookup_and_delete_hash") return Answer(env, HashMapOp(false));
   if (name == "batch_ops") return Answer(env, HashMapOp(true));
+  if (name == "netfilter") return Answer(env, Netfilter());
+  if (name == "struct_ops") return Answer(env, StructOps(false));
+  if (name == "struct_ops_link") return Answer(env, StructOps(true));
   ThrowState(env, "ERR_INVALID_ARG_VALUE", "unknown feature probe '" + name + "'");
 }
 

@@ -183,6 +183,7 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value Btf(const Napi::CallbackInfo& info);
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value AttachStructOps(const Napi::CallbackInfo& info);  // struct_ops.cc
 
   bpf_map* Owned(Napi::Env env, bool mustBeLoaded);
   int Fd(Napi::Env env);
@@ -246,6 +247,7 @@ class Program : public Napi::ObjectWrap<Program> {
   Napi::Value AttachNetns(const Napi::CallbackInfo& info);
   Napi::Value AttachProg(const Napi::CallbackInfo& info);
   Napi::Value AttachIter(const Napi::CallbackInfo& info);
+  Napi::Value AttachNetfilter(const Napi::CallbackInfo& info);  // netfilter.cc
   Napi::Object Libbpf(Napi::Env env, bpf_link* link, const char* op, const std::string& target, LogCapture& cap,
                       bool usdt = false);
   int DupFd(Napi::Env env);
@@ -271,8 +273,12 @@ struct Attachment {
   // kUsdt: a libbpf link with no fd of its own (libbpf's USDT link is a set
   // of uprobes, or an inner uprobe.multi link it does not expose; its fd
   // field is 0 from calloc, and stdin must never be used or closed for it).
-  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach, kUsdt } kind = kLibbpf;
-  bpf_link* link = nullptr;  // kLibbpf, kUsdt
+  // kStructOps: libbpf's struct_ops link; a kernel link only where the map
+  // was made with BPF_F_LINK, else a registration undone by deleting the
+  // map's element (its fd is the map's, not ours to use as a link's).
+  enum Kind { kLibbpf, kFd, kSocket, kXdpNetlink, kTc, kProgAttach, kUsdt, kStructOps } kind = kLibbpf;
+  bpf_link* link = nullptr;  // kLibbpf, kUsdt, kStructOps
+  uint32_t mapId = 0;        // kStructOps: the struct_ops map's id
   uint32_t progId = 0;       // kLibbpf, kUsdt: the program's id, for links the kernel cannot describe
   int fd = -1;               // kFd: a kernel link; kSocket: a dup of the socket
   int progFd = -1;           // a dup of the program's fd (kSocket: not owned)
@@ -321,6 +327,7 @@ Napi::Function RingBufferInit(Napi::Env env);
 Napi::Function PerfBufferInit(Napi::Env env);
 Napi::Function RingMmapInit(Napi::Env env);    // ring_mmap.cc
 Napi::Function RingThreadInit(Napi::Env env);  // ring_thread.cc
+Napi::Function UserRingBufferInit(Napi::Env env);
 
 // -------------------------------------------------------------- features.cc
 Napi::Value ProbeType(const Napi::CallbackInfo& info);

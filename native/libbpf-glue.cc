@@ -71,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativePerfBuffer", PerfBufferInit(env));
   exports.Set("NativeRingMmap", RingMmapInit(env));
   exports.Set("NativeRingThread", RingThreadInit(env));
+  exports.Set("NativeUserRingBuffer", UserRingBufferInit(env));
   exports.Set("setup", Napi::Function::New<Setup>(env, "setup"));
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("openRawSocket", Napi::Function::New<OpenRawSocket>(env, "openRawSocket"));

@@ -43,6 +43,7 @@ bool Link::Release() {
   switch (a_.kind) {
     case Attachment::kLibbpf:
     case Attachment::kUsdt:  // libbpf destroys its uprobes; it closes no fd of the USDT link itself
+    case Attachment::kStructOps:  // closes the kernel link, or deletes the map's element
       bpf_link__destroy(a_.link);
       break;
     case Attachment::kFd:
@@ -109,6 +110,15 @@ int Link::KernelFd(Napi::Env env, const char* op, const std::string& target) {
   if (!live_) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
   if (a_.kind == Attachment::kLibbpf) return bpf_link__fd(a_.link);
   if (a_.kind == Attachment::kFd) return a_.fd;
+  if (a_.kind == Attachment::kStructOps) {
+    int fd = bpf_link__fd(a_.link);
+    std::string kind = FdKind(fd);
+    if (kind == "bpf_link" || kind == "bpf-link") return fd;
+    ThrowErrno(env, EOPNOTSUPP, op, target,
+               "this struct_ops map is registered without a kernel link, so there is no link to pin, update or "
+               "query: struct_ops links need a map made with BPF_F_LINK (Linux 6.4+): SEC(\".struct_ops.link\") with "
+               "libbpf 1.2+, or map.flags |= 1 << 13 before load\n");
+  }
   if (a_.kind == Attachment::kUsdt)
     ThrowErrno(env, EOPNOTSUPP, op, target,
                "a USDT attachment is no single kernel link: libbpf makes it of one uprobe per probe site (or of a "
@@ -121,10 +131,21 @@ int Link::KernelFd(Napi::Env env, const char* op, const std::string& target) {
 Napi::Value Link::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!live_) ThrowState(env, "ERR_INVALID_STATE", "BpfLink is detached");
-  static const char* kinds[] = {"link", "link", "socket", "xdp_netlink", "tc", "prog_attach", "usdt"};
+  static const char* kinds[] = {"link", "link", "socket", "xdp_netlink", "tc", "prog_attach", "usdt", "struct_ops"};
   Napi::Object o = Napi::Object::New(env);
   o.Set("kind", kinds[a_.kind]);
   int fd = a_.kind == Attachment::kLibbpf ? bpf_link__fd(a_.link) : a_.kind == Attachment::kFd ? a_.fd : -1;
+  if (a_.kind == Attachment::kStructOps) {
+    // A kernel link (BPF_F_LINK maps) describes itself; a registration
+    // without one has only the map (its fd is the map's, not a link's).
+    int lfd = bpf_link__fd(a_.link);
+    std::string kind = FdKind(lfd);
+    if (kind == "bpf_link" || kind == "bpf-link") {
+      fd = lfd;
+      o.Set("kind", "link");
+    }
+    o.Set("mapId", a_.mapId);
+  }
   o.Set("fd", fd);
   int progFd = a_.progFd;
   // Links made by perf_event_open (kprobes on kernels before 5.15) have no

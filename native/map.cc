@@ -79,6 +79,7 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::Btf>("btf"),
                          InstanceMethod<&Map::Pin>("pin"),
                          InstanceMethod<&Map::Close>("close"),
+                         InstanceMethod<&Map::AttachStructOps>("attachStructOps"),
                      });
 }
 

@@ -71,6 +71,7 @@ Napi::Function Program::Init(Napi::Env env) {
                          InstanceMethod<&Program::AttachNetns>("attachNetns"),
                          InstanceMethod<&Program::AttachProg>("attachProg"),
                          InstanceMethod<&Program::AttachIter>("attachIter"),
+                         InstanceMethod<&Program::AttachNetfilter>("attachNetfilter"),
                          InstanceMethod<&Program::TestRun>("testRun"),
                          InstanceMethod<&Program::Pin>("pin"),
                          InstanceMethod<&Program::Close>("close"),

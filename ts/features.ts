@@ -67,6 +67,9 @@ const NEEDS = {
   lsm: 'BPF LSM programs need Linux 5.7 with CONFIG_BPF_LSM and bpf in the lsm= boot list',
   lookupAndDeleteHash: 'lookup_and_delete on hash and LRU maps needs Linux 5.14',
   batchOps: 'batch map operations need Linux 5.6',
+  netfilter: 'netfilter programs need Linux 6.4',
+  structOps: 'struct_ops (BPF tcp_congestion_ops) needs Linux 5.6 with CONFIG_BPF_JIT and kernel BTF',
+  structOpsLink: 'struct_ops links (maps with BPF_F_LINK) need Linux 6.4',
 } as const;
 
 const ITERATORS: Record<string, string> = {
@@ -153,10 +156,23 @@ export const features = {
     return syscall === true ? features.helper('syscall', 'bpf_loop') : `bpf_loop() needs Linux 5.17; ${syscall}`;
   },
 
+  /** BPF_PROG_TYPE_NETFILTER programs (a real load; Linux 6.4). */
+  netfilter: (): FeatureResult => tried('netfilter', NEEDS.netfilter),
+  /** struct_ops maps of tcp_congestion_ops (a real map creation with the kernel's value type; Linux 5.6). */
+  structOps: (): FeatureResult => tried('struct_ops', NEEDS.structOps),
+  /** struct_ops maps with BPF_F_LINK, registered by a kernel link (Linux 6.4). */
+  structOpsLink: (): FeatureResult => {
+    const base = features.structOps();
+    return base === true ? tried('struct_ops_link', NEEDS.structOpsLink) : base;
+  },
+  /** BPF_MAP_TYPE_USER_RINGBUF maps (Linux 6.1). */
+  userRingbuf: (): FeatureResult => features.mapType('user_ringbuf'),
+
   /** Every named probe above, run now: a table of what this kernel has. */
   report(): Record<string, FeatureResult> {
     const names = ['kprobes', 'kprobeMulti', 'uprobeMulti', 'tcx', 'bpfCookie', 'trampolines', 'lsm', 'ringbuf',
-      'lookupAndDeleteHash', 'batchOps', 'iterTask', 'iterMapElem', 'syscallPrograms', 'bpfLoop'] as const;
+      'lookupAndDeleteHash', 'batchOps', 'iterTask', 'iterMapElem', 'syscallPrograms', 'bpfLoop',
+      'netfilter', 'structOps', 'structOpsLink', 'userRingbuf'] as const;
     return Object.fromEntries(names.map((n) => [n, features[n]()]));
   },
 };

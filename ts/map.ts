@@ -11,6 +11,8 @@ import { needing } from './internal/unsupported.js';
 import { codecFor, type Codec, type Decoded } from './codec.js';
 import { Layout } from './layout.js';
 import { stackCodec, stackIdCodec, type StackTrace } from './stacks.js';
+import type { BpfLink } from './link.js';
+import { attachStructOps } from './struct_ops.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -1572,6 +1574,22 @@ export class BpfMap<K = unknown, V = unknown> {
       previous = current;
       yield { updated: updated.map(decoded), deleted };
     }
+  }
+
+  /**
+   * Registers a struct_ops map (a tcp_congestion_ops of BPF programs, ...)
+   * with its kernel subsystem (bpf_map__attach_struct_ops); the link's
+   * detach() (or close(), `using`, the object's close(), the process's
+   * exit) unregisters it. A kernel link where the map has BPF_F_LINK
+   * (SEC(".struct_ops.link"), libbpf 1.2+, Linux 6.4+); otherwise a
+   * registration whose link type is 'struct_ops' and has no fd to pin.
+   * With libbpf 1.1, `map.flags |= 1 << 13` (BPF_F_LINK) before load gives
+   * the kernel link too. obj.attach() does this for every struct_ops map of
+   * the object. A map without BPF_F_LINK registers once (EBUSY after its
+   * detach: load the object again).
+   */
+  attachStructOps(): BpfLink {
+    return attachStructOps(this, this.#loaded());
   }
 
   /** Pins the map in bpffs (bpf_obj_pin), so it outlives this process. */

@@ -159,6 +159,14 @@ export class BpfObject {
       const prog = new BpfProgram(p, this);
       return [prog.name, prog];
     }));
+    // libbpf before 1.2 has no SEC("netfilter"): it leaves such programs
+    // untyped, and the kernel wants both the type and BPF_NETFILTER.
+    for (const p of this.#programs.values()) {
+      if (p.section === 'netfilter' && p.type === 'unspec') {
+        p.type = 'netfilter';
+        p.expectedAttachType = 'netfilter';
+      }
+    }
   }
 
   /** Opens an ELF image held in memory (bpf_object__open_mem): the same as `new BpfObject(image, opts)`. */
@@ -380,6 +388,10 @@ export class BpfObject {
           skipped.push({ program: p, reason: off });
           continue;
         }
+        if (p.type === 'struct_ops') {
+          skipped.push({ program: p, reason: `SEC(${JSON.stringify(p.section)}) runs as a member of its struct_ops map, which obj.attach() registers` });
+          continue;
+        }
         try {
           links.push(p.attach());
         } catch (e) {
@@ -389,6 +401,11 @@ export class BpfObject {
           if (hint !== undefined) skipped.push({ program: p, reason: hint, error: e as BpfError });
           else throw e;
         }
+      }
+      // struct_ops maps are registered as programs are attached: a
+      // tcp_congestion_ops is usable once obj.attach() returns.
+      for (const m of this.#maps.values()) {
+        if (m.type === 'struct_ops' && m.autocreate !== false) links.push(m.attachStructOps());
       }
     } catch (e) {
       for (const l of links) l.detach();

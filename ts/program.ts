@@ -9,6 +9,7 @@ import { features } from './features.js';
 import { attachFeature, explain, needing, programFeature } from './internal/unsupported.js';
 import { attachHint, targetHint } from './internal/attach_hints.js';
 import { addon, type NativeLink, type NativeProgram, type NativeProgramInfo, type NativeTestRunArgs } from './internal/addon.js';
+import { netfilterArgs, type NetfilterOptions } from './netfilter.js';
 import { releaseOnExit } from './internal/exit_cleanup.js';
 import { tcAttached, tcDetached } from './internal/tc_hooks.js';
 import { checkInt, checkString, invalidArgType, invalidArgValue, invalidState } from './internal/errors.js';
@@ -666,6 +667,21 @@ export class BpfProgram {
     const type = o.type ?? this.expectedAttachType;
     if (type === undefined) invalidArgValue('opts.type', type, 'is needed: the program has no expected attach type');
     return this.#link(native.attachProg(map.liveFd(), attachTypeOf('opts.type', type), `${type} on map '${map.name}'`));
+  }
+
+  /**
+   * A netfilter hook (SEC("netfilter"), Linux 6.4): a BPF_NETFILTER kernel
+   * link (bpf_link_create), undone by detach() or when the process exits.
+   * Bad options are a TypeError/RangeError before any syscall; a kernel
+   * without netfilter programs gives a BpfError whose `unsupported` is
+   * 'netfilter'.
+   * @example
+   * using link = prog.attachNetfilter({ pf: 'ipv4', hooknum: 'local_in', priority: -128 });
+   */
+  attachNetfilter(opts: NetfilterOptions): BpfLink {
+    const args = netfilterArgs(opts);
+    const native = this.#loaded();
+    return this.#link(needing('netfilter', features.netfilter, () => native.attachNetfilter(...args)));
   }
 
   /**

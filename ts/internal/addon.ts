@@ -65,6 +65,7 @@ export interface NativeMap {
   /** The map's BTF from the kernel, raw (maps without an object); null without one. */
   btf(): Buffer | null;
   pin(path: string): void;
+  attachStructOps(): NativeLink;
   readGlobal(offset: number, size: number): Buffer;
   writeGlobal(offset: number, bytes: Buffer): void;
   close(): void;
@@ -134,6 +135,7 @@ export interface NativeProgram {
   attachNetns(netnsFd: number, path: string): NativeLink;
   attachProg(targetFd: number, attachType: number, target: string): NativeLink;
   attachIter(mapFd: number): NativeLink;
+  attachNetfilter(pf: number, hooknum: number, priority: number, flags: number, target: string): NativeLink;
   testRun(args: NativeTestRunArgs): NativeTestRunResult;
   pin(path: string): void;
   close(): void;
@@ -142,12 +144,14 @@ export interface NativeProgram {
 }
 
 export interface NativeLinkInfo {
-  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt';
+  kind: 'link' | 'socket' | 'xdp_netlink' | 'tc' | 'prog_attach' | 'usdt' | 'struct_ops';
   ifindex?: number;
   fd: number;
   id?: number;
   type?: number;
   progId?: number;
+  /** A struct_ops registration: the map's id. */
+  mapId?: number;
   /** A classic tc filter: whether attaching it made the clsact qdisc. */
   hookCreated?: boolean;
 }
@@ -196,6 +200,17 @@ export interface NativeRingThread extends NativeStream {
   available(): number[];
 }
 
+export interface NativeUserRingBuffer {
+  submit(record: Buffer): void;
+  /** Records laid end to end; how many went in before the ring was full. */
+  submitBatch(records: Buffer, lengths: Uint32Array): number;
+  reserve(size: number): ArrayBuffer;
+  /** false: not a buffer reserve() returned (or already committed). */
+  commit(sample: ArrayBuffer, discard: boolean): boolean;
+  pending(): number;
+  close(): void;
+}
+
 export interface Addon {
   NativeObject: new (source: string | Buffer, opts: NativeObjectOptions) => NativeObject;
   NativeMap: {
@@ -216,6 +231,7 @@ export interface Addon {
   NativeRingBuffer: new (mapFd: number, onBatch: OnBatch, budgetRecords: number, budgetBytes: number) => NativeRingBuffer;
   NativeRingMmap: new (onWake: OnBatch) => NativeRingMmap;
   NativeRingThread: new (onBatch: OnBatch, queueBytes: number, batchSize: number, batchBytes: number) => NativeRingThread;
+  NativeUserRingBuffer: new (mapFd: number, name: string) => NativeUserRingBuffer;
   NativePerfBuffer: new (mapFd: number, pageCount: number, onBatch: OnBatch) => NativeStream;
   setup(hooks: { makeError: (info: FailureInfo) => Error }): void;
   numPossibleCpus(): number;

@@ -53,7 +53,7 @@ export function targetHint(section: string, type: ProgramType): string | undefin
     case 'lsm_cgroup':
       return `${s} needs a cgroup: use prog.attachCgroup(path)`;
     case 'struct_ops':
-      return `${s} is a member of a struct_ops map, registered through the map (bpf_map__attach_struct_ops), which this library has no method for yet`;
+      return `${s} is a member of a struct_ops map: register the map with map.attachStructOps() (obj.attach() does it)`;
     case 'flow_dissector':
     case 'sk_lookup':
       return `${s} needs a network namespace: use prog.attachNetns(path) (default: this process's)`;
@@ -110,7 +110,7 @@ export function targetHint(section: string, type: ProgramType): string | undefin
     case 'lirc_mode2':
       return `${s} is attached to a LIRC device with bpf_prog_attach, which this library has no method for yet`;
     case 'netfilter':
-      return `${s} is attached to a netfilter hook, which this library has no method for yet`;
+      return `${s} needs a netfilter hook: use prog.attachNetfilter({ pf: 'ipv4' | 'ipv6', hooknum: 'local_in' | ..., priority })`;
     case 'freplace':
       return `${s} replaces a function of another program, which this library has no method for yet`;
     default:

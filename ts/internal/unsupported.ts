@@ -26,6 +26,8 @@ export function programFeature(section: string, type: ProgramType): [string, () 
   const [kind = '', target = ''] = section.replace(/^([a-z_.]+?)(\.s)?(\/|$)/, '$1$3').split('/');
   if (['fentry', 'fexit', 'fmod_ret'].includes(kind)) return ['trampolines', features.trampolines];
   if (kind === 'lsm') return ['lsm', features.lsm];
+  // libbpf before 1.2 cannot probe program types newer than itself: a real load can.
+  if (kind === 'netfilter') return ['netfilter', features.netfilter];
   if (kind === 'iter' && target !== '') return [`iterator:${target}`, () => features.iterator(target)];
   return [`programType:${type}`, () => features.programType(type)];
 }
