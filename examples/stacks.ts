@@ -1,0 +1,325 @@
+// What the stack tools (profile.ts, offcputime.ts) share: reading the
+// counts and stack trace maps their BPF programs fill (bpf/profile.h),
+// symbolizing the addresses, and writing the result as Brendan Gregg's
+// folded stacks, as a pprof profile (pprof-format's encoder) or as a
+// self-contained flame graph page (d3-flame-graph and its d3 modules,
+// inlined from node_modules at run time: the page needs no network).
+//
+// This file is part of the examples, not of the library: pprof-format and
+// d3-flame-graph are development dependencies of this repository; a copy of
+// the tools needs them installed next to it.
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Function as PprofFunction, Label, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import type { BpfMap, BpfObject } from '../ts/index.js';
+
+/** The key of the counts map (struct stack_key in bpf/profile.h), as the map decodes it from BTF. */
+export interface StackKey {
+  pid: number;
+  tgid: number;
+  kstack: number;
+  ustack: number;
+  comm: string;
+}
+
+/** A resolved address, as the library's Symbolizer gives it. */
+export interface ResolvedSymbol {
+  name: string;
+  module?: string | undefined;
+}
+
+/** What the tools need of a symbolizer: an address to a symbol, or undefined. */
+export interface Resolver {
+  resolve(addr: bigint): ResolvedSymbol | undefined;
+}
+
+/** Where resolvers come from (the library's Symbolizer.kernel / Symbolizer.process). */
+export interface SymbolSource {
+  kernel(): Resolver;
+  /** Undefined (or a throw) when the process is gone: its frames stay unknown. */
+  process(tgid: number): Resolver | undefined;
+}
+
+/** One distinct stack: frames from the root (`comm-tgid`) to the leaf, and its total. */
+export interface Stack {
+  frames: string[];
+  value: bigint;
+  tgid: number;
+  comm: string;
+}
+
+// -EFAULT from bpf_get_stackid: there was no such stack (a kernel thread's
+// user stack, a sample taken in user mode's kernel stack). Any other
+// negative id is a stack the BPF side could not keep (map full: -EEXIST,
+// -ENOMEM), which the output shows rather than hides.
+const EFAULT = 14;
+/** Kernel frames carry this suffix, as stackcollapse-perf.pl --kernel writes them (flame graphs color them apart). */
+export const KERNEL_SUFFIX = '_[k]';
+
+/** The addresses of one stack in the stack trace map, leaf first (the map's own order). */
+export function stackAddresses(stacks: BpfMap, id: number): bigint[] {
+  const raw = stacks.raw.lookup(id) as Buffer | undefined;
+  if (!raw) return [];
+  const out: bigint[] = [];
+  for (let off = 0; off + 8 <= raw.length; off += 8) {
+    const a = raw.readBigUInt64LE(off);
+    if (a === 0n) break; // the unused rest of the entry is zeroed
+    out.push(a);
+  }
+  return out;
+}
+
+// Folded stacks use ';' between frames and a space before the count: a
+// frame keeps its spaces (V8 names have them), loses its semicolons.
+const clean = (name: string): string => name.replace(/;/g, ':').replace(/[\r\n]/g, ' ');
+
+/**
+ * Reads an object's `counts` and `stacks` maps (struct stack_key → u64) and
+ * symbolizes every stack: one Stack per distinct frame list, summed (two
+ * threads or two addresses in one function give the same frames).
+ */
+export function readStacks(obj: BpfObject, syms: SymbolSource, opts: { kernelOnly?: boolean; userOnly?: boolean } = {}): Stack[] {
+  const counts = obj.map<StackKey, bigint>('counts');
+  const stacks = obj.map('stacks');
+  const kernel = syms.kernel();
+  const procs = new Map<number, Resolver | undefined>();
+  const proc = (tgid: number): Resolver | undefined => {
+    if (!procs.has(tgid)) {
+      let r: Resolver | undefined;
+      try {
+        r = syms.process(tgid);
+      } catch {
+        r = undefined; // exited before the end: its frames stay [unknown]
+      }
+      procs.set(tgid, r);
+    }
+    return procs.get(tgid);
+  };
+  const frameCache = new Map<string, string[]>();
+  const frames = (id: number, user: boolean, tgid: number): string[] => {
+    if (id < 0) {
+      if (-id === EFAULT) return [];
+      return [user ? '[missed user stack]' : '[missed kernel stack]'];
+    }
+    const cacheKey = user ? `${tgid}/u${id}` : `k${id}`;
+    let names = frameCache.get(cacheKey);
+    if (!names) {
+      const r = user ? proc(tgid) : kernel;
+      names = stackAddresses(stacks, id).reverse().map((a) => {
+        const s = r?.resolve(a);
+        const name = s ? clean(s.name) : '[unknown]';
+        return user ? name : name + KERNEL_SUFFIX;
+      });
+      frameCache.set(cacheKey, names);
+    }
+    return names;
+  };
+  const merged = new Map<string, Stack>();
+  for (const [key, value] of counts.entries()) {
+    const root = `${clean(key.comm)}-${key.tgid}`;
+    const f = [root];
+    if (!opts.kernelOnly) f.push(...frames(key.ustack, true, key.tgid));
+    if (!opts.userOnly) f.push(...frames(key.kstack, false, key.tgid));
+    const line = f.join(';');
+    const prev = merged.get(line);
+    if (prev) prev.value += value;
+    else merged.set(line, { frames: f, value, tgid: key.tgid, comm: key.comm });
+  }
+  for (const r of procs.values()) (r as { close?: () => void } | undefined)?.close?.();
+  (kernel as { close?: () => void }).close?.();
+  return [...merged.values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}
+
+/** The number of samples the BPF side could not count (its counts map was full). */
+export function droppedSamples(obj: BpfObject): bigint {
+  const v = obj.map('dropped').raw.lookup(0) as Buffer | undefined;
+  return v ? v.readBigUInt64LE() : 0n;
+}
+
+/** Folded stacks: `root;frame;...;leaf count`, one line per stack, values divided by `divisor`. */
+export function formatFolded(stacks: readonly Stack[], divisor = 1n): string {
+  return stacks
+    .map((s) => ({ line: s.frames.join(';'), v: s.value / divisor }))
+    .filter((s) => s.v > 0n)
+    .map((s) => `${s.line} ${s.v}\n`)
+    .join('');
+}
+
+/** bcc's default output: each stack leaf first, a `-` line with comm and pid, then the count. */
+export function formatStacks(stacks: readonly Stack[], unit: string): string {
+  return stacks
+    .map((s) => {
+      const lines = s.frames.slice(1).reverse().map((f) => `    ${f}`);
+      lines.push(`    ${'-'.padEnd(16)} ${s.comm} (${s.tgid})`, `        ${s.value}${unit ? ` ${unit}` : ''}`);
+      return `${lines.join('\n')}\n`;
+    })
+    .join('\n');
+}
+
+export interface PprofOptions {
+  /** The sample types, e.g. [['samples', 'count'], ['cpu', 'nanoseconds']]: a stack's value is multiplied by each factor. */
+  sampleTypes: { type: string; unit: string; factor: bigint }[];
+  periodType?: { type: string; unit: string };
+  period?: bigint;
+  durationNs: bigint;
+  startNs: bigint;
+}
+
+/**
+ * A gzipped pprof profile of the stacks: one location and function per
+ * distinct frame name, one sample per stack (leaf first, as pprof wants),
+ * labelled with its pid and comm.
+ */
+export function toPprof(stacks: readonly Stack[], opts: PprofOptions): Buffer {
+  const st = new StringTable();
+  const functions: PprofFunction[] = [];
+  const locations: Location[] = [];
+  const locOf = new Map<string, number>();
+  const loc = (name: string): number => {
+    let id = locOf.get(name);
+    if (id === undefined) {
+      id = locations.length + 1;
+      const fn = new PprofFunction({ id, name: st.dedup(name), systemName: st.dedup(name) });
+      functions.push(fn);
+      locations.push(new Location({ id, line: [{ functionId: id, line: 0 }] }));
+      locOf.set(name, id);
+    }
+    return id;
+  };
+  const samples = stacks.map((s) => new Sample({
+    locationId: s.frames.map(loc).reverse(),
+    value: opts.sampleTypes.map((t) => s.value * t.factor),
+    label: [
+      new Label({ key: st.dedup('pid'), num: s.tgid }),
+      new Label({ key: st.dedup('comm'), str: st.dedup(s.comm) }),
+    ],
+  }));
+  const profile = new Profile({
+    sampleType: opts.sampleTypes.map((t) => new ValueType({ type: st.dedup(t.type), unit: st.dedup(t.unit) })),
+    sample: samples,
+    location: locations,
+    function: functions,
+    stringTable: st,
+    timeNanos: opts.startNs,
+    durationNanos: opts.durationNs,
+    ...(opts.periodType ? { periodType: new ValueType({ type: st.dedup(opts.periodType.type), unit: st.dedup(opts.periodType.unit) }) } : {}),
+    ...(opts.period !== undefined ? { period: opts.period } : {}),
+  });
+  return gzipSync(profile.encode());
+}
+
+/** d3-flame-graph's input: a tree of {name, value, children}. */
+export interface FlameNode {
+  name: string;
+  value: number;
+  children: FlameNode[];
+}
+
+/** The stacks as one tree under `root`, each node's value the total of its subtree. */
+export function flameTree(stacks: readonly Stack[], root = 'all', divisor = 1n): FlameNode {
+  const top: FlameNode = { name: root, value: 0, children: [] };
+  const index = new Map<FlameNode, Map<string, FlameNode>>();
+  for (const s of stacks) {
+    const v = Number(s.value / divisor);
+    if (v <= 0) continue;
+    let node = top;
+    node.value += v;
+    for (const f of s.frames) {
+      let kids = index.get(node);
+      if (!kids) index.set(node, (kids = new Map()));
+      let child = kids.get(f);
+      if (!child) {
+        child = { name: f, value: 0, children: [] };
+        kids.set(f, child);
+        node.children.push(child);
+      }
+      child.value += v;
+      node = child;
+    }
+  }
+  return top;
+}
+
+// The UMD builds d3-flame-graph needs, dependencies first: each adds its
+// exports to the page's global `d3` (d3-transition only patches
+// d3-selection, which is why the flame graph's UMD does not name it).
+const D3_MODULES = [
+  'd3-array', 'd3-dispatch', 'd3-timer', 'd3-color', 'd3-interpolate', 'd3-ease', 'd3-selection',
+  'd3-transition', 'd3-format', 'd3-time', 'd3-time-format', 'd3-scale', 'd3-hierarchy',
+] as const;
+
+// The packages' "exports" maps hide their dist/ files from require.resolve:
+// find each package's directory the way Node's resolution walks node_modules.
+function packageDir(name: string): string {
+  for (const dir of require.resolve.paths(name) ?? []) {
+    if (existsSync(path.join(dir, name, 'package.json'))) return path.join(dir, name);
+  }
+  throw new Error(`cannot find the package ${name} (a development dependency of libbpf-node, needed for --html)`);
+}
+
+// Inline code must not close its <script> element early.
+const scriptSafe = (js: string): string => js.replace(/<\/script/gi, '<\\/script');
+
+/**
+ * A self-contained HTML page: the d3 modules and d3-flame-graph (UMD
+ * builds and CSS read from node_modules now) inlined with the data, so it
+ * opens from a file with no network.
+ */
+export function flameGraphHtml(tree: FlameNode, opts: { title: string; subtitle: string; unit: string }): string {
+  const d3 = D3_MODULES.map((m) => readFileSync(path.join(packageDir(m), 'dist', `${m}.min.js`), 'utf8')).join('\n;\n');
+  const fgDir = path.join(packageDir('d3-flame-graph'), 'dist');
+  const fg = readFileSync(path.join(fgDir, 'd3-flamegraph.umd.js'), 'utf8');
+  const css = readFileSync(path.join(fgDir, 'd3-flamegraph.css'), 'utf8');
+  // JSON in a script: '<' escaped so no frame name can end the element.
+  const data = JSON.stringify(tree).replace(/</g, '\\u003c');
+  const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${esc(opts.title)}</title>
+<style>
+${css}
+body { font-family: Verdana, sans-serif; margin: 10px; }
+h1 { font-size: 18px; margin: 0 0 4px; }
+#sub { color: #555; font-size: 12px; margin: 0 0 8px; }
+#details { min-height: 1.5em; font-size: 12px; color: #333; }
+</style>
+</head>
+<body>
+<h1>${esc(opts.title)}</h1>
+<p id="sub">${esc(opts.subtitle)}
+  <input id="term" placeholder="search" size="24"> <button id="reset">reset zoom</button></p>
+<div id="chart"></div>
+<div id="details"></div>
+<script>${scriptSafe(d3)}</script>
+<script>${scriptSafe(fg)}</script>
+<script>
+(function () {
+  var data = ${data};
+  var unit = ${JSON.stringify(opts.unit)};
+  var el = document.getElementById('chart');
+  var chart = flamegraph.default()
+    .width(Math.max(600, el.clientWidth || 1200))
+    .cellHeight(18)
+    .transitionDuration(0)
+    .minFrameSize(1)
+    .sort(true)
+    .setColorMapper(function (d, original) {
+      // Kernel frames orange, as flamegraph.pl colors them; the root frames grey.
+      if (/_\\[k\\]$/.test(d.data.name)) return '#f0a040';
+      if (d.depth <= 1) return '#c8c8c8';
+      return original;
+    })
+    .setDetailsElement(document.getElementById('details'))
+    .label(function (d) { return d.data.name + ' (' + d.value + ' ' + unit + ', ' + (100 * d.value / data.value).toFixed(2) + '%)'; });
+  d3.select(el).datum(data).call(chart);
+  document.getElementById('term').addEventListener('input', function (e) { chart.search(e.target.value); });
+  document.getElementById('reset').addEventListener('click', function () { chart.resetZoom(); });
+})();
+</script>
+</body>
+</html>
+`;
+}
