@@ -43,3 +43,7 @@ import { addon } from './internal/addon.js';
 export const libbpfVersion: string = addon.libbpfVersion;
 export { features } from './features.js';
 export type { FeatureResult } from './features.js';
+export { decodeStack } from './stacks.js';
+export type { StackTrace, DecodeStackOptions } from './stacks.js';
+export { Symbolizer, KernelSymbolizer, ProcessSymbolizer, formatFrame } from './symbolize/index.js';
+export type { Frame, FrameKind, KernelSymbolizerOptions, ProcessSymbolizerOptions, ProcessMapping } from './symbolize/index.js';

@@ -10,6 +10,7 @@ import { features } from './features.js';
 import { needing } from './internal/unsupported.js';
 import { codecFor, type Codec, type Decoded } from './codec.js';
 import { Layout } from './layout.js';
+import { stackCodec, stackIdCodec } from './stacks.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -524,6 +525,16 @@ export class BpfMap<K = unknown, V = unknown> {
     // Global data (a DATASEC value) is reached through obj.rodata/.data/.bss.
     const btf = this.#decoding && c.valueTypeId !== 0 && !c.internal ? this.btf : null;
     const kind = btf?.resolve(c.valueTypeId).kind;
+    if (this.#decoding && this.type === 'stack_trace') {
+      // Stack maps decode to bigint[] (trimmed at the first 0) whatever
+      // their BTF says (usually nothing: key_size/value_size only); ids are
+      // u32 numbers. The depth can change until load: cached only then.
+      const m = this.#meta();
+      const key = c.keyTypeId && btf ? codecFor(btf, c.keyTypeId) : m.keySize === 4 ? stackIdCodec() : undefined;
+      const stacks: MapCodecs = { key, value: stackCodec(m.valueSize), arrayValue: true };
+      if (c.info) this.#codecCache = stacks;
+      return stacks;
+    }
     if (btf && kind !== 'datasec') {
       try {
         const value = codecFor(btf, c.valueTypeId);
