@@ -12,9 +12,8 @@
 // Outside this repository, import from 'libbpf-node'.
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BpfObject, type BpfLink } from '../ts/index.js';
+import { BpfObject, Symbolizer, type BpfLink } from '../ts/index.js';
 import { droppedSamples, flameGraphHtml, flameTree, formatFolded, formatStacks, readStacks, toPprof } from './stacks.js';
-import { librarySymbols } from './symbols.js';
 import { intArg, numberArg, parseTool, runTool, sleepUnlessAborted, UsageError } from './tool.js';
 
 const NAME = 'offcputime';
@@ -88,7 +87,7 @@ async function main(signal: AbortSignal): Promise<void> {
     const durationNs = process.hrtime.bigint() - start;
 
     // Values are nanoseconds; the text forms show microseconds, as bcc does.
-    const stacks = readStacks(obj, librarySymbols, { userOnly, kernelOnly });
+    const stacks = readStacks(obj, Symbolizer, { userOnly, kernelOnly });
     if (values.folded) process.stdout.write(formatFolded(stacks, 1000n));
     else if (values.pprof === undefined && values.html === undefined) {
       process.stdout.write(formatStacks(stacks.map((s) => ({ ...s, value: s.value / 1000n })).filter((s) => s.value > 0n), 'us'));

@@ -15,9 +15,8 @@
 // Outside this repository, import from 'libbpf-node'.
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BpfObject, type BpfLink } from '../ts/index.js';
+import { BpfObject, Symbolizer, type BpfLink } from '../ts/index.js';
 import { droppedSamples, flameGraphHtml, flameTree, formatFolded, formatStacks, readStacks, toPprof } from './stacks.js';
-import { librarySymbols } from './symbols.js';
 import { intArg, numberArg, parseTool, runTool, sleepUnlessAborted, UsageError } from './tool.js';
 
 const NAME = 'profile';
@@ -90,7 +89,7 @@ async function main(signal: AbortSignal): Promise<void> {
     links = [];
     const durationNs = process.hrtime.bigint() - start;
 
-    const stacks = readStacks(obj, librarySymbols, { userOnly, kernelOnly });
+    const stacks = readStacks(obj, Symbolizer, { userOnly, kernelOnly });
     const total = stacks.reduce((a, s) => a + s.value, 0n);
     const periodNs = BigInt(Math.round(1e9 / freq));
     if (values.folded) process.stdout.write(formatFolded(stacks));

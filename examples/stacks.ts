@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Label, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
-import type { BpfMap, BpfObject } from '../ts/index.js';
+import { Symbolizer, type BpfMap, type BpfObject, type Frame, type Symbolizer as SymbolizerShape } from '../ts/index.js';
 
 /** The key of the counts map (struct stack_key in bpf/profile.h), as the map decodes it from BTF. */
 export interface StackKey {
@@ -23,22 +23,15 @@ export interface StackKey {
   comm: string;
 }
 
-/** A resolved address, as the library's Symbolizer gives it. */
-export interface ResolvedSymbol {
-  name: string;
-  module?: string | undefined;
-}
-
-/** What the tools need of a symbolizer: an address to a symbol, or undefined. */
-export interface Resolver {
-  resolve(addr: bigint): ResolvedSymbol | undefined;
-}
-
-/** Where resolvers come from (the library's Symbolizer.kernel / Symbolizer.process). */
+/**
+ * Where the symbolizers come from: the library's Symbolizer by default
+ * (kallsyms; a process's ELF files and JIT perf map). Tests or other tools
+ * may pass their own factories.
+ */
 export interface SymbolSource {
-  kernel(): Resolver;
-  /** Undefined (or a throw) when the process is gone: its frames stay unknown. */
-  process(tgid: number): Resolver | undefined;
+  kernel(): SymbolizerShape;
+  /** Throws (ESRCH) when the process is gone: its frames stay [unknown]. */
+  process(tgid: number): SymbolizerShape;
 }
 
 /** One distinct stack: frames from the root (`comm-tgid`) to the leaf, and its total. */
@@ -59,15 +52,8 @@ export const KERNEL_SUFFIX = '_[k]';
 
 /** The addresses of one stack in the stack trace map, leaf first (the map's own order). */
 export function stackAddresses(stacks: BpfMap, id: number): bigint[] {
-  const raw = stacks.raw.lookup(id) as Buffer | undefined;
-  if (!raw) return [];
-  const out: bigint[] = [];
-  for (let off = 0; off + 8 <= raw.length; off += 8) {
-    const a = raw.readBigUInt64LE(off);
-    if (a === 0n) break; // the unused rest of the entry is zeroed
-    out.push(a);
-  }
-  return out;
+  // Stack trace maps decode to bigint[], trimmed at the first 0.
+  return (stacks as BpfMap<number, bigint[]>).lookup(id) ?? [];
 }
 
 // Folded stacks use ';' between frames and a space before the count: a
@@ -79,14 +65,14 @@ const clean = (name: string): string => name.replace(/;/g, ':').replace(/[\r\n]/
  * symbolizes every stack: one Stack per distinct frame list, summed (two
  * threads or two addresses in one function give the same frames).
  */
-export function readStacks(obj: BpfObject, syms: SymbolSource, opts: { kernelOnly?: boolean; userOnly?: boolean } = {}): Stack[] {
+export function readStacks(obj: BpfObject, syms: SymbolSource = Symbolizer, opts: { kernelOnly?: boolean; userOnly?: boolean } = {}): Stack[] {
   const counts = obj.map<StackKey, bigint>('counts');
   const stacks = obj.map('stacks');
   const kernel = syms.kernel();
-  const procs = new Map<number, Resolver | undefined>();
-  const proc = (tgid: number): Resolver | undefined => {
+  const procs = new Map<number, SymbolizerShape | undefined>();
+  const proc = (tgid: number): SymbolizerShape | undefined => {
     if (!procs.has(tgid)) {
-      let r: Resolver | undefined;
+      let r: SymbolizerShape | undefined;
       try {
         r = syms.process(tgid);
       } catch {
@@ -106,9 +92,10 @@ export function readStacks(obj: BpfObject, syms: SymbolSource, opts: { kernelOnl
     let names = frameCache.get(cacheKey);
     if (!names) {
       const r = user ? proc(tgid) : kernel;
-      names = stackAddresses(stacks, id).reverse().map((a) => {
-        const s = r?.resolve(a);
-        const name = s ? clean(s.name) : '[unknown]';
+      const addrs = stackAddresses(stacks, id);
+      const resolved: (Frame | undefined)[] = r ? r.resolveAll(addrs) : addrs.map(() => undefined);
+      names = resolved.reverse().map((f) => {
+        const name = f?.name !== undefined ? clean(f.name) : '[unknown]';
         return user ? name : name + KERNEL_SUFFIX;
       });
       frameCache.set(cacheKey, names);
@@ -126,8 +113,8 @@ export function readStacks(obj: BpfObject, syms: SymbolSource, opts: { kernelOnl
     if (prev) prev.value += value;
     else merged.set(line, { frames: f, value, tgid: key.tgid, comm: key.comm });
   }
-  for (const r of procs.values()) (r as { close?: () => void } | undefined)?.close?.();
-  (kernel as { close?: () => void }).close?.();
+  for (const r of procs.values()) r?.close();
+  kernel.close();
   return [...merged.values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
 }
 
