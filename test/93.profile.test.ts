@@ -116,9 +116,12 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
       for (const [stack] of lines) assert.match(stack, new RegExp(`^[^;]+-${node.pid}(;|$)`), stack);
       const [hottest, count] = lines[0]!;
       assert.match(hottest, /;[^;]*lbnHotJsLoop[^;]*(;|$)/, `hottest: ${hottest} ${count}`);
-      // 2 s at 99 Hz of a process busy on one CPU: most of ~198 samples.
+      // 2 s at 99 Hz of a process busy on one CPU: up to ~198 samples, fewer
+      // when other work shares the CPUs (CI machines, VMs); most in the function.
       const total = lines.reduce((a, [, n]) => a + n, 0);
-      assert.ok(total >= 100 && total <= 2 * 99 * 2 + 20, `${total} samples`);
+      assert.ok(total >= 20 && total <= 2 * 99 * 2 + 20, `${total} samples`);
+      const inHot = lines.filter(([s]) => s.includes('lbnHotJsLoop')).reduce((a, [, n]) => a + n, 0);
+      assert.ok(inHot >= total * 0.6, `${inHot} of ${total} samples in lbnHotJsLoop`);
       assert.match(run.stderr, new RegExp(`^${total} samples in ${lines.length} stacks$`, 'm'));
     });
 
