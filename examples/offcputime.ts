@@ -13,7 +13,7 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BpfObject, Symbolizer, type BpfLink } from '../ts/index.js';
-import { droppedSamples, flameGraphHtml, flameTree, formatFolded, formatStacks, readStacks, toPprof } from './stacks.js';
+import { checkTargets, droppedSamples, flameGraphHtml, flameTree, formatFolded, formatStacks, readStacks, toPprof } from './stacks.js';
 import { intArg, numberArg, parseTool, runTool, sleepUnlessAborted, UsageError } from './tool.js';
 
 const NAME = 'offcputime';
@@ -63,9 +63,7 @@ async function main(signal: AbortSignal): Promise<void> {
   const userOnly = values['user-stacks-only'] === true;
   const kernelOnly = values['kernel-stacks-only'] === true;
   if (userOnly && kernelOnly) throw new UsageError('--user-stacks-only and --kernel-stacks-only exclude each other');
-  for (const f of [values.pprof, values.html]) {
-    if (f !== undefined && f.trim() === '') throw new UsageError('an output file name is empty');
-  }
+  checkTargets(pid, [values.pprof, values.html]);
 
   const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'offcpu.bpf.o'));
   let link: BpfLink | undefined;

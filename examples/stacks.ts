@@ -8,10 +8,11 @@
 // This file is part of the examples, not of the library: pprof-format and
 // d3-flame-graph are development dependencies of this repository; a copy of
 // the tools needs them installed next to it.
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Label, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import { UsageError } from './tool.js';
 import { Symbolizer, type BpfMap, type BpfObject, type Frame, type Symbolizer as SymbolizerShape } from '../ts/index.js';
 
 /** The key of the counts map (struct stack_key in bpf/profile.h), as the map decodes it from BTF. */
@@ -103,19 +104,47 @@ export function readStacks(obj: BpfObject, syms: SymbolSource = Symbolizer, opts
     return names;
   };
   const merged = new Map<string, Stack>();
-  for (const [key, value] of counts.entries()) {
-    const root = `${clean(key.comm)}-${key.tgid}`;
-    const f = [root];
-    if (!opts.kernelOnly) f.push(...frames(key.ustack, true, key.tgid));
-    if (!opts.userOnly) f.push(...frames(key.kstack, false, key.tgid));
-    const line = f.join(';');
-    const prev = merged.get(line);
-    if (prev) prev.value += value;
-    else merged.set(line, { frames: f, value, tgid: key.tgid, comm: key.comm });
+  try {
+    for (const [key, value] of counts.entries()) {
+      const root = `${clean(key.comm)}-${key.tgid}`;
+      const f = [root];
+      if (!opts.kernelOnly) f.push(...frames(key.ustack, true, key.tgid));
+      if (!opts.userOnly) f.push(...frames(key.kstack, false, key.tgid));
+      const line = f.join(';');
+      const prev = merged.get(line);
+      if (prev) prev.value += value;
+      else merged.set(line, { frames: f, value, tgid: key.tgid, comm: key.comm });
+    }
+  } finally {
+    for (const r of procs.values()) r?.close();
+    kernel.close();
   }
-  for (const r of procs.values()) r?.close();
-  kernel.close();
   return [...merged.values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}
+
+/**
+ * Checks what the command line names before anything is loaded: the
+ * process exists, the output files can be written (so a long profile is
+ * not lost at the end).
+ */
+export function checkTargets(pid: number, files: (string | undefined)[]): void {
+  if (pid) {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') throw new UsageError(`no process with pid ${pid}`);
+      // EPERM: it exists (we are not allowed to signal it, which does not matter).
+    }
+  }
+  for (const f of files) {
+    if (f === undefined) continue;
+    if (f.trim() === '') throw new UsageError('an output file name is empty');
+    try {
+      accessSync(path.dirname(path.resolve(f)), constants.W_OK);
+    } catch (e) {
+      throw new UsageError(`cannot write ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
 }
 
 /** The number of samples the BPF side could not count (its counts map was full). */

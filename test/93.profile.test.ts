@@ -249,6 +249,47 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
       });
     }
 
+    it('a pid that does not exist and an output file that cannot be written are refused before loading', function () {
+      for (const [name, args, msg] of [
+        ['profile', ['-p', '3000000000', '1'], /^profile: invalid --pid '3000000000': expected a number from 1 to 2147483647\n/],
+        ['profile', ['-p', String(0x3fff_fff0), '1'], /^profile: no process with pid 1073741808\n/],
+        ['offcputime', ['--html', '/nonexistent/dir/x.html', '1'], /^offcputime: cannot write \/nonexistent\/dir\/x\.html: ENOENT\n/],
+      ] as const) {
+        const r = spawnSync(process.execPath, [example(name), ...args], { encoding: 'utf8' });
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, msg);
+      }
+    });
+
+    for (const name of ['profile', 'offcputime']) {
+      it(`${name} without privileges: one line naming the cause and the hint, no stack trace`, function () {
+        const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
+          process.execPath, example(name), '1'], { encoding: 'utf8' });
+        assert.equal(r.status, 1, r.stdout + r.stderr);
+        assert.match(r.stderr, new RegExp(`^${name}: .*EPERM.*this process may not use BPF: run as root, or with CAP_BPF`));
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      });
+
+      it(`${name}: Ctrl-C ends the run, prints the stacks seen so far and exits 0`, async function () {
+        const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+          const child = spawn(process.execPath, [example(name), '-f'], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name} never got ready: ${stderr}`)); }, 100_000);
+          child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+          child.stderr.on('data', (d: Buffer) => {
+            stderr += d.toString();
+            // Some activity to see, then Ctrl-C.
+            if (/Hit Ctrl-C to end\.\n/.test(stderr)) setTimeout(() => child.kill('SIGINT'), 500);
+          });
+          child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+        });
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(folded(r.stdout).length > 0, r.stdout + r.stderr);
+        assert.match(r.stderr, /\d+ (samples|us off CPU) in \d+ stacks\n$/);
+      });
+    }
+
     it('profile -F out of range is refused before anything is loaded', function () {
       const r = spawnSync(process.execPath, [example('profile'), '-F', '0', '1'], { encoding: 'utf8' });
       assert.equal(r.status, 2);
