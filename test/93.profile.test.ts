@@ -275,12 +275,16 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
           const child = spawn(process.execPath, [example(name), '-f'], { stdio: ['ignore', 'pipe', 'pipe'] });
           let stdout = '';
           let stderr = '';
+          let sent = false;
           const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name} never got ready: ${stderr}`)); }, 100_000);
           child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
           child.stderr.on('data', (d: Buffer) => {
             stderr += d.toString();
-            // Some activity to see, then Ctrl-C.
-            if (/Hit Ctrl-C to end\.\n/.test(stderr)) setTimeout(() => child.kill('SIGINT'), 500);
+            // Some activity to see, then one Ctrl-C (a second one would end it at once).
+            if (!sent && /Hit Ctrl-C to end\.\n/.test(stderr)) {
+              sent = true;
+              setTimeout(() => child.kill('SIGINT'), 500);
+            }
           });
           child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
         });
