@@ -51,6 +51,10 @@ const EFAULT = 14;
 /** Kernel frames carry this suffix, as stackcollapse-perf.pl --kernel writes them (flame graphs color them apart). */
 export const KERNEL_SUFFIX = '_[k]';
 
+// The leaf frames of a kernel stack taken from a tracepoint (tp_btf,
+// raw_tp): the BPF program, bpf_trace_run<N>, the tracepoint's iterator.
+const TRACING_GLUE = /^(bpf_prog_[0-9a-f]+_\w+|bpf_trace_run\d+|__traceiter_\w+|__bpf_trace_\w+|trace_call_bpf|perf_trace_\w+)$/;
+
 /** The addresses of one stack in the stack trace map, leaf first (the map's own order). */
 export function stackAddresses(stacks: BpfMap, id: number): bigint[] {
   // Stack trace maps decode to bigint[], trimmed at the first 0.
@@ -95,7 +99,11 @@ export function readStacks(obj: BpfObject, syms: SymbolSource = Symbolizer, opts
       const r = user ? proc(tgid) : kernel;
       const addrs = stackAddresses(stacks, id);
       const resolved: (Frame | undefined)[] = r ? r.resolveAll(addrs) : addrs.map(() => undefined);
-      names = resolved.reverse().map((f) => {
+      // A stack taken in a tracepoint program starts in the program and the
+      // tracing glue that called it: not where the task was, so dropped.
+      let skip = 0;
+      if (!user) while (skip < resolved.length && TRACING_GLUE.test(resolved[skip]?.name ?? '')) skip++;
+      names = resolved.slice(skip).reverse().map((f) => {
         const name = f?.name !== undefined ? clean(f.name) : '[unknown]';
         return user ? name : name + KERNEL_SUFFIX;
       });

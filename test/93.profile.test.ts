@@ -61,7 +61,9 @@ function probeGcc(): FeatureResult {
 function probeChromium(): FeatureResult {
   if (!existsSync('/usr/bin/chromium')) return 'no /usr/bin/chromium (Debian package chromium)';
   const r = spawnSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', timeout: 30_000 });
-  return r.status === 0 ? true : `chromium --version failed: ${r.stderr.trim().split('\n')[0] ?? r.status}`;
+  if (r.status === 0) return true;
+  const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`);
+  return `chromium --version failed (${why})${r.stderr?.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`;
 }
 const perfEvents = features.programType('perf_event');
 const gcc = probeGcc();
@@ -219,6 +221,8 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
       assert.match(hottest, /;do_nanosleep_\[k\]/, hottest);
       assert.match(hottest, /;main;/, hottest);
       assert.match(hottest, /;schedule_\[k\]/, hottest);
+      // The leaf is the scheduler, not the BPF program and tracing glue that took the stack.
+      assert.match(hottest, /;__schedule_\[k\]$/, hottest);
       // One thread asleep ~all the time: about 1 s (in µs) in total, a little less while it spins.
       const total = lines.reduce((a, [, n]) => a + n, 0);
       assert.ok(total > 0.5e6 && total < 1.3e6, `${total} us`);
@@ -233,11 +237,10 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
         assert.match(help.stdout, new RegExp(`^Usage: ${name} \\[options\\] \\[duration\\]\\n`));
         assert.match(help.stdout, /--pprof VALUE +write a gzipped pprof profile/);
         assert.match(help.stdout, /--html VALUE +write a self-contained flame graph page/);
+        // (Few cases: each is a node process, seconds apiece in CI's emulated VMs.)
         for (const [args, msg] of [
           [['-p', 'abc'], `invalid --pid 'abc'`],
-          [['0'], `invalid duration '0'`],
           [['-U', '-K', '1'], '--user-stacks-only and --kernel-stacks-only exclude each other'],
-          [['1', '2'], `unexpected argument '2'`],
         ] as const) {
           const r = spawnSync(process.execPath, [example(name), ...args], { encoding: 'utf8' });
           assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -249,9 +252,9 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
       });
     }
 
-    it('a pid that does not exist and an output file that cannot be written are refused before loading', function () {
+    it('a frequency out of range, a pid that does not exist, an output file that cannot be written: refused before loading', function () {
       for (const [name, args, msg] of [
-        ['profile', ['-p', '3000000000', '1'], /^profile: invalid --pid '3000000000': expected a number from 1 to 2147483647\n/],
+        ['profile', ['-F', '0', '1'], /^profile: invalid --frequency '0': expected a number from 1 to 100000\n/],
         ['profile', ['-p', String(0x3fff_fff0), '1'], /^profile: no process with pid 1073741808\n/],
         ['offcputime', ['--html', '/nonexistent/dir/x.html', '1'], /^offcputime: cannot write \/nonexistent\/dir\/x\.html: ENOENT\n/],
       ] as const) {
@@ -293,11 +296,5 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
         assert.match(r.stderr, /\d+ (samples|us off CPU) in \d+ stacks\n$/);
       });
     }
-
-    it('profile -F out of range is refused before anything is loaded', function () {
-      const r = spawnSync(process.execPath, [example('profile'), '-F', '0', '1'], { encoding: 'utf8' });
-      assert.equal(r.status, 2);
-      assert.match(r.stderr, /^profile: invalid --frequency '0': expected a number from 1 to 100000\n/);
-    });
   });
 });
