@@ -98,7 +98,9 @@ export function readStacks(obj: BpfObject, syms: SymbolSource = Symbolizer, opts
     if (!names) {
       const r = user ? proc(tgid) : kernel;
       const addrs = stackAddresses(stacks, id);
-      const resolved: (Frame | undefined)[] = r ? r.resolveAll(addrs) : addrs.map(() => undefined);
+      // The first address is where the CPU was, the others return addresses:
+      // resolveStack() looks those up inside their call instruction.
+      const resolved: (Frame | undefined)[] = r ? r.resolveStack(addrs) : addrs.map(() => undefined);
       // A stack taken in a tracepoint program starts in the program and the
       // tracing glue that called it: not where the task was, so dropped.
       let skip = 0;

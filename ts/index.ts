@@ -5,7 +5,7 @@ export { BpfMap, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
   MapEntries, MapEntriesOptions, MapBatchOptions, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
-  IdMapType, UnreadableMapType, InnerMapOptions,
+  IdMapType, UnreadableMapType, InnerMapOptions, KeyOf,
 } from './map.js';
 export { BpfProgram } from './program.js';
 export type { ProgramLoadOptions, TestRunOptions, TestRunResult, SocketLike } from './program.js';

@@ -10,7 +10,7 @@ import { features } from './features.js';
 import { needing } from './internal/unsupported.js';
 import { codecFor, type Codec, type Decoded } from './codec.js';
 import { Layout } from './layout.js';
-import { stackCodec, stackIdCodec } from './stacks.js';
+import { stackCodec, stackIdCodec, type StackTrace } from './stacks.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
 import { view } from './internal/views.js';
@@ -119,8 +119,12 @@ export type UnreadableMapType = 'cgroup_array' | 'perf_event_array' | 'xskmap';
 
 /** The value type a lookup yields for a map type made with BpfMap.create(). */
 export type LookupResultOf<T extends MapType> = [T] extends [IdMapType] ? number
+  : [T] extends ['stack_trace'] ? StackTrace
   : [T] extends [UnreadableMapType] ? undefined
   : T extends PerCpuMapType ? PerCpu<Buffer> : Buffer;
+
+/** The key type of a map made with BpfMap.create(): stack ids (numbers) for stack-trace maps with 4-byte keys, else Buffer. */
+export type KeyOf<T extends MapType> = [T] extends ['stack_trace'] ? number : Buffer;
 
 /** innerMap's options form: a template made like BpfMap.create's maps. */
 export type InnerMapOptions = MapCreateOptions;
@@ -387,7 +391,10 @@ interface Batch { keys: Buffer; values: Buffer; count: number; last: boolean; ch
  * `map.lookup({pid: 1})` gives `{count: 3n, comm: 'bash'}`, and per-CPU maps
  * give an array with one value per possible CPU. Buffers are accepted as
  * raw keys and values everywhere; `map.raw` is the same map giving Buffers.
- * Maps without BTF types (BpfMap.create, pins, global data sections) are raw.
+ * Maps without BTF types (BpfMap.create, pins, global data sections) are raw,
+ * except stack-trace maps (BPF_MAP_TYPE_STACK_TRACE), whose values always
+ * decode to the stack's addresses as bigint[] (innermost first, trimmed at
+ * the first 0; see decodeStack) and whose 4-byte keys (stack ids) to numbers.
  *
  * Obtained from an object (`obj.map('name')`, `obj.maps`, a skeleton's
  * `maps`), made standalone with BpfMap.create() (bpf_map_create), or opened
@@ -451,7 +458,7 @@ export class BpfMap<K = unknown, V = unknown> {
   }
 
   /** Creates a map without an object (bpf_map_create). Its keys and values are raw. */
-  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<Buffer, LookupResultOf<T>> {
+  static create<T extends MapType>(opts: MapCreateOptions<T>): BpfMap<KeyOf<T>, LookupResultOf<T>> {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     const type = MAP_TYPES.indexOf(opts.type);
     if (type <= 0) invalidArgValue('opts.type', opts.type, `must be one of ${MAP_TYPES.slice(1).join(', ')}`);

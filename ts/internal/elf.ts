@@ -191,36 +191,38 @@ export class ElfFile {
     if (!strs || strs.type === 0 || table.entsize !== 24 || table.type === 0) return false;
     const syms = readAt(fd, table.offset, table.size);
     const count = Math.floor(table.size / 24);
-    const starts: number[] = [];
-    const sizes: number[] = [];
-    const nameOffs: number[] = [];
-    const ranks: number[] = [];
     const strings = readAt(fd, strs.offset, strs.size);
+    // filled up to n, in typed arrays: node's binary has ~100k symbols
+    const starts = new Float64Array(count);
+    const sizes = new Float64Array(count);
+    const nameOffs = new Uint32Array(count);
+    const ranks = new Uint8Array(count);
+    const execSection = sections.map((sec) => (sec.flags & BigInt(SHF_EXECINSTR)) !== 0n);
+    let n = 0;
     for (let i = 1; i < count; i++) {
       const o = i * 24;
-      const type = syms[o + 4]! & 0xf;
+      const info = syms[o + 4]!;
+      const type = info & 0xf;
       const shndx = syms.readUInt16LE(o + 6);
       if (shndx === 0 || shndx >= 0xff00) continue; // undefined, absolute, common
-      const value = Number(syms.readBigUInt64LE(o + 8));
-      if (value === 0) continue;
-      const exec = type === STT_FUNC || type === STT_GNU_IFUNC
-        || (type === STT_NOTYPE && ((sections[shndx]?.flags ?? 0n) & BigInt(SHF_EXECINSTR)) !== 0n);
-      if (!exec) continue;
+      if (!(type === STT_FUNC || type === STT_GNU_IFUNC || (type === STT_NOTYPE && execSection[shndx]))) continue;
       const name = syms.readUInt32LE(o);
-      if (name === 0) continue;
-      starts.push(value);
-      sizes.push(Number(syms.readBigUInt64LE(o + 16)));
-      nameOffs.push(name);
+      // values past 2^53 are no user-space code
+      const value = syms.readUInt32LE(o + 8) + syms.readUInt32LE(o + 12) * 0x1_0000_0000;
+      if (value === 0 || name === 0 || name >= strings.length) continue;
+      starts[n] = value;
+      sizes[n] = syms.readUInt32LE(o + 16) + syms.readUInt32LE(o + 20) * 0x1_0000_0000;
+      nameOffs[n] = name;
       let underscores = 0;
       while (strings[name + underscores] === 0x5f && underscores < 8) underscores++;
-      const local = syms[o + 4]! >> 4 === 0;
-      ranks.push((local ? 0 : 16) + (8 - underscores));
+      ranks[n] = (info >> 4 === 0 ? 0 : 16) + (8 - underscores);
+      n++;
     }
-    if (starts.length === 0) return false;
+    if (n === 0) return false;
     // Sorted by start; among aliases (symbols at one address) the one to
     // show last, where lookup() lands: sized, global, fewest leading '_'
     // (libc's getpid rather than __getpid).
-    const order = Uint32Array.from(starts.keys()).sort((a, b) => starts[a]! - starts[b]! || sizes[a]! - sizes[b]! || ranks[a]! - ranks[b]!);
+    const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => starts[a]! - starts[b]! || sizes[a]! - sizes[b]! || ranks[a]! - ranks[b]!);
     this.#starts = Float64Array.from(order, (i) => starts[i]!);
     this.#sizes = Float64Array.from(order, (i) => sizes[i]!);
     this.#nameOffsets = Uint32Array.from(order, (i) => nameOffs[i]!);

@@ -22,8 +22,13 @@ export class PerfMap {
   /** Why the file could not be read, at the last attempt (undefined: it was). */
   problem: string | undefined;
 
-  constructor(path: string) {
+  // A file last written before this (ms since the epoch) is another
+  // process's: pids are reused, and node leaves its perf map behind.
+  readonly #notBefore: number;
+
+  constructor(path: string, notBefore = 0) {
     this.path = path;
+    this.#notBefore = notBefore;
   }
 
   get size(): number { return this.#entries.length; }
@@ -41,7 +46,16 @@ export class PerfMap {
     this.problem = undefined;
     let added = false;
     try {
-      const size = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      if (st.mtimeMs < this.#notBefore) {
+        this.problem = `${this.path} was last written before the process started: it is an earlier process's (pids are reused); ignored (run node with --perf-basic-prof)`;
+        if (this.#entries.length > 0) this.#sorted = undefined;
+        this.#entries = [];
+        this.#readTo = 0;
+        this.#partial = '';
+        return false;
+      }
+      const size = st.size;
       if (size < this.#readTo) { // a new process with the same pid rewrote it
         this.#entries = [];
         this.#readTo = 0;

@@ -41,31 +41,25 @@ export interface Frame {
   readonly mangledName?: string;
 }
 
-/**
- * What Symbolizer.kernel() and Symbolizer.process() give: resolve one
- * address or a batch, refresh what changed, close.
- */
-export interface Symbolizer {
-  /** 'kernel' or 'process'. */
-  readonly kind: 'kernel' | 'process';
-  /** A frame for `addr` (a bigint; a non-negative safe integer number is accepted too). Never throws for an address it cannot resolve: the frame is 'unknown'. */
-  resolve(addr: bigint | number): Frame;
-  /** resolve() for each address, in order; cheaper than one by one (C++ names are demangled in one batch). */
-  resolveAll(addrs: readonly (bigint | number)[]): Frame[];
-  /** Re-reads what may have changed: kallsyms (modules, BPF programs); a process's maps and perf map. */
-  refresh(): void;
-  readonly closed: boolean;
-  /** Drops the caches this symbolizer holds; idempotent; use after close throws ERR_INVALID_STATE. */
-  close(): void;
-  [Symbol.dispose](): void;
+/** @internal A frame looked up at addr - 1 (a return address), reported for `addr`. */
+export function asReturnAddress(f: Frame, addr: bigint): Frame {
+  const out: { -readonly [K in keyof Frame]: Frame[K] } = { ...f, addr };
+  if (f.offset !== undefined) out.offset = f.offset + 1n;
+  if (f.elfAddr !== undefined) out.elfAddr = f.elfAddr + 1n;
+  return out;
 }
 
 /**
- * A frame as one line: `name+0xoff [module]`, `[unknown] [mapping]`, the
- * form of perf script and bcc's tools (without the address).
+ * A frame as one line, the way perf script and bcc's tools print frames
+ * (without the address): `name [libc.so.6]` for native code (the file's
+ * base name), `name [ext4]` for a kernel module's, plain `name` for the
+ * kernel image and JavaScript, `[unknown] [heap]` with the mapping for the
+ * rest. `offset: true` adds `+0x1f` after the name; `module: false` leaves
+ * the bracket out.
  */
 export function formatFrame(f: Frame, opts: { offset?: boolean; module?: boolean } = {}): string {
-  const where = f.kind === 'kernel' ? (f.module ? ` [${f.module}]` : '') : f.module ?? f.mapping ? ` [${basename(f.module ?? f.mapping!)}]` : '';
+  const place = f.kind === 'kernel' ? f.module : f.module ?? f.mapping;
+  const where = place === undefined ? '' : ` [${f.kind === 'kernel' ? place : basename(place)}]`;
   const mod = opts.module === false ? '' : where;
   if (f.name === undefined) return `[unknown]${mod}`;
   const off = opts.offset && f.offset !== undefined ? `+0x${f.offset.toString(16)}` : '';

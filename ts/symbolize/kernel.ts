@@ -4,9 +4,10 @@
 // no sizes: an address belongs to the nearest symbol below it.
 import { readFileSync } from 'node:fs';
 import { BpfError } from '../errors.js';
-import { invalidState } from '../internal/errors.js';
+import { invalidArgType, invalidState } from '../internal/errors.js';
 import { toAddr } from './addr.js';
-import type { Frame, Symbolizer } from './frame.js';
+import { asReturnAddress, type Frame } from './frame.js';
+import type { Symbolizer } from './index.js';
 
 /** Options of Symbolizer.kernel(). */
 export interface KernelSymbolizerOptions {
@@ -37,38 +38,48 @@ function parse(path: string): Table {
     const err = e as NodeJS.ErrnoException;
     throw new BpfError({ errno: -(err.errno ?? -2), op: 'open', target: path, log: `${err.message}\n` });
   }
-  const rows: { addr: bigint; name: string; module: string | undefined }[] = [];
+  // Addresses as two 32-bit halves: BigInt per line would be most of the
+  // parse (kallsyms has ~150k lines).
+  const lines = text.split('\n');
+  const hi = new Uint32Array(lines.length);
+  const lo = new Uint32Array(lines.length);
+  const names: string[] = [];
+  const modules: (string | undefined)[] = [];
+  let n = 0;
   let nonZero = false;
   let seen = 0;
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t foo\t[mod]"
     const sp1 = line.indexOf(' ');
-    if (sp1 < 0 || line[sp1 + 2] !== ' ') continue;
+    if (sp1 < 1 || sp1 > 16 || line[sp1 + 2] !== ' ') continue;
     seen++;
     if (!TEXT.has(line[sp1 + 1]!)) continue;
-    const addr = BigInt(`0x${line.slice(0, sp1)}`);
-    if (addr === 0n) continue;
+    const h = sp1 > 8 ? parseInt(line.slice(0, sp1 - 8), 16) : 0;
+    const l = parseInt(line.slice(Math.max(0, sp1 - 8), sp1), 16);
+    if (Number.isNaN(h) || Number.isNaN(l)) continue;
+    if (h === 0 && l === 0) continue;
     nonZero = true;
     const rest = line.slice(sp1 + 3);
     const tab = rest.indexOf('\t');
-    const name = tab < 0 ? rest : rest.slice(0, tab);
-    const module = tab < 0 ? undefined : rest.slice(tab + 1).replace(/^\[|\]$/g, '');
-    rows.push({ addr, name, module });
+    hi[n] = h;
+    lo[n] = l;
+    names.push(tab < 0 ? rest : rest.slice(0, tab));
+    modules.push(tab < 0 ? undefined : rest.slice(tab + 1).replace(/^\[|\]$/g, ''));
+    n++;
   }
   if (seen > 0 && !nonZero) {
     throw new BpfError({ errno: 1, op: 'open', target: path, log: '' },
       `${path} lists every symbol at address 0: the kernel hides kernel addresses from this process ` +
       '(kernel.kptr_restrict, or kernel.perf_event_paranoid > 1 without CAP_SYSLOG); run as root or with CAP_SYSLOG, or lower kernel.kptr_restrict');
   }
-  if (rows.length === 0) {
+  if (n === 0) {
     throw new BpfError({ errno: 61, op: 'open', target: path, log: '' }, `${path} lists no kernel text symbols`);
   }
-  rows.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
-  return {
-    addrs: BigUint64Array.from(rows, (r) => r.addr),
-    names: rows.map((r) => r.name),
-    modules: rows.map((r) => r.module),
-  };
+  // mostly sorted already (the kernel image, then each module): a stable sort is quick
+  const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]!);
+  const addrs = new BigUint64Array(n);
+  order.forEach((i, at) => { addrs[at] = (BigInt(hi[i]!) << 32n) | BigInt(lo[i]!); });
+  return { addrs, names: Array.from(order, (i) => names[i]!), modules: Array.from(order, (i) => modules[i]) };
 }
 
 /**
@@ -101,8 +112,12 @@ export class KernelSymbolizer implements Symbolizer {
   get size(): number { return this.#live().addrs.length; }
 
   resolve(addr: bigint | number): Frame {
+    this.#live();
+    return this.#resolve(toAddr('addr', addr));
+  }
+
+  #resolve(a: bigint): Frame {
     const t = this.#live();
-    const a = toAddr('addr', addr);
     const addrs = t.addrs;
     let lo = 0;
     let hi = addrs.length - 1;
@@ -126,8 +141,18 @@ export class KernelSymbolizer implements Symbolizer {
   }
 
   resolveAll(addrs: readonly (bigint | number)[]): Frame[] {
-    if (!Array.isArray(addrs)) toAddr('addrs', addrs); // throws the type error
-    return addrs.map((a) => this.resolve(a));
+    this.#live();
+    if (!Array.isArray(addrs)) invalidArgType('addrs', 'an array of addresses', addrs);
+    return addrs.map((a, i) => this.#resolve(toAddr(`addrs[${i}]`, a)));
+  }
+
+  resolveStack(stack: readonly (bigint | number)[]): Frame[] {
+    this.#live();
+    if (!Array.isArray(stack)) invalidArgType('stack', 'an array of addresses', stack);
+    return stack.map((x, i) => {
+      const a = toAddr(`stack[${i}]`, x);
+      return i === 0 || a === 0n ? this.#resolve(a) : asReturnAddress(this.#resolve(a - 1n), a);
+    });
   }
 
   refresh(): void {
@@ -143,6 +168,7 @@ export class KernelSymbolizer implements Symbolizer {
     this.#table = undefined;
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

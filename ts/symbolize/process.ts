@@ -2,14 +2,15 @@
 // function symbols of each mapped ELF file (read lazily, once per file for
 // the whole process: cached by device and inode), and V8's perf map for
 // code a JavaScript engine compiled at run time.
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { checkInt, invalidArgType, invalidState } from '../internal/errors.js';
 import { ElfError, ElfFile } from '../internal/elf.js';
 import { PerfMap } from '../internal/perf_map.js';
 import { demangleAll, demangled, isMangled } from '../internal/demangle.js';
 import { toAddr } from './addr.js';
-import type { Frame, Symbolizer } from './frame.js';
+import { asReturnAddress, type Frame } from './frame.js';
+import type { Symbolizer } from './index.js';
 
 /** Options of Symbolizer.process(). */
 export interface ProcessSymbolizerOptions {
@@ -89,10 +90,11 @@ function errnoOf(e: unknown): number {
  * (deleted or replaced). No fd is held between calls.
  *
  * JavaScript frames need the target to write a perf map: start it with
- * `node --perf-basic-prof` (or `--perf-basic-prof-only-functions`, which
- * leaves out stubs and builtins), or call
- * `v8.setFlagsFromString('--perf-basic-prof')` in it (code compiled from
- * then on is listed). Without `--interpreted-frames-native-stack`,
+ * `node --perf-basic-prof` (also accepted in NODE_OPTIONS), or
+ * `--perf-basic-prof-only-functions`, which leaves out stubs and
+ * builtins. `v8.setFlagsFromString('--perf-basic-prof')` in a running
+ * node 20 starts no perf map (V8 opens it only at start-up): the flag
+ * must be there from the start. Without `--interpreted-frames-native-stack`,
  * functions running in the bytecode interpreter show as V8's
  * `Builtins_InterpreterEntryTrampoline` (a symbol of the node binary), and
  * only optimized (compiled) functions under their own names; with it, each
@@ -111,6 +113,8 @@ export class ProcessSymbolizer implements Symbolizer {
   #maps: ProcessMapping[];
   #mapsReadAt: number;
   #perfMap: PerfMap | undefined;
+  // The files of this process's mappings, once found (no key building per frame).
+  #elfs = new Map<ProcessMapping, ElfFile | ElfError>();
   #closed = false;
 
   /** @internal Use Symbolizer.process(pid). */
@@ -128,7 +132,7 @@ export class ProcessSymbolizer implements Symbolizer {
     this.#root = sameMountNamespace(this.pid) ? '' : `/proc/${this.pid}/root`;
     if (perfMap !== false) {
       const path = typeof perfMap === 'string' ? perfMap : `${this.#root}/tmp/perf-${namespacePid(this.pid)}.map`;
-      this.#perfMap = new PerfMap(path);
+      this.#perfMap = new PerfMap(path, typeof perfMap === 'string' ? 0 : processStart(this.pid));
       this.#perfMap.update();
     }
   }
@@ -181,35 +185,47 @@ export class ProcessSymbolizer implements Symbolizer {
 
   // The ELF file mapped at `m`, read once (per device and inode).
   #elf(m: ProcessMapping): ElfFile | ElfError {
-    const key = `${m.dev}:${m.inode}`;
-    const hit = elfCache.get(key);
-    if (hit) {
-      elfCache.delete(key); // most recently used last
-      elfCache.set(key, hit);
-      return hit;
+    let mine = this.#elfs.get(m);
+    if (!mine) {
+      mine = this.#sharedElf(m);
+      this.#elfs.set(m, mine);
     }
+    return mine;
+  }
+
+  #sharedElf(m: ProcessMapping): ElfFile | ElfError {
     // The path as the process sees it, where it is still the mapped file;
     // else the mapping itself (root only; works for deleted files).
     const candidates: string[] = [];
     if (!m.deleted) candidates.push(`${this.#root}${m.path}`);
     candidates.push(`/proc/${this.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
-    let result: ElfFile | ElfError = new ElfError(`${m.path}: the mapped file cannot be read`);
     for (const p of candidates) {
+      let st: Stats;
       try {
-        if (statSync(p).ino !== m.inode) continue;
+        st = statSync(p);
       } catch {
         continue;
       }
+      if (st.ino !== m.inode) continue;
+      // device and inode name the file; size and mtime tell a file rewritten in place
+      const key = `${m.dev}:${m.inode}:${st.size}:${st.mtimeMs}`;
+      const hit = elfCache.get(key);
+      if (hit) {
+        elfCache.delete(key); // most recently used last
+        elfCache.set(key, hit);
+        return hit;
+      }
+      let result: ElfFile | ElfError;
       try {
         result = new ElfFile(p, { debugDirs: this.#debugDirs });
-        break;
       } catch (e) {
         result = e instanceof ElfError ? e : new ElfError((e as Error).message);
       }
+      elfCache.set(key, result);
+      if (elfCache.size > ELF_CACHE_MAX) elfCache.delete(elfCache.keys().next().value!);
+      return result;
     }
-    elfCache.set(key, result);
-    if (elfCache.size > ELF_CACHE_MAX) elfCache.delete(elfCache.keys().next().value!);
-    return result;
+    return new ElfError(`${m.path}: the mapped file cannot be read`);
   }
 
   // A frame with the symbol's name as the file has it (demangled later).
@@ -219,6 +235,7 @@ export class ProcessSymbolizer implements Symbolizer {
       // maps change (dlopen, new JIT regions): once more, while the process lives
       try {
         this.#maps = this.#readMaps();
+        this.#elfs = new Map();
       } catch {
         // the process is gone: the maps read before stay
       }
@@ -268,10 +285,22 @@ export class ProcessSymbolizer implements Symbolizer {
     return frames.map((f) => this.#named(f));
   }
 
+  resolveStack(stack: readonly (bigint | number)[]): Frame[] {
+    this.#live();
+    if (!Array.isArray(stack)) invalidArgType('stack', 'an array of addresses', stack);
+    const frames = stack.map((x, i) => {
+      const a = toAddr(`stack[${i}]`, x);
+      return i === 0 || a === 0n ? this.#frame(a) : asReturnAddress(this.#frame(a - 1n), a);
+    });
+    if (this.#demangle) demangleAll(frames.filter((f) => f.kind === 'native' && f.name !== undefined).map((f) => f.name!));
+    return frames.map((f) => this.#named(f));
+  }
+
   /** Re-reads the maps (while the process lives) and what the perf map gained. */
   refresh(): void {
     this.#live();
     this.#maps = this.#readMaps();
+    this.#elfs = new Map();
     this.#mapsReadAt = Date.now();
     this.#perfMap?.update();
   }
@@ -281,9 +310,11 @@ export class ProcessSymbolizer implements Symbolizer {
   close(): void {
     this.#closed = true;
     this.#maps = [];
+    this.#elfs = new Map();
     this.#perfMap = undefined;
   }
 
+  /** close(), for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -306,5 +337,23 @@ function namespacePid(pid: number): number {
     return last && /^\d+$/.test(last) ? Number(last) : pid;
   } catch {
     return pid;
+  }
+}
+
+// When the process started (ms since the epoch, to the second: the boot
+// time is in seconds), from /proc/stat's btime and the process's start in
+// clock ticks (USER_HZ, 100 on Linux); 0 where unknown.
+function processStart(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // the fields after "(comm)", which may hold spaces and parentheses
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]); // starttime, field 22
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'latin1'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return 0;
+    // a second of slack: btime is rounded
+    return (btime + ticks / 100 - 1) * 1000;
+  } catch {
+    return 0;
   }
 }
