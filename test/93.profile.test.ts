@@ -57,13 +57,26 @@ function probeGcc(): FeatureResult {
   const r = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
   return r.status === 0 ? true : 'no gcc to build the C target';
 }
-// Headless Chromium renders the page; Debian's package is `chromium`.
+// Headless Chromium renders the page; Debian's package is `chromium`. The
+// probe has it run a small page's script in an animation frame (as d3's
+// transitions do) and dump the DOM: a Chromium that starts but cannot do
+// that (as under CI's emulated VMs) is a missing feature, with its reason.
+const CHROMIUM = '/usr/bin/chromium';
+const chromiumArgs = (profileDir: string): string[] => [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', `--user-data-dir=${profileDir}`, '--virtual-time-budget=5000',
+];
 function probeChromium(): FeatureResult {
-  if (!existsSync('/usr/bin/chromium')) return 'no /usr/bin/chromium (Debian package chromium)';
-  const r = spawnSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status === 0) return true;
-  const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`);
-  return `chromium --version failed (${why})${r.stderr?.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`;
+  if (!existsSync(CHROMIUM)) return `no ${CHROMIUM} (Debian package chromium)`;
+  const profileDir = mkdtempSync(path.join(tmpdir(), 'lbn-chromium-probe-'));
+  try {
+    const page = '<body><script>requestAnimationFrame(function () { var p = document.createElement("p"); p.id = "lbn"; p.textContent = "drawn"; document.body.appendChild(p); });</script></body>';
+    const r = spawnSync(CHROMIUM, [...chromiumArgs(profileDir), '--dump-dom', `data:text/html,${encodeURIComponent(page)}`], { encoding: 'utf8', timeout: 90_000 });
+    if (r.status === 0 && r.stdout.includes('<p id="lbn">drawn</p>')) return true;
+    const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : r.status !== 0 ? `exit status ${r.status}` : 'the script did not run');
+    return `headless chromium did not draw a test page (${why})`;
+  } finally {
+    rmSync(profileDir, { recursive: true, force: true });
+  }
 }
 const perfEvents = features.programType('perf_event');
 const gcc = probeGcc();
@@ -153,10 +166,8 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
       const html = readFileSync(htmlFile, 'utf8');
       // No network: no external script, stylesheet or image.
       assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|https?:\/\/[^"'\s]*\.(js|css)\b/);
-      const r = spawnSync('/usr/bin/chromium', [
-        '--headless', '--no-sandbox', '--disable-gpu', '--user-data-dir=' + path.join(dir, 'chromium'),
-        '--virtual-time-budget=5000', '--dump-dom', `file://${htmlFile}`,
-      ], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+      const r = spawnSync(CHROMIUM, [...chromiumArgs(path.join(dir, 'chromium')), '--dump-dom', `file://${htmlFile}`],
+        { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
       assert.equal(r.status, 0, r.stderr);
       // d3-flame-graph drew one frame (an svg <g> with a label div) per node: the hot function's is shown.
       const labels = [...r.stdout.matchAll(/<div class="d3-flame-graph-label" style="display: block;">([^<]*)<\/div>/g)].map((m) => m[1]!);
