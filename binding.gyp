@@ -31,7 +31,8 @@
         "native/trace_pipe.cc",
         "native/user_ring_buffer.cc",
         "native/struct_ops.cc",
-        "native/netfilter.cc"
+        "native/netfilter.cc",
+        "native/tc_query.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

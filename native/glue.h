@@ -335,6 +335,8 @@ Napi::Value ProbeFeature(const Napi::CallbackInfo& info);
 
 // ------------------------------------------------------------------ info.cc
 void InitInfo(Napi::Env env, Napi::Object exports);
+// ------------------------------------------------------------- tc_query.cc
+void InitTcQuery(Napi::Env env, Napi::Object exports);
 
 // ---------------------------------------------------------------- socket.cc
 Napi::Value OpenRawSocket(const Napi::CallbackInfo& info);

@@ -82,6 +82,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcFilterCount", Napi::Function::New<TcFilterCount>(env, "tcFilterCount"));
   exports.Set("tcHookDestroy", Napi::Function::New<TcHookDestroy>(env, "tcHookDestroy"));
   InitInfo(env, exports);
+  InitTcQuery(env, exports);
   InitPrint(env, exports);
   InitTracePipe(env, exports);
   exports.Set("mapTypes", EnumTable<bpf_map_type>(env, libbpf_bpf_map_type_str));

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { BpfError, BpfLink, BpfMap, BpfObject, BpfProgram, Btf, features, queryPrograms, queryXdp } from '../ts/index.js';
+import { BpfError, BpfLink, BpfMap, BpfObject, BpfProgram, Btf, features, queryPrograms, queryTc, queryXdp } from '../ts/index.js';
 import { bpftool, itIf, obj, openFds, throwsWith } from './helpers.js';
 import { scratchCgroup } from './info_helpers.js';
 
@@ -138,6 +138,13 @@ describe('the whole kernel: list(), fromId(), attach queries', function () {
     throwsWith(() => queryPrograms({ cgroup: '/tmp' }, 'nope' as never), { code: 'ERR_INVALID_ARG_VALUE' }, TypeError);
     throwsWith(() => queryPrograms({ ifname: 'lbn-no-such-if' }, 'tcx_ingress'), { code: 'ERR_INVALID_ARG_VALUE' }, TypeError);
     throwsWith(() => queryXdp(-1), { code: 'ERR_OUT_OF_RANGE' }, RangeError);
+    throwsWith(() => queryTc(-1), { code: 'ERR_OUT_OF_RANGE' }, RangeError);
+    throwsWith(() => queryTc('lbn-no-such-if'), { code: 'ERR_INVALID_ARG_VALUE' }, TypeError);
+    throwsWith(() => queryTc({} as never), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+  });
+
+  it('queryTc() on an interface index that does not exist is BpfError ENODEV (the kernel would dump nothing)', function () {
+    throwsWith(() => queryTc(0x7fff_fff0), { code: 'ENODEV', op: 'if_indextoname', target: /2147483632/ }, BpfError);
   });
 
   describe('on a veth pair of our own', function () {
@@ -172,6 +179,42 @@ describe('the whole kernel: list(), fromId(), attach queries', function () {
       assert.deepEqual(queryPrograms({ ifindex }, 'tcx_egress').programIds, []);
       const info = link.info();
       assert.deepEqual([info.type, info.ifindex, info.attachType], ['tcx', ifindex, 'tcx_ingress']);
+    });
+
+    it('queryTc() lists classic tc filters (attachTc tcx: false, and tc filter add) as bpftool net does; [] without clsact and after detach', function () {
+      const prog = o.program('info_tc');
+      const ifindex = Number(execFileSync('cat', [`/sys/class/net/${a}/ifindex`], { encoding: 'utf8' }));
+      assert.deepEqual(queryTc(a), [], 'no clsact qdisc yet');
+      assert.deepEqual(queryTc(ifindex), []);
+      const netTc = (): [string, string, number][] =>
+        bpftool<[{ tc: { kind: string; name: string; id: number }[] }]>('net', 'show', 'dev', a)[0].tc.map((t) => [t.kind, t.name, t.id]);
+      const tcName = `info_tc:[${prog.id}]`; // libbpf names its filters prog:[id]
+      {
+        using _in1 = prog.attachTc(a, { direction: 'ingress', tcx: false, priority: 1, handle: 1 });
+        using in2 = prog.attachTc(a, { direction: 'ingress', tcx: false, priority: 2, handle: 7 });
+        using _eg = prog.attachTc(ifindex, { direction: 'egress', tcx: false, priority: 3, handle: 2 });
+        // One made by tc itself (its own load of the same object): another program id.
+        execFileSync('tc', ['filter', 'add', 'dev', a, 'ingress', 'pref', '5', 'bpf', 'da', 'obj', obj('info_test'), 'sec', 'tc']);
+        const q = queryTc(a);
+        const tcId = q.find((f) => f.priority === 5)?.programId;
+        assert.ok(tcId !== undefined && tcId !== prog.id, `tc's filter has its own program (${tcId})`);
+        const base = { protocol: 3, directAction: true }; // ETH_P_ALL ('protocol all'), 'da'
+        assert.deepEqual(q, [
+          { attachPoint: 'ingress', handle: 1, priority: 1, programId: prog.id, name: tcName, ...base },
+          { attachPoint: 'ingress', handle: 7, priority: 2, programId: prog.id, name: tcName, ...base },
+          { attachPoint: 'ingress', handle: 1, priority: 5, programId: tcId, name: 'info_test.bpf.o:[tc]', ...base },
+          { attachPoint: 'egress', handle: 2, priority: 3, programId: prog.id, name: tcName, ...base },
+        ]);
+        assert.equal(prog.info().id, prog.id);
+        assert.deepEqual(queryTc(ifindex), q);
+        assert.deepEqual(q.map((f) => [`clsact/${f.attachPoint}`, f.name, f.programId]), netTc(), 'as bpftool net show');
+        assert.deepEqual(queryTc(b), [], 'the peer has no clsact');
+        in2.detach();
+        assert.deepEqual(queryTc(a).map((f) => f.priority), [1, 5, 3]);
+        execFileSync('tc', ['filter', 'del', 'dev', a, 'ingress', 'pref', '5']);
+      }
+      assert.deepEqual(queryTc(a), [], 'after detach');
+      assert.deepEqual(netTc(), []);
     });
   });
 });

@@ -138,6 +138,9 @@ export interface NativeIntrospection {
   linkDetach(fd: number, target: string): void;
   progQuery(target: number, attachType: number, what: string): { attachFlags: number; progIds: number[]; progAttachFlags: number[] };
   xdpQuery(ifindex: number): { mode: number; progId: number; drvProgId: number; skbProgId: number; hwProgId: number };
+  tcQuery(ifindex: number, parent: number): {
+    kind: string; handle: number; priority: number; protocol: number; progId: number; name: string; flags: number; flagsGen: number;
+  }[];
   clockOffset(): bigint;
 }
 
@@ -439,4 +442,72 @@ export function queryXdp(iface: string | number): XdpQueryResult {
     skbProgramId: r.skbProgId,
     hwProgramId: r.hwProgId,
   });
+}
+
+/** A classic tc BPF filter (cls_bpf) on an interface's clsact qdisc, as `tc filter show` and `bpftool net` list it. */
+export interface TcFilter {
+  /** The clsact hook it hangs on. */
+  readonly attachPoint: 'ingress' | 'egress';
+  /** The filter's handle (`tc filter ... handle`). */
+  readonly handle: number;
+  /** Its priority (`pref`); lower runs first. */
+  readonly priority: number;
+  /** The ETH_P_* protocol it matches, host order (0x0003: ETH_P_ALL, 'protocol all'). */
+  readonly protocol: number;
+  /** The id of the program it runs. */
+  readonly programId: number;
+  /** The filter's name (TCA_BPF_NAME): `prog:[id]` when libbpf (attachTc()) made it, `file:[section]` when tc did. */
+  readonly name: string;
+  /** Whether it runs in direct-action mode (TCA_BPF_FLAG_ACT_DIRECT, `tc ... da`). */
+  readonly directAction: boolean;
+}
+
+// TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS / TC_H_MIN_EGRESS), as unsigned 32-bit.
+const CLSACT_PARENTS = [['ingress', 0xffff_fff2], ['egress', 0xffff_fff3]] as const;
+const TCA_BPF_FLAG_ACT_DIRECT = 1;
+
+/**
+ * The classic tc BPF filters of an interface (ingress, then egress, in the
+ * kernel's order: by priority), through an RTM_GETTFILTER dump over
+ * rtnetlink: libbpf can only look up one filter by handle and priority.
+ * Filters of other classifiers (u32, flower, ...) and tcx links are not
+ * listed (tcx: queryPrograms({ ifname }, 'tcx_ingress')). An interface
+ * without a clsact qdisc has none: []. A missing interface index is a
+ * BpfError ENODEV (op 'if_indextoname'); a name that is no interface, a
+ * RangeError/TypeError as for queryXdp(). Looks in this process's network
+ * namespace.
+ *
+ * @example
+ * ```ts
+ * queryTc('eth0'); // [{ attachPoint: 'ingress', handle: 1, priority: 1, protocol: 3, programId: 42, name: 'tc_filter', directAction: true }]
+ * ```
+ */
+export function queryTc(iface: string | number): TcFilter[] {
+  const ifindex = ifindexOf('iface', iface);
+  const out: TcFilter[] = [];
+  for (const [attachPoint, parent] of CLSACT_PARENTS) {
+    let filters: ReturnType<NativeIntrospection['tcQuery']>;
+    try {
+      filters = native.tcQuery(ifindex, parent);
+    } catch (e) {
+      // No clsact qdisc (or a plain ingress qdisc, for egress): the
+      // kernel refuses the dump instead of returning nothing.
+      const code = (e as { code?: unknown }).code;
+      if (e instanceof Error && (e as { op?: unknown }).op === 'RTM_GETTFILTER' && (code === 'EINVAL' || code === 'ENOENT')) continue;
+      throw e;
+    }
+    for (const f of filters) {
+      if (f.kind !== 'bpf') continue;
+      out.push(Object.freeze({
+        attachPoint,
+        handle: f.handle,
+        priority: f.priority,
+        protocol: f.protocol,
+        programId: f.progId,
+        name: f.name,
+        directAction: (f.flags & TCA_BPF_FLAG_ACT_DIRECT) !== 0,
+      }));
+    }
+  }
+  return out;
 }
