@@ -31,26 +31,7 @@ struct {
 	__uint(max_entries, 10240);
 } start SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 4096);
-} stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct stack_key);
-	__type(value, __u64);
-	__uint(max_entries, 10240);
-} counts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 1);
-} dropped SEC(".maps");
+// The maps stacks, counts and dropped: profile.h.
 
 static __always_inline bool wanted(struct task_struct *t)
 {

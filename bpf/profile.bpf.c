@@ -17,28 +17,7 @@ const volatile bool kernel_stacks_only = false;
 // Count the idle task (pid 0) too; bcc leaves it out unless -I.
 const volatile bool include_idle = false;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-	// Each entry preallocates 1 KiB; the tool may change this before load.
-	__uint(max_entries, 4096);
-} stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct stack_key);
-	__type(value, __u64);
-	__uint(max_entries, 10240);
-} counts SEC(".maps");
-
-// Samples that found the counts map full (user space reports them).
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 1);
-} dropped SEC(".maps");
+// The maps stacks, counts and dropped: profile.h.
 
 SEC("perf_event")
 int do_sample(struct bpf_perf_event_data *ctx)

@@ -12,6 +12,17 @@
 
 namespace glue {
 
+// Bytes as lower-case hex (a program's tag, as bpftool prints it).
+inline std::string Hex(const unsigned char* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    s.push_back(digits[p[i] >> 4]);
+    s.push_back(digits[p[i] & 15]);
+  }
+  return s;
+}
+
 // ---------------------------------------------------------------- errors.cc
 // What a failed call leaves behind: enough for ts/errors.ts to build a
 // BpfError or VerifierError. Plain data so that worker threads can fill it.

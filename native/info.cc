@@ -26,16 +26,6 @@ Napi::Value Big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 // (verified_insns is 5.16, recursion_misses 5.12, ...).
 #define HAVE(len, type, field) (offsetof(type, field) + sizeof(((type*)nullptr)->field) <= (len))
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; i++) {
-    s.push_back(digits[p[i] >> 4]);
-    s.push_back(digits[p[i] & 15]);
-  }
-  return s;
-}
-
 int64_t ClockNs(clockid_t c) {
   timespec ts;
   clock_gettime(c, &ts);

@@ -26,16 +26,6 @@ struct ProgramInit {
   uint32_t insnCount = 0;
 };
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; i++) {
-    s.push_back(digits[p[i] >> 4]);
-    s.push_back(digits[p[i] & 15]);
-  }
-  return s;
-}
-
 uint32_t U32(const Napi::Value& v, uint32_t dflt = 0) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
 }
