@@ -32,11 +32,13 @@ const debugEnv = /^(?!0$)./.test(process.env['LIBBPF_NODE_DEBUG'] ?? '');
 type Message = [level: number, text: string, failed: boolean, group: number];
 
 // The warnings of one successful call make one process warning: its last
-// line (libbpf's conclusion, e.g. "... BTF is optional, ignoring.") as the
-// message, every line as the detail.
+// message (libbpf's conclusion, e.g. "... BTF is optional, ignoring.") as
+// the message, every message as the detail. A message may be a whole dump
+// (libbpf 1.7 prints the kernel's BTF log as one warning and the
+// conclusion at info level): then its first line, so the message stays one line.
 function warn(lines: string[]): void {
   if (lines.length === 0) return;
-  const message = lines[lines.length - 1]!;
+  const message = lines[lines.length - 1]!.split('\n')[0]!;
   process.emitWarning(message, { type: 'LibbpfWarning', code: 'LIBBPF_WARN', ...(lines.length > 1 ? { detail: lines.join('\n') } : {}) });
 }
 
