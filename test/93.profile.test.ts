@@ -285,6 +285,9 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
       });
 
       it(`${name}: Ctrl-C ends the run, prints the stacks seen so far and exits 0`, async function () {
+        // Something on a CPU meanwhile: on an idle machine half a second
+        // at 99 Hz may sample only the idle task, which the tools leave out.
+        const busy = spawn(process.execPath, ['-e', 'const end = Date.now() + 60_000; while (Date.now() < end);'], { stdio: 'ignore' });
         const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
           const child = spawn(process.execPath, [example(name), '-f'], { stdio: ['ignore', 'pipe', 'pipe'] });
           let stdout = '';
@@ -301,7 +304,7 @@ describe('profile and offcputime: the whole-system profilers of examples/', func
             }
           });
           child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-        });
+        }).finally(() => busy.kill('SIGKILL'));
         assert.equal(r.code, 0, r.stderr);
         assert.ok(folded(r.stdout).length > 0, r.stdout + r.stderr);
         assert.match(r.stderr, /\d+ (samples|us off CPU) in \d+ stacks\n$/);
