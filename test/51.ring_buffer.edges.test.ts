@@ -171,6 +171,41 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
     });
   }
 
+  it('a drain larger than one copy (64 KiB) is split into batches at record boundaries; discards at the seams vanish; the order holds across them', async function () {
+    const big = new BpfObject(obj('ring_edge'));
+    big.map('edge').maxEntries = 1 << 20;
+    big.load();
+    try {
+      // 20,000 records of 40 bytes (48 in the ring: 960,000 bytes), every
+      // 5th discarded: one drain of the whole ring, 16,000 records.
+      const rb = new RingBuffer(big.map('edge'), { batchSize: 1 << 20 });
+      assert.equal(big.program('produce_discard').testRun({ ctx: args(1, 20_000, 5) }).retval, 20_000);
+      const it = rb.recordBatches()[Symbol.asyncIterator]();
+      const seqs: number[] = [];
+      let batches = 0;
+      // One record first, through next(): the rest of its batch follows as a RecordBatch.
+      seqs.push(Number(((await rb.next()).value as Buffer).readBigUInt64LE(0)));
+      while (seqs.length < 16_000) {
+        const { value: b } = await it.next();
+        batches++;
+        assert.ok(b.buffer.length <= 64 << 10, `a batch of ${b.buffer.length} bytes`);
+        for (let i = 0; i < b.length; i++) {
+          assert.equal(b.lengths[i], 40);
+          const s = b.buffer.readBigUInt64LE(b.offsets[i]);
+          assert.equal(b.buffer.readBigUInt64LE(b.offsets[i]! + 8), s * 3n);
+          seqs.push(Number(s));
+        }
+      }
+      assert.ok(batches >= 14, `${batches} batches for 768,000 bytes of records`);
+      assert.equal(rb.stats.batches, batches, 'one drain, split into that many batches (the first one began with next())');
+      assert.deepEqual(seqs, Array.from({ length: 20_000 }, (_, i) => i + 1).filter((s) => s % 5 !== 0));
+      assert.equal(rb.stats.availableBytes, 0);
+      rb.close();
+    } finally {
+      big.close();
+    }
+  });
+
   it('a busy record crossing the end of the data area stops the reader until it is committed; records behind it wait, then all arrive in order', async function () {
     const rb = new RingBuffer(o.map('edge'));
     // 341 records of 48 bytes put the producer 16 bytes before the end of

@@ -3,7 +3,7 @@
 // samples, {cpu, lost}: lost samples are never silent.
 import { addon } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { BadRecord, EventStream, frameData, frameKind, frameSource, typeDecoder, type EventStreamCounters, type EventStreamOptions, type TypedStreamOptions } from './internal/stream.js';
+import { BadRecord, EventStream, typeDecoder, type EventStreamCounters, type EventStreamOptions, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -70,20 +70,19 @@ export class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
     const decode = opts.decode;
     const fd = map.liveFd();
     let undo: (() => void) | undefined;
-    super('perf_buffer__consume', (onBatch) => new addon.NativePerfBuffer(fd, pages, onBatch), (b) => {
-      const cpu = frameSource(b);
-      if (frameKind(b) === 1) {
-        const lost = Number(frameData(b).readBigUInt64LE(0));
+    super('perf_buffer__consume', (onBatch) => new addon.NativePerfBuffer(fd, pages, onBatch), (b, at, len, cpu, kind) => {
+      if (kind === 1) {
+        const lost = Number(b.view!.getBigUint64(at, true));
         this.#lost += lost;
         return { cpu, lost };
       }
       if (typed) {
-        const data = typed(b);
+        const data = typed(b, at, len);
         // a record the type cannot decode: the stream skips and reports it
-        if (data instanceof BadRecord) return data as unknown as PerfEvent<T>;
+        if (data instanceof BadRecord) return data;
         return { cpu, data: data as T };
       }
-      const data = frameData(b);
+      const data = b.data(at, len);
       return { cpu, data: decode ? decode(data, cpu) : (data as T) };
     }, opts, () => undo?.());
     this.#map = map;

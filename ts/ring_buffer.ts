@@ -10,7 +10,7 @@
 import { addon, type NativeRingBuffer, type NativeRingMmap, type NativeRingThread } from './internal/addon.js';
 import { MAX_MAPPED_RING, RingReader } from './internal/ring_reader.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, RecordBatch, frameData, frameSource, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RawBatch, type TypedStreamOptions } from './internal/stream.js';
+import { EventStream, RecordBatch, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RecordRead, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -82,7 +82,7 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
     const threaded = drain === 'thread';
     const mapped = !threaded && list.every((m) => m.maxEntries <= MAX_MAPPED_RING);
     const reader = mapped ? new RingReader(batchSize, batchBytes, typeCodec(list, opts)) : undefined;
-    const typed = reader ? undefined : typeDecoder(list, opts) as ((b: RawBatch) => T) | undefined;
+    const typed = reader ? undefined : typeDecoder(list, opts) as RecordRead<T> | undefined;
     super('ring_buffer__consume', (onBatch) => {
       if (threaded) {
         const native = new addon.NativeRingThread(onBatch, queueBytes, batchSize, batchBytes);
@@ -113,11 +113,7 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
         throw e;
       }
       return native;
-    }, typed ?? ((b) => {
-      if (!decode) return frameData(b) as T;
-      const map = list[frameSource(b)]!;
-      return decode(frameData(b), map);
-    }),
+    }, typed ?? (decode ? (b, at, len, source) => decode(b.data(at, len), list[source]!) : (b, at, len) => b.data(at, len) as T),
     opts, () => undo.forEach((u) => u()), reader && ((push) => reader.drain(push)));
     this.#maps = list;
     this.#reader = reader;

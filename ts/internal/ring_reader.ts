@@ -37,7 +37,7 @@
 //   reads of it are done. The 64-bit store is single, never torn.
 // No user code runs during a drain (decoding is the generated codec), so
 // close() cannot detach the mappings under a walk.
-import { BadRecord, FRAME_SKIP, type DecodedBatch, type RawBatch } from './stream.js';
+import { BadRecord, Batch } from './stream.js';
 import type { Codec } from '../codec.js';
 
 const BUSY = 0x8000_0000 | 0; // as the Int32Array reads it: negative
@@ -77,6 +77,13 @@ class MappedRing {
 /** The largest ring read this way: the double mapping must fit an ArrayBuffer a typed array can span. */
 export const MAX_MAPPED_RING = 1 << 30;
 
+// The largest copy of raw records made at once (a batch). A fresh copy of
+// megabytes costs a page fault per 4 KiB (malloc hands such sizes out as
+// new mappings, which the kernel zeroes first); copies of this size are
+// reused from malloc's heap once collected. Measured with bench/ringbuf.ts:
+// 16-byte records drained from a full 8 MiB ring.
+const CHUNK = 64 << 10;
+
 export class RingReader {
   readonly #rings: MappedRing[] = [];
   #offs = new Uint32Array(0);
@@ -96,11 +103,11 @@ export class RingReader {
 
   /**
    * Takes up to the budget from the rings (starting with a different ring
-   * each time, so one busy ring cannot starve another), hands each ring's
-   * records to `push` as one batch and releases their space. Returns the
-   * records taken.
+   * each time, so one busy ring cannot starve another), hands the records
+   * to `push` in batches and releases their space. Returns the records
+   * taken.
    */
-  drain(push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void): number {
+  drain(push: (batch: Batch, bytes: number) => void): number {
     const rings = this.#rings;
     let records = 0;
     let bytes = 0;
@@ -108,38 +115,41 @@ export class RingReader {
     this.#next = (start + 1) % rings.length;
     for (let i = 0; i < rings.length && records < this.budgetRecords && bytes < this.budgetBytes; i++) {
       const r = rings[(start + i) % rings.length]!;
+      const before = this.#bytes;
       const got = this.#drainRing(r, this.budgetRecords - records, this.budgetBytes - bytes, push);
-      records += got[0];
-      bytes += got[1];
+      records += got;
+      bytes += this.#bytes - before;
     }
     return records;
   }
 
-  #drainRing(r: MappedRing, maxRecords: number, maxBytes: number,
-    push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void): [number, number] {
+  // Data bytes taken since the reader was made (the walk's second result).
+  #bytes = 0;
+
+  #drainRing(r: MappedRing, maxRecords: number, maxBytes: number, push: (batch: Batch, bytes: number) => void): number {
     const prod = Number(Atomics.load(r.prod, 0)); // acquire
     const cons = Number(r.cons[0]); // ours: only this consumer writes it
-    if (prod === cons) return [0, 0];
+    if (prod === cons) return 0;
     const { hdr, u8, dv, page, mask } = r;
     const codec = this.codec;
-    const values: unknown[] | undefined = codec ? [] : undefined;
-    // Raw records: where each one is in the batch, noted during this walk
-    // so RecordBatch needs no second one.
-    let offs: Uint32Array | undefined;
-    let lens: Uint32Array | undefined;
-    if (!codec) {
-      if (this.#offs.length < maxRecords) {
-        this.#offs = new Uint32Array(Math.min(maxRecords, this.budgetRecords));
-        this.#lens = new Uint32Array(this.#offs.length);
-      }
-      offs = this.#offs;
-      lens = this.#lens;
+    let values: unknown[] | undefined = codec ? [] : undefined;
+    // Raw records are copied in chunks of at most CHUNK bytes, each one
+    // batch, with where each record is noted during this walk (so neither
+    // the copy nor RecordBatch needs a second one).
+    if (!codec && this.#offs.length < maxRecords) {
+      this.#offs = new Uint32Array(Math.min(maxRecords, this.budgetRecords));
+      this.#lens = new Uint32Array(this.#offs.length);
     }
+    const offs = this.#offs;
+    const lens = this.#lens;
     let pos = cons;
     let off = cons % r.size;
-    let n = 0;
-    let bytes = 0;
+    let n = 0; // records taken
+    let first = 0; // the first record of the current chunk
+    let chunk = cons; // where the current chunk starts
     let end = cons; // just past the last record taken (not discarded)
+    let bytes = 0;
+    let chunkBytes = 0;
     while (pos < prod && n < maxRecords && bytes < maxBytes) {
       const at = page + off;
       const h = Atomics.load(hdr, at >>> 2); // acquire
@@ -147,53 +157,50 @@ export class RingReader {
       const len = h & LEN;
       const adv = (len + 15) & ~7; // header + data, padded to 8
       if ((h & DISCARD) === 0) {
-        if (offs) {
-          offs[n] = pos - cons + 8;
-          lens![n] = len;
-        }
-        n++;
-        bytes += len;
-        end = pos + adv;
         if (values) {
           try {
             values.push(codec!.decodeRecordAt(dv, u8, at + 8, len));
           } catch (e) {
             values.push(new BadRecord(e as Error, Buffer.from(u8.subarray(at + 8, at + 8 + len))));
           }
+        } else {
+          if (pos + adv - chunk > CHUNK && n > first) {
+            push(this.#copy(r, chunk, end - chunk, offs.slice(first, n), lens.slice(first, n)), chunkBytes);
+            first = n;
+            chunk = pos;
+            chunkBytes = 0;
+          }
+          offs[n] = pos - chunk + 8;
+          lens[n] = len;
         }
+        n++;
+        bytes += len;
+        chunkBytes += len;
+        end = pos + adv;
       }
       pos += adv;
       off = (off + adv) & mask;
     }
-    if (n > 0) {
-      if (values) {
-        push({ values, off: 0, left: n }, n, bytes);
-      } else {
-        push(this.#copy(r, cons, end - cons, n, offs!.slice(0, n), lens!.slice(0, n)), n, bytes);
-      }
+    if (values) {
+      if (n > 0) push(Batch.decoded(values), bytes);
+      values = undefined;
+    } else if (n > first) {
+      push(this.#copy(r, chunk, end - chunk, offs.slice(first, n), lens.slice(first, n)), chunkBytes);
     }
     // Release the space, discarded records included: after every read above.
     if (pos !== cons) Atomics.store(r.cons, 0, BigInt(pos));
-    return [n, bytes];
+    this.#bytes += bytes;
+    return n;
   }
 
-  // The records from `cons`, `len` bytes (the double mapping makes them
-  // contiguous), copied in one go into a batch whose frames are the
-  // stream's: {u32 len; u16 source; u16 kind}, data padded to 8.
-  #copy(r: MappedRing, cons: number, len: number, records: number, offsets: Uint32Array, lengths: Uint32Array): RawBatch {
-    const from = r.page + (cons % r.size);
+  // The records from `from`, `len` bytes (the double mapping makes them
+  // contiguous), copied in one go; the index says where each one is.
+  #copy(r: MappedRing, from: number, len: number, offsets: Uint32Array, lengths: Uint32Array): Batch {
+    const at = r.page + (from % r.size);
     const buf = Buffer.allocUnsafe(len); // the pool keeps 8-byte alignment
-    buf.set(r.u8.subarray(from, from + len));
-    const words = new Uint32Array(buf.buffer, buf.byteOffset, len >>> 2);
-    for (let i = 0; i < words.length;) {
-      const h = words[i]!;
-      const l = h & LEN;
-      words[i] = l;
-      words[i + 1] = r.source | ((h & DISCARD) !== 0 ? FRAME_SKIP << 16 : 0);
-      i += ((l + 15) & ~7) >>> 2;
-    }
-    const sources = new Uint16Array(records);
+    buf.set(r.u8.subarray(at, at + len));
+    const sources = new Uint16Array(offsets.length);
     if (r.source !== 0) sources.fill(r.source);
-    return { buf, words, view: new DataView(buf.buffer, buf.byteOffset, len), off: 0, left: records, index: { offsets, lengths, sources } };
+    return Batch.indexed(buf, { offsets, lengths, sources });
   }
 }

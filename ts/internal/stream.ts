@@ -9,7 +9,7 @@ import { codecFor, type Codec } from '../codec.js';
 import { Layout } from '../layout.js';
 import type { BpfMap } from '../map.js';
 import { checkInt, fail, invalidArgType } from './errors.js';
-import { view } from './views.js';
+import { view, viewOf } from './views.js';
 import { performance } from 'node:perf_hooks';
 
 export interface NativeStream {
@@ -28,58 +28,79 @@ export interface NativeStream {
  */
 export type OnBatch = (batch: Buffer | null, count: number, errno: number) => number | void;
 
+/** Where each record of a batch is, noted by whoever made it (the mapped ring reader). */
+export interface BatchIndex {
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly sources: Uint16Array;
+}
+
 /**
- * A batch as the addon delivers it: `count` frames of an 8-byte header
- * {u32 len; u16 source; u16 kind} and data padded to 8 bytes. Records are
- * read from it one at a time, when a reader takes them.
+ * Records waiting for a reader, in one of three forms (one class, so that
+ * the code taking records sees a single shape):
+ * - framed: a copy the addon filled, `count` frames of an 8-byte header
+ *   {u32 len; u16 source; u16 kind} and data padded to 8 bytes; `off` is
+ *   the byte offset of the next frame;
+ * - indexed: a copy of ring records with `index` saying where each one is
+ *   (nothing rewritten in the copy); `off` is the next record's number;
+ * - decoded: `values`, decoded straight from a mapped ring; `off` is the
+ *   next value's number.
  */
-export interface RawBatch {
-  readonly buf: Buffer;
-  /** The batch as 32-bit words, for the headers. */
-  readonly words: Uint32Array;
-  /** The batch as a DataView, made once, for decoders. */
-  readonly view: DataView;
-  /** Byte offset of the next frame. */
-  off: number;
-  /** Frames not read yet. */
-  left: number;
-  /** Where each record is, if the producer of the batch noted it (RecordBatch's arrays). */
-  readonly index?: { readonly offsets: Uint32Array; readonly lengths: Uint32Array; readonly sources: Uint16Array };
+export class Batch {
+  /** The next frame's byte offset (framed), or the next record's number. */
+  off = 0;
+  /** The copy's ArrayBuffer and where the copy starts in it (Buffer#buffer is a slow getter). */
+  readonly ab: ArrayBuffer | undefined;
+  readonly base: number;
+  /** The copy as a DataView, for decoders. */
+  readonly view: DataView | undefined;
+
+  private constructor(
+    readonly buf: Buffer | undefined,
+    /** The framed copy as 32-bit words, for the headers. */
+    readonly words: Uint32Array | undefined,
+    readonly index: BatchIndex | undefined,
+    readonly values: unknown[] | undefined,
+    /** Records not taken yet. */
+    public left: number,
+  ) {
+    this.ab = buf?.buffer as ArrayBuffer | undefined;
+    this.base = buf ? buf.byteOffset : 0;
+    this.view = buf ? new DataView(this.ab!, this.base, buf.length) : undefined;
+  }
+
+  /** `count` frames in `buf` (4-byte aligned: the addon's batches are fresh allocations). */
+  static framed(buf: Buffer, count: number): Batch {
+    return new Batch(buf, new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2), undefined, undefined, count);
+  }
+
+  static indexed(buf: Buffer, index: BatchIndex): Batch {
+    return new Batch(buf, undefined, index, undefined, index.offsets.length);
+  }
+
+  static decoded(values: unknown[]): Batch {
+    return new Batch(undefined, undefined, undefined, values, values.length);
+  }
+
+  /** Bytes `at` … `at + len` of the copy as a Buffer (no further copy). */
+  data(at: number, len: number): Buffer {
+    return viewOf(this.ab!, this.base + at, len);
+  }
 }
 
-/** Frame kind of a discarded ring record left in a copied batch: readers skip it. */
-export const FRAME_SKIP = 2;
-
-/** Records already decoded (straight from a mapped ring), waiting for a reader. */
-export interface DecodedBatch {
-  readonly values: unknown[];
-  off: number;
-  left: number;
-}
+/**
+ * Turns one record of a raw batch into what the stream yields (or a
+ * BadRecord): its data is `len` bytes at `at` in the batch; `source` is
+ * the ring index or CPU, `kind` 1 for a perf buffer's lost-records count.
+ */
+export type RecordRead<T> = (batch: Batch, at: number, len: number, source: number, kind: number) => T | BadRecord;
 
 /**
  * A stream that reads its records itself (from a mapped ring): called on
  * each wakeup and by consume(), it hands what it took to `push` and returns
  * the number of records.
  */
-export type Pull = (push: (batch: RawBatch | DecodedBatch, count: number, bytes: number) => void) => number;
-
-/** The data of the frame at `b.off` (a view of the batch, which is a copy); advances past it. */
-export function frameData(b: RawBatch): Buffer {
-  const len = b.words[b.off >>> 2]!;
-  const data = view(b.buf, b.off + 8, len);
-  b.off += 8 + ((len + 7) & ~7);
-  return data;
-}
-
-/** The header fields of the frame at `b.off`: source (ring index or CPU) and kind. */
-export function frameSource(b: RawBatch): number {
-  return b.words[(b.off >>> 2) + 1]! & 0xffff;
-}
-
-export function frameKind(b: RawBatch): number {
-  return b.words[(b.off >>> 2) + 1]! >>> 16;
-}
+export type Pull = (push: (batch: Batch, bytes: number) => void) => number;
 
 /** Options every event stream takes. */
 export interface EventStreamOptions {
@@ -153,17 +174,14 @@ export function typeCodec(maps: readonly BpfMap[], opts: TypedStreamOptions<unkn
  * A record decoder by BTF type or layout (undefined where neither is
  * given): straight from the batch, no Buffer and no DataView per record.
  */
-export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: RawBatch) => unknown) | undefined {
+export function typeDecoder(maps: readonly BpfMap[], opts: TypedStreamOptions<unknown> & { decode?: unknown }): ((batch: Batch, at: number, len: number) => unknown) | undefined {
   const codec = typeCodec(maps, opts);
   if (codec === undefined) return undefined;
-  return (b) => {
-    const len = b.words[b.off >>> 2]!;
-    const at = b.off + 8;
-    b.off += 8 + ((len + 7) & ~7);
+  return (b, at, len) => {
     try {
-      return codec.decodeRecordAt(b.view, b.buf, at, len);
+      return codec.decodeRecordAt(b.view!, b.buf!, at, len);
     } catch (e) {
-      return new BadRecord(e as Error, view(b.buf, at, len));
+      return new BadRecord(e as Error, b.data(at, len));
     }
   };
 }
@@ -265,16 +283,16 @@ function closeAtExit(s: EventStream<unknown>): WeakRef<EventStream<unknown>> {
 
 export class EventStream<T> implements AsyncIterable<T> {
   #native: NativeStream | undefined;
-  #read1: (batch: RawBatch) => T;
-  #batches: (RawBatch | DecodedBatch | undefined)[] = [];
+  #read1: RecordRead<T>;
+  #batches: (Batch | undefined)[] = [];
   #pull: Pull | undefined;
-  readonly #push = (b: RawBatch | DecodedBatch, count: number, bytes: number): void => {
+  readonly #push = (b: Batch, bytes: number): void => {
     this.#batches.push(b);
     const c = this.counters;
-    c.records += count;
+    c.records += b.left;
     c.batches++;
     c.bytes += bytes;
-    c.queued += count;
+    c.queued += b.left;
   };
   #head = 0;
   // Fairness to the rest of the process: `for await` over records that are
@@ -302,12 +320,9 @@ export class EventStream<T> implements AsyncIterable<T> {
   readonly #onBatch: OnBatch;
   readonly #op: string;
 
-  /**
-   * `read` turns the frame at the batch's offset into a value and advances
-   * past it (with frameData()).
-   */
+  /** `read` turns one record of a raw batch into a value. */
   constructor(op: string, start: (onBatch: OnBatch) => NativeStream,
-    read: (batch: RawBatch) => T, opts: EventStreamOptions, onClose?: () => void, pull?: Pull) {
+    read: RecordRead<T>, opts: EventStreamOptions, onClose?: () => void, pull?: Pull) {
     if (opts === null || typeof opts !== 'object') invalidArgType('opts', 'an object', opts);
     this.#highWaterMark = checkInt('opts.highWaterMark', opts.highWaterMark ?? 65536, 1, 0x7fff_ffff);
     this.#op = op;
@@ -349,14 +364,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     }
     if (this.#pull) return this.#pullNow();
     if (batch === null || count === 0 || !this.#native) return 0;
-    // The addon's batches are fresh allocations, so 4-byte aligned.
-    const words = new Uint32Array(batch.buffer, batch.byteOffset, batch.length >>> 2);
-    this.#batches.push({ buf: batch, words, view: new DataView(batch.buffer, batch.byteOffset, batch.length), off: 0, left: count });
-    const c = this.counters;
-    c.records += count;
-    c.batches++;
-    c.bytes += batch.length - 8 * count; // data, with its padding to 8 bytes
-    c.queued += count;
+    this.#push(Batch.framed(batch, count), batch.length - 8 * count); // data, with its padding to 8 bytes
     this.#afterArrival();
     return count;
   }
@@ -387,13 +395,19 @@ export class EventStream<T> implements AsyncIterable<T> {
       this.counters.queued--;
       if (--b.left === 0) this.#shift();
       let v: T | BadRecord;
-      if ('values' in b) {
+      if (b.values !== undefined) {
         v = b.values[b.off++] as T | BadRecord;
+      } else if (b.index !== undefined) {
+        const i = b.off++;
+        const x = b.index;
+        v = this.#read1(b, x.offsets[i]!, x.lengths[i]!, x.sources[i]!, 0);
       } else {
-        // Discarded ring records stay in a copied batch as skip frames; a
-        // batch never ends with one, so a record follows.
-        while (frameKind(b) === FRAME_SKIP) b.off += 8 + ((b.words[b.off >>> 2]! + 7) & ~7);
-        v = this.#read1(b) as T | BadRecord;
+        const w = b.words!;
+        const o = b.off >>> 2;
+        const len = w[o]!;
+        const meta = w[o + 1]!;
+        b.off += 8 + ((len + 7) & ~7);
+        v = this.#read1(b, (o << 2) + 8, len, meta & 0xffff, meta >>> 16);
       }
       if (v instanceof BadRecord) this.#badRecord(v);
       else return v;
@@ -418,35 +432,32 @@ export class EventStream<T> implements AsyncIterable<T> {
   #takeRecords(): RecordBatch | typeof NONE {
     if (this.counters.queued === 0) return NONE;
     const b = this.#batches[this.#head]!;
-    if ('values' in b) throw new Error('internal: decoded records in a raw stream');
+    if (b.buf === undefined) throw new Error('internal: decoded records in a raw stream');
     const n = b.left;
-    if (b.index && b.off === 0) {
-      // untouched, and the ring reader noted where its records are
-      this.counters.queued -= n;
-      b.left = 0;
-      this.#shift();
-      return new RecordBatch(b.buf, b.index.offsets, b.index.lengths, b.index.sources);
+    this.counters.queued -= n;
+    b.left = 0;
+    this.#shift();
+    const x = b.index;
+    if (x !== undefined) {
+      // the ring reader noted where its records are
+      const from = b.off;
+      return from === 0
+        ? new RecordBatch(b.buf, x.offsets, x.lengths, x.sources)
+        : new RecordBatch(b.buf, x.offsets.subarray(from), x.lengths.subarray(from), x.sources.subarray(from));
     }
     const offsets = new Uint32Array(n);
     const lengths = new Uint32Array(n);
     const sources = new Uint16Array(n);
-    const w = b.words;
+    const w = b.words!;
     let off = b.off;
-    for (let i = 0; i < n;) {
+    for (let i = 0; i < n; i++) {
       const len = w[off >>> 2]!;
-      const meta = w[(off >>> 2) + 1]!;
-      if (meta >>> 16 !== FRAME_SKIP) {
-        offsets[i] = off + 8;
-        lengths[i] = len;
-        sources[i] = meta & 0xffff;
-        i++;
-      }
+      offsets[i] = off + 8;
+      lengths[i] = len;
+      sources[i] = w[(off >>> 2) + 1]! & 0xffff;
       off += 8 + ((len + 7) & ~7);
     }
     b.off = off;
-    b.left = 0;
-    this.counters.queued -= n;
-    this.#shift();
     return new RecordBatch(b.buf, offsets, lengths, sources);
   }
 
@@ -544,6 +555,19 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   /** The next record (what `for await` calls). */
   next(): Promise<IteratorResult<T>> {
+    // The common case, once per record: a record is queued, polling is
+    // not paused and the turn's time needs no check yet.
+    if (this.counters.queued > 0 && !this.#paused && this.#sinceCheck < YIELD_CHECK - 1) {
+      this.#sinceCheck++;
+      let v: T | typeof NONE;
+      try {
+        v = this.#take();
+      } catch (error) {
+        this.#fail(error);
+        return Promise.reject(error);
+      }
+      if (v !== NONE) return Promise.resolve({ value: v, done: false });
+    }
     return this.#read('one') as Promise<IteratorResult<T>>;
   }
 

@@ -10,3 +10,8 @@ Object.defineProperty(View.prototype, 'constructor', { value: Buffer });
 export function view(buf: Buffer, off: number, len: number): Buffer {
   return new View(buf.buffer as ArrayBuffer, buf.byteOffset + off, len) as Buffer;
 }
+
+/** A Buffer over `len` bytes of `ab` from `off` (no copy). */
+export function viewOf(ab: ArrayBuffer, off: number, len: number): Buffer {
+  return new View(ab, off, len) as Buffer;
+}
