@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { BpfObject, RingBuffer, features, struct } from '../ts/index.js';
 import { ROOT, itIf, obj, pinPath } from './helpers.js';
 
@@ -206,7 +208,73 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
     }
   });
 
-  it('a busy record crossing the end of the data area stops the reader until it is committed; records behind it wait, then all arrive in order', async function () {
+  it('records already queued do not hold the event loop: for await, batches() and recordBatches() each give it a turn every few ms', async function () {
+    const big = new BpfObject(obj('ring_edge'));
+    big.map('edge').maxEntries = 1 << 20;
+    big.load();
+    const spin = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    try {
+      for (const how of ['for await', 'batches()', 'recordBatches()'] as const) {
+        // 15,000 records of 40 bytes, all taken by the first wakeup (one
+        // drain, about 11 copies of 64 KiB); about 75 ms of work on them.
+        const rb = new RingBuffer(big.map('edge'), { batchSize: 1 << 20, highWaterMark: 1 << 20 });
+        assert.equal(big.program('produce_discard').testRun({ ctx: args(0, 15_000) }).retval, 15_000);
+        let turns = 0;
+        let longest = 0;
+        let last = performance.now();
+        let stop = false;
+        const turn = (): void => {
+          const now = performance.now();
+          longest = Math.max(longest, now - last);
+          last = now;
+          turns++;
+          if (!stop) setImmediate(turn);
+        };
+        const seqs: bigint[] = [];
+        const consumed = (async () => {
+          if (how === 'for await') {
+            for await (const r of rb) {
+              seqs.push(r.readBigUInt64LE(0));
+              spin(0.005);
+              if (seqs.length === 15_000) break;
+            }
+          } else if (how === 'batches()') {
+            for await (const b of rb.batches()) {
+              for (const r of b) seqs.push(r.readBigUInt64LE(0));
+              spin(b.length * 0.005);
+              if (seqs.length === 15_000) break;
+            }
+          } else {
+            for await (const b of rb.recordBatches()) {
+              for (let i = 0; i < b.length; i++) seqs.push(b.buffer.readBigUInt64LE(b.offsets[i]));
+              spin(b.length * 0.005);
+              if (seqs.length === 15_000) break;
+            }
+          }
+        })();
+        setImmediate(turn);
+        await consumed;
+        stop = true;
+        assert.equal(rb.stats.batches > 1 && rb.stats.records, 15_000);
+        assert.deepEqual(seqs, Array.from({ length: 15_000 }, (_, i) => BigInt(i)), how);
+        assert.ok(turns >= 8, `${how}: the event loop had ${turns} turns in about 75 ms of work`);
+        assert.ok(longest < 40, `${how}: the event loop waited ${longest.toFixed(1)} ms at most`);
+        assert.equal(rb.closed, true);
+      }
+    } finally {
+      big.close();
+    }
+  });
+
+  // The held record stays busy while a program spins on another CPU: with
+  // one CPU (taskset) that program runs to its end before the test can look.
+  const itTwoCpus = features.bpfLoop() === true
+    ? itIf('twoCpus', availableParallelism() >= 2 || `this process may use ${availableParallelism()} CPU: the program holding the record would run to its end first`)
+    : it;
+  itTwoCpus('a busy record crossing the end of the data area stops the reader until it is committed; records behind it wait, then all arrive in order', async function () {
     const rb = new RingBuffer(o.map('edge'));
     // 341 records of 48 bytes put the producer 16 bytes before the end of
     // the data: the held record's header fits, its 16 bytes of data wrap.

@@ -966,8 +966,16 @@ export class BpfMap<K = unknown, V = unknown> {
     if (this.#decoding && s.idValue) return s.dv.getUint32(s.valueOffset, LE) as V;
     const codec = (this.#intsCache ?? this.#ints(s)).valueCodec;
     if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset) as V;
-    const copy = Buffer.allocUnsafe(s.valueBytes);
-    copy.set(s.value);
+    const n = s.valueBytes;
+    const copy = Buffer.allocUnsafe(n);
+    if (n <= 32) {
+      // A byte loop the JIT inlines: TypedArray#set goes through a builtin
+      // and memmove, which costs more than the copy for small values.
+      const u8 = s.u8;
+      for (let i = 0, at = s.valueOffset; i < n; i++) copy[i] = u8[at + i]!;
+    } else {
+      copy.set(s.value);
+    }
     return (s.perCpu ? this.#result(copy) : copy) as V;
   }
 

@@ -302,7 +302,7 @@ export class EventStream<T> implements AsyncIterable<T> {
   // YIELD_CHECK reads the time; past YIELD_MS since the turn began, the
   // next read resolves from setImmediate, so the loop runs its other
   // handles in between. The check is amortised: one clock read per 1,024
-  // records.
+  // records, or per batch for batches() and recordBatches().
   #turnStart = 0;
   #sinceCheck = 0;
   #waiters: Waiter<T>[] = [];
@@ -475,9 +475,17 @@ export class EventStream<T> implements AsyncIterable<T> {
       'Further ones are counted in stats.decodeErrors; pass opts.onError to handle each.', { type: 'LibbpfNodeWarning', code: 'LIBBPF_NODE_UNDECODED_RECORD' });
   }
 
+  // What is left of the head batch (one arrival): a read never takes more
+  // than one, so that batches() hands the event loop back between them as
+  // for await does between records.
   #takeAll(): T[] {
     const out: T[] = [];
-    for (let v = this.#take(); v !== NONE; v = this.#take()) out.push(v);
+    const first = this.#batches[this.#head];
+    while (this.counters.queued > 0 && (out.length === 0 || this.#batches[this.#head] === first)) {
+      const v = this.#take();
+      if (v === NONE) break;
+      out.push(v);
+    }
     return out;
   }
 
@@ -527,7 +535,8 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   #read(mode: ReadMode): Promise<IteratorResult<Taken<T>>> {
     if (this.counters.queued > 0) {
-      if (++this.#sinceCheck >= YIELD_CHECK) {
+      // A read of a batch is checked every time (one clock read per batch).
+      if (mode !== 'one' || ++this.#sinceCheck >= YIELD_CHECK) {
         this.#sinceCheck = 0;
         const now = performance.now();
         if (now - this.#turnStart > YIELD_MS) {
@@ -571,7 +580,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     return this.#read('one') as Promise<IteratorResult<T>>;
   }
 
-  /** Every record queued now, or the next batch to arrive. */
+  /** The records of one arrival that are still queued (one wakeup's, or one 64 KiB copy's), or the next to arrive. */
   nextBatch(): Promise<IteratorResult<T[]>> {
     return this.#read('all') as Promise<IteratorResult<T[]>>;
   }
@@ -581,7 +590,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     return this.#iterator(() => this.next());
   }
 
-  /** Yields arrays of records, one per arrival (or all that were waiting). */
+  /** Yields arrays of records, one per arrival (one wakeup, or one 64 KiB copy of a mapped ring). */
   batches(): AsyncIterableIterator<T[]> {
     return this.#iterator(() => this.nextBatch());
   }
