@@ -207,7 +207,8 @@ describe('codecs from BTF', function () {
       const each = Array.from({ length: cpus }, (_, c) => [BigInt(c), BigInt(c + 100)]);
       pc.update(1, each); // an array of arrays: one per CPU
       assert.deepEqual(pc.lookup(1), each.map((v) => new BigUint64Array(v)));
-      assert.throws(() => pc.update(1, [[1n, 2n]]), { code: 'ERR_INVALID_ARG_VALUE', message: /one value per possible CPU/ });
+      // one array more than there are CPUs (a single one would be right on a 1-CPU machine)
+      assert.throws(() => pc.update(1, Array.from({ length: cpus + 1 }, () => [1n, 2n])), { code: 'ERR_INVALID_ARG_VALUE', message: /one value per possible CPU/ });
       const pairs = t.map<number, Inner[]>('inner_pairs');
       pairs.update(1, [{ a: 1, b: -1 }, { a: 2, b: -2 }]);
       assert.deepEqual(pairs.lookup(1), [{ a: 1, b: -1 }, { a: 2, b: -2 }]);
