@@ -10,10 +10,9 @@
 //   npm run offcputime -- --html offcpu.html 5
 //
 // Outside this repository, import from 'libbpf-node'.
-import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BpfObject, Symbolizer, type BpfLink } from '../ts/index.js';
-import { checkTargets, droppedSamples, flameGraphHtml, flameTree, formatFolded, formatStacks, readStacks, toPprof } from './stacks.js';
+import { droppedSamples, readStacks, stackArgs, stackOptionHelp, STACK_OPTIONS, writeStacks } from './stacks.js';
 import { intArg, numberArg, parseTool, runTool, sleepUnlessAborted, UsageError } from './tool.js';
 
 const NAME = 'offcputime';
@@ -22,26 +21,15 @@ const { values, positionals } = parseTool({
   summary: 'Summarize off-CPU time (blocked, waiting, sleeping) by kernel and user stack trace.',
   positionals: '[duration]',
   options: {
-    pid: { type: 'string', short: 'p' },
-    folded: { type: 'boolean', short: 'f' },
-    pprof: { type: 'string' },
-    html: { type: 'string' },
-    'user-stacks-only': { type: 'boolean', short: 'U' },
-    'kernel-stacks-only': { type: 'boolean', short: 'K' },
+    ...STACK_OPTIONS,
     'min-block-time': { type: 'string', short: 'm' },
     'max-block-time': { type: 'string', short: 'M' },
-    'stack-storage-size': { type: 'string' },
   },
   describe: {
-    pid: 'trace this process only (all its threads)',
-    folded: 'print folded stacks (root;...;leaf microseconds), for flamegraph.pl',
-    pprof: 'write a gzipped pprof profile (off-CPU nanoseconds) to this file',
-    html: 'write a self-contained flame graph page to this file',
+    ...stackOptionHelp('trace', 'microseconds', ' (off-CPU nanoseconds)'),
     'user-stacks-only': 'show user stacks only (no kernel frames, no kernel threads)',
-    'kernel-stacks-only': 'show kernel stacks only (no user frames)',
     'min-block-time': 'count only spells off CPU of at least this many microseconds (default 1)',
     'max-block-time': 'count only spells off CPU of at most this many microseconds',
-    'stack-storage-size': 'how many distinct stacks the stack map keeps (default 4096)',
   },
   examples: [
     ['offcputime', 'trace off-CPU stacks until Ctrl-C'],
@@ -55,15 +43,10 @@ const { values, positionals } = parseTool({
 async function main(signal: AbortSignal): Promise<void> {
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   const duration = numberArg('duration', positionals[0], Infinity, 0.001);
-  const pid = intArg('--pid', values.pid, 0, 1, 0x7fff_ffff);
+  const { pid, storage, userOnly, kernelOnly } = stackArgs(values);
   const minUs = intArg('--min-block-time', values['min-block-time'], 1, 0);
   const maxUs = intArg('--max-block-time', values['max-block-time'], Number.MAX_SAFE_INTEGER, 1);
   if (maxUs < minUs) throw new UsageError(`--max-block-time ${maxUs} is below --min-block-time ${minUs}`);
-  const storage = intArg('--stack-storage-size', values['stack-storage-size'], 4096, 1, 1 << 20);
-  const userOnly = values['user-stacks-only'] === true;
-  const kernelOnly = values['kernel-stacks-only'] === true;
-  if (userOnly && kernelOnly) throw new UsageError('--user-stacks-only and --kernel-stacks-only exclude each other');
-  checkTargets(pid, [values.pprof, values.html]);
 
   const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'offcpu.bpf.o'));
   let link: BpfLink | undefined;
@@ -86,25 +69,14 @@ async function main(signal: AbortSignal): Promise<void> {
 
     // Values are nanoseconds; the text forms show microseconds, as bcc does.
     const stacks = readStacks(obj, Symbolizer, { userOnly, kernelOnly });
-    if (values.folded) process.stdout.write(formatFolded(stacks, 1000n));
-    else if (values.pprof === undefined && values.html === undefined) {
-      process.stdout.write(formatStacks(stacks.map((s) => ({ ...s, value: s.value / 1000n })).filter((s) => s.value > 0n), 'us'));
-    }
-    if (values.pprof !== undefined) {
-      writeFileSync(values.pprof, toPprof(stacks, {
-        sampleTypes: [{ type: 'offcpu', unit: 'nanoseconds', factor: 1n }],
-        startNs,
-        durationNs,
-      }));
-    }
-    if (values.html !== undefined) {
-      const secs = (Number(durationNs) / 1e9).toFixed(1);
-      writeFileSync(values.html, flameGraphHtml(flameTree(stacks, 'all', 1000n), {
-        title: `Off-CPU flame graph${pid ? ` of pid ${pid}` : ''}`,
-        subtitle: `off-CPU microseconds by stack over ${secs} s, ${new Date(Number(startNs / 1_000_000n)).toISOString()}`,
-        unit: 'us',
-      }));
-    }
+    writeStacks(stacks, values, {
+      divisor: 1000n,
+      textUnit: 'us',
+      htmlUnit: 'us',
+      pprof: { sampleTypes: [{ type: 'offcpu', unit: 'nanoseconds', factor: 1n }], startNs, durationNs },
+      title: `Off-CPU flame graph${pid ? ` of pid ${pid}` : ''}`,
+      subtitle: `off-CPU microseconds by stack over ${(Number(durationNs) / 1e9).toFixed(1)} s, ${new Date(Number(startNs / 1_000_000n)).toISOString()}`,
+    });
     const dropped = droppedSamples(obj);
     const total = stacks.reduce((a, s) => a + s.value, 0n);
     process.stderr.write(`${total / 1000n} us off CPU in ${stacks.length} stacks${dropped ? `, ${dropped} spells dropped (counts map full)` : ''}\n`);

@@ -13,10 +13,9 @@
 //   npm run profile -- --pprof cpu.pb.gz 5      # for `go tool pprof` / pprof.me
 //
 // Outside this repository, import from 'libbpf-node'.
-import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BpfObject, Symbolizer, type BpfLink } from '../ts/index.js';
-import { checkTargets, droppedSamples, flameGraphHtml, flameTree, formatFolded, formatStacks, readStacks, toPprof } from './stacks.js';
+import { droppedSamples, readStacks, stackArgs, stackOptionHelp, STACK_OPTIONS, writeStacks } from './stacks.js';
 import { intArg, numberArg, parseTool, runTool, sleepUnlessAborted, UsageError } from './tool.js';
 
 const NAME = 'profile';
@@ -25,26 +24,14 @@ const { values, positionals } = parseTool({
   summary: 'Profile CPU usage by sampling kernel and user stack traces at a timed interval.',
   positionals: '[duration]',
   options: {
-    pid: { type: 'string', short: 'p' },
+    ...STACK_OPTIONS,
     frequency: { type: 'string', short: 'F' },
-    folded: { type: 'boolean', short: 'f' },
-    pprof: { type: 'string' },
-    html: { type: 'string' },
-    'user-stacks-only': { type: 'boolean', short: 'U' },
-    'kernel-stacks-only': { type: 'boolean', short: 'K' },
     'include-idle': { type: 'boolean', short: 'I' },
-    'stack-storage-size': { type: 'string' },
   },
   describe: {
-    pid: 'profile this process only (all its threads)',
+    ...stackOptionHelp('profile', 'count'),
     frequency: 'sample frequency in Hz, per CPU (default 99)',
-    folded: 'print folded stacks (root;...;leaf count), for flamegraph.pl',
-    pprof: 'write a gzipped pprof profile to this file',
-    html: 'write a self-contained flame graph page to this file',
-    'user-stacks-only': 'show user stacks only (no kernel frames)',
-    'kernel-stacks-only': 'show kernel stacks only (no user frames)',
     'include-idle': 'include the idle task (pid 0)',
-    'stack-storage-size': 'how many distinct stacks the stack map keeps (default 4096)',
   },
   examples: [
     ['profile', 'profile all CPUs at 99 Hz until Ctrl-C'],
@@ -59,13 +46,8 @@ const { values, positionals } = parseTool({
 async function main(signal: AbortSignal): Promise<void> {
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   const duration = numberArg('duration', positionals[0], Infinity, 0.001);
-  const pid = intArg('--pid', values.pid, 0, 1, 0x7fff_ffff);
+  const { pid, storage, userOnly, kernelOnly } = stackArgs(values);
   const freq = intArg('--frequency', values.frequency, 99, 1, 100_000);
-  const storage = intArg('--stack-storage-size', values['stack-storage-size'], 4096, 1, 1 << 20);
-  const userOnly = values['user-stacks-only'] === true;
-  const kernelOnly = values['kernel-stacks-only'] === true;
-  if (userOnly && kernelOnly) throw new UsageError('--user-stacks-only and --kernel-stacks-only exclude each other');
-  checkTargets(pid, [values.pprof, values.html]);
 
   const obj = new BpfObject(path.join(__dirname, '..', '..', 'bpf', 'profile.bpf.o'));
   let links: BpfLink[] = [];
@@ -90,25 +72,20 @@ async function main(signal: AbortSignal): Promise<void> {
     const stacks = readStacks(obj, Symbolizer, { userOnly, kernelOnly });
     const total = stacks.reduce((a, s) => a + s.value, 0n);
     const periodNs = BigInt(Math.round(1e9 / freq));
-    if (values.folded) process.stdout.write(formatFolded(stacks));
-    else if (values.pprof === undefined && values.html === undefined) process.stdout.write(formatStacks(stacks, ''));
-    if (values.pprof !== undefined) {
-      writeFileSync(values.pprof, toPprof(stacks, {
+    writeStacks(stacks, values, {
+      divisor: 1n,
+      textUnit: '',
+      htmlUnit: 'samples',
+      pprof: {
         sampleTypes: [{ type: 'samples', unit: 'count', factor: 1n }, { type: 'cpu', unit: 'nanoseconds', factor: periodNs }],
         periodType: { type: 'cpu', unit: 'nanoseconds' },
         period: periodNs,
         startNs,
         durationNs,
-      }));
-    }
-    if (values.html !== undefined) {
-      const secs = (Number(durationNs) / 1e9).toFixed(1);
-      writeFileSync(values.html, flameGraphHtml(flameTree(stacks), {
-        title: `CPU flame graph${pid ? ` of pid ${pid}` : ''}`,
-        subtitle: `${total} samples at ${freq} Hz over ${secs} s, ${new Date(Number(startNs / 1_000_000n)).toISOString()}`,
-        unit: 'samples',
-      }));
-    }
+      },
+      title: `CPU flame graph${pid ? ` of pid ${pid}` : ''}`,
+      subtitle: `${total} samples at ${freq} Hz over ${(Number(durationNs) / 1e9).toFixed(1)} s, ${new Date(Number(startNs / 1_000_000n)).toISOString()}`,
+    });
     const dropped = droppedSamples(obj);
     process.stderr.write(`${total} samples in ${stacks.length} stacks${dropped ? `, ${dropped} dropped (counts map full)` : ''}\n`);
   } finally {

@@ -8,11 +8,11 @@
 // This file is part of the examples, not of the library: pprof-format and
 // d3-flame-graph are development dependencies of this repository; a copy of
 // the tools needs them installed next to it.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Label, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
-import { UsageError } from './tool.js';
+import { intArg, UsageError } from './tool.js';
 import { Symbolizer, type BpfMap, type BpfObject, type Frame, type Symbolizer as SymbolizerShape } from '../ts/index.js';
 
 /** The key of the counts map (struct stack_key in bpf/profile.h), as the map decodes it from BTF. */
@@ -130,6 +130,63 @@ export function readStacks(obj: BpfObject, syms: SymbolSource = Symbolizer, opts
     kernel.close();
   }
   return [...merged.values()].sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}
+
+/** The options profile and offcputime share, with bcc's names and letters. */
+export const STACK_OPTIONS = {
+  pid: { type: 'string', short: 'p' },
+  folded: { type: 'boolean', short: 'f' },
+  pprof: { type: 'string' },
+  html: { type: 'string' },
+  'user-stacks-only': { type: 'boolean', short: 'U' },
+  'kernel-stacks-only': { type: 'boolean', short: 'K' },
+  'stack-storage-size': { type: 'string' },
+} as const;
+
+/** --help lines of STACK_OPTIONS: `verb` the pid filter ('profile'), `value` what a folded line ends with ('count'). */
+export function stackOptionHelp(verb: string, value: string, pprofValue = ''): Record<keyof typeof STACK_OPTIONS, string> {
+  return {
+    pid: `${verb} this process only (all its threads)`,
+    folded: `print folded stacks (root;...;leaf ${value}), for flamegraph.pl`,
+    pprof: `write a gzipped pprof profile${pprofValue} to this file`,
+    html: 'write a self-contained flame graph page to this file',
+    'user-stacks-only': 'show user stacks only (no kernel frames)',
+    'kernel-stacks-only': 'show kernel stacks only (no user frames)',
+    'stack-storage-size': 'how many distinct stacks the stack map keeps (default 4096)',
+  };
+}
+
+/** STACK_OPTIONS' values as parseTool gives them. */
+export type StackOptionValues = { [K in keyof typeof STACK_OPTIONS]?: (typeof STACK_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** STACK_OPTIONS checked: a live pid (0: all), the stack map's size, which stacks; output files writable. */
+export function stackArgs(values: StackOptionValues): { pid: number; storage: number; userOnly: boolean; kernelOnly: boolean } {
+  const pid = intArg('--pid', values.pid, 0, 1, 0x7fff_ffff);
+  const storage = intArg('--stack-storage-size', values['stack-storage-size'], 4096, 1, 1 << 20);
+  const userOnly = values['user-stacks-only'] === true;
+  const kernelOnly = values['kernel-stacks-only'] === true;
+  if (userOnly && kernelOnly) throw new UsageError('--user-stacks-only and --kernel-stacks-only exclude each other');
+  checkTargets(pid, [values.pprof, values.html]);
+  return { pid, storage, userOnly, kernelOnly };
+}
+
+/**
+ * Writes what the options asked for: folded stacks or the text report on
+ * stdout, the pprof profile, the flame graph page. Values are divided by
+ * `divisor` for the text forms (offcputime: nanoseconds shown as us).
+ */
+export function writeStacks(stacks: readonly Stack[], values: StackOptionValues, how: {
+  divisor: bigint; textUnit: string; htmlUnit: string; pprof: PprofOptions; title: string; subtitle: string;
+}): void {
+  const { divisor } = how;
+  if (values.folded) process.stdout.write(formatFolded(stacks, divisor));
+  else if (values.pprof === undefined && values.html === undefined) {
+    process.stdout.write(formatStacks(divisor === 1n ? stacks : stacks.map((s) => ({ ...s, value: s.value / divisor })).filter((s) => s.value > 0n), how.textUnit));
+  }
+  if (values.pprof !== undefined) writeFileSync(values.pprof, toPprof(stacks, how.pprof));
+  if (values.html !== undefined) {
+    writeFileSync(values.html, flameGraphHtml(flameTree(stacks, 'all', divisor), { title: how.title, subtitle: how.subtitle, unit: how.htmlUnit }));
+  }
 }
 
 /**
