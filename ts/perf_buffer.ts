@@ -3,7 +3,7 @@
 // samples, {cpu, lost}: lost samples are never silent.
 import { addon } from './internal/addon.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { BadRecord, EventStream, typeDecoder, type EventStreamCounters, type EventStreamOptions, type TypedStreamOptions } from './internal/stream.js';
+import { BadRecord, EventStream, typeDecoder, type EventStreamCounters, type EventStreamOptions, type OneDecoder, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -109,11 +109,6 @@ export class PerfBufferImpl<T = Buffer> extends EventStream<PerfEvent<T>> {
  * the documented `Decoded` unless T is given (`new PerfBuffer<Event>(m,
  * { type: 'struct event' })`).
  */
-// At most one of decode, type and layout.
-type OneDecoder<T> =
-  | { type?: undefined; layout?: undefined }
-  | { type: string; layout?: undefined; decode?: undefined }
-  | { layout: Layout<T>; type?: undefined; decode?: undefined };
 
 /** The constructor signatures of PerfBuffer: the record type follows from `layout`, a type argument with `type`, or Buffer. */
 export interface PerfBufferConstructor {

@@ -10,7 +10,7 @@
 import { addon, type NativeRingBuffer, type NativeRingMmap, type NativeRingThread } from './internal/addon.js';
 import { MAX_MAPPED_RING, RingReader } from './internal/ring_reader.js';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
-import { EventStream, RecordBatch, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type RecordRead, type TypedStreamOptions } from './internal/stream.js';
+import { EventStream, RecordBatch, typeCodec, typeDecoder, type EventStreamCounters, type EventStreamOptions, type OneDecoder, type RecordRead, type TypedStreamOptions } from './internal/stream.js';
 import type { Layout } from './layout.js';
 import type { Decoded } from './codec.js';
 import { BpfMap } from './map.js';
@@ -166,11 +166,6 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
  * the documented `Decoded` unless T is given (`new RingBuffer<Event>(m,
  * { type: 'struct event' })`).
  */
-// At most one of decode, type and layout.
-type OneDecoder<T> =
-  | { type?: undefined; layout?: undefined }
-  | { type: string; layout?: undefined; decode?: undefined }
-  | { layout: Layout<T>; type?: undefined; decode?: undefined };
 
 /** The constructor signatures of RingBuffer: the record type follows from `layout`, a type argument with `type`, or Buffer. */
 export interface RingBufferConstructor {

@@ -139,6 +139,12 @@ export class BadRecord {
   constructor(readonly error: Error, readonly record: Buffer) {}
 }
 
+/** Stream options with at most one of decode, type and layout (for the constructors' signatures). */
+export type OneDecoder<T> =
+  | { type?: undefined; layout?: undefined }
+  | { type: string; layout?: undefined; decode?: undefined }
+  | { layout: Layout<T>; type?: undefined; decode?: undefined };
+
 /**
  * The codec records are decoded with, by BTF type or layout (undefined
  * where neither is given); the options are checked here.
