@@ -37,7 +37,7 @@
 //   reads of it are done. The 64-bit store is single, never torn.
 // No user code runs during a drain (decoding is the generated codec), so
 // close() cannot detach the mappings under a walk.
-import { BadRecord, Batch } from './stream.js';
+import { BadRecord, Batch, type RingRecords } from './stream.js';
 import type { Codec } from '../codec.js';
 
 const BUSY = 0x8000_0000 | 0; // as the Int32Array reads it: negative
@@ -58,6 +58,10 @@ class MappedRing {
   readonly dv: DataView;
   readonly page: number;
   readonly mask: number;
+  // Decoded streams: where the last walk ended (records up to it are
+  // queued or taken), and how many queued batches still hold ring space.
+  walked: number;
+  pending = 0;
 
   constructor(pages: RingPages, readonly size: number, readonly source: number) {
     this.cons = new BigInt64Array(pages.consumer, 0, 1);
@@ -67,6 +71,12 @@ class MappedRing {
     this.dv = new DataView(pages.data);
     this.page = pages.pageSize;
     this.mask = size - 1;
+    this.walked = Number(this.cons[0]);
+  }
+
+  // Frees the ring up to `pos` (release: after every read of the records before it).
+  release(pos: number): void {
+    Atomics.store(this.cons, 0, BigInt(pos));
   }
 
   available(): number {
@@ -128,24 +138,27 @@ export class RingReader {
 
   #drainRing(r: MappedRing, maxRecords: number, maxBytes: number, push: (batch: Batch, bytes: number) => void): number {
     const prod = Number(Atomics.load(r.prod, 0)); // acquire
-    const cons = Number(r.cons[0]); // ours: only this consumer writes it
-    if (prod === cons) return 0;
-    const { hdr, u8, dv, page, mask } = r;
+    // Decoded streams leave their records in the ring until they are
+    // taken, so a walk starts where the last one ended; raw ones copy and
+    // release at once, so it starts at the consumer position (only this
+    // consumer writes it).
     const codec = this.codec;
-    let values: unknown[] | undefined = codec ? [] : undefined;
-    // Raw records are copied in chunks of at most CHUNK bytes, each one
-    // batch, with where each record is noted during this walk (so neither
-    // the copy nor RecordBatch needs a second one).
-    if (!codec && this.#offs.length < maxRecords) {
+    const cons = codec ? r.walked : Number(r.cons[0]);
+    if (prod === cons) return 0;
+    const { hdr, page, mask } = r;
+    if (this.#offs.length < maxRecords) {
       this.#offs = new Uint32Array(Math.min(maxRecords, this.budgetRecords));
       this.#lens = new Uint32Array(this.#offs.length);
     }
+    // Raw records are copied in chunks of at most CHUNK bytes, each one
+    // batch, with where each record is noted during this walk (so neither
+    // the copy nor RecordBatch needs a second one).
     const offs = this.#offs;
     const lens = this.#lens;
     let pos = cons;
     let off = cons % r.size;
     let n = 0; // records taken
-    let first = 0; // the first record of the current chunk
+    let first = 0; // the first record of the current chunk (or, decoded, of the walk)
     let chunk = cons; // where the current chunk starts
     let end = cons; // just past the last record taken (not discarded)
     let bytes = 0;
@@ -157,22 +170,14 @@ export class RingReader {
       const len = h & LEN;
       const adv = (len + 15) & ~7; // header + data, padded to 8
       if ((h & DISCARD) === 0) {
-        if (values) {
-          try {
-            values.push(codec!.decodeRecordAt(dv, u8, at + 8, len));
-          } catch (e) {
-            values.push(new BadRecord(e as Error, Buffer.from(u8.subarray(at + 8, at + 8 + len))));
-          }
-        } else {
-          if (pos + adv - chunk > CHUNK && n > first) {
-            push(this.#copy(r, chunk, end - chunk, offs.slice(first, n), lens.slice(first, n)), chunkBytes);
-            first = n;
-            chunk = pos;
-            chunkBytes = 0;
-          }
-          offs[n] = pos - chunk + 8;
-          lens[n] = len;
+        if (!codec && pos + adv - chunk > CHUNK && n > first) {
+          push(this.#copy(r, chunk, end - chunk, offs.slice(first, n), lens.slice(first, n)), chunkBytes);
+          first = n;
+          chunk = pos;
+          chunkBytes = 0;
         }
+        offs[n] = pos - chunk + 8;
+        lens[n] = len;
         n++;
         bytes += len;
         chunkBytes += len;
@@ -181,16 +186,48 @@ export class RingReader {
       pos += adv;
       off = (off + adv) & mask;
     }
-    if (values) {
-      if (n > 0) push(Batch.decoded(values), bytes);
-      values = undefined;
-    } else if (n > first) {
-      push(this.#copy(r, chunk, end - chunk, offs.slice(first, n), lens.slice(first, n)), chunkBytes);
-    }
-    // Release the space, discarded records included: after every read above.
-    if (pos !== cons) Atomics.store(r.cons, 0, BigInt(pos));
     this.#bytes += bytes;
+    if (codec) {
+      r.walked = pos;
+      if (n > 0) {
+        r.pending++;
+        push(Batch.inRing(this.#inRing(r, codec, cons, pos, offs.slice(0, n), lens.slice(0, n)), n), bytes);
+      } else if (r.pending === 0 && pos !== cons) {
+        r.release(pos); // discarded records only, and nothing queued before them
+      }
+      return n;
+    }
+    if (n > first) push(this.#copy(r, chunk, end - chunk, offs.slice(first, n), lens.slice(first, n)), chunkBytes);
+    // Release the space, discarded records included: after every read above.
+    if (pos !== cons) r.release(pos);
     return n;
+  }
+
+  // A walk's records left in the ring, decoded from the pages as a reader
+  // takes them: `offsets` from `from` (the header; data 8 bytes on). Once
+  // all are taken the space goes back to the ring: up to the end of this
+  // walk, or, with no batch queued behind it, up to where walks have
+  // reached (discarded records walked since). Batches of a ring are taken
+  // in order, so releases only move forward. No user code runs during a
+  // decode (the codec is generated), so close() cannot unmap under it.
+  #inRing(r: MappedRing, codec: Codec, from: number, to: number, offsets: Uint32Array, lengths: Uint32Array): RingRecords {
+    const { u8, dv } = r;
+    const base = r.page + (from % r.size);
+    return {
+      read(i) {
+        const at = base + offsets[i]!;
+        const len = lengths[i]!;
+        try {
+          return codec.decodeRecordAt(dv, u8, at, len);
+        } catch (e) {
+          return new BadRecord(e as Error, Buffer.from(u8.subarray(at, at + len)));
+        }
+      },
+      release() {
+        if (u8.byteLength === 0) return; // closed: the ring is unmapped
+        r.release(--r.pending === 0 ? r.walked : to);
+      },
+    };
   }
 
   // The records from `from`, `len` bytes (the double mapping makes them

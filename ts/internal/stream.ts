@@ -43,8 +43,10 @@ export interface BatchIndex {
  *   the byte offset of the next frame;
  * - indexed: a copy of ring records with `index` saying where each one is
  *   (nothing rewritten in the copy); `off` is the next record's number;
- * - decoded: `values`, decoded straight from a mapped ring; `off` is the
- *   next value's number.
+ * - in a mapped ring: `ring` decodes record `off` straight from the
+ *   kernel's pages when a reader takes it (so a decoded object lives only
+ *   as long as its reader keeps it, not while it waits in the queue), and
+ *   releases the ring space once the batch is used up.
  */
 export class Batch {
   /** The next frame's byte offset (framed), or the next record's number. */
@@ -60,7 +62,7 @@ export class Batch {
     /** The framed copy as 32-bit words, for the headers. */
     readonly words: Uint32Array | undefined,
     readonly index: BatchIndex | undefined,
-    readonly values: unknown[] | undefined,
+    readonly ring: RingRecords | undefined,
     /** Records not taken yet. */
     public left: number,
   ) {
@@ -78,14 +80,22 @@ export class Batch {
     return new Batch(buf, undefined, index, undefined, index.offsets.length);
   }
 
-  static decoded(values: unknown[]): Batch {
-    return new Batch(undefined, undefined, undefined, values, values.length);
+  static inRing(ring: RingRecords, count: number): Batch {
+    return new Batch(undefined, undefined, undefined, ring, count);
   }
 
   /** Bytes `at` … `at + len` of the copy as a Buffer (no further copy). */
   data(at: number, len: number): Buffer {
     return viewOf(this.ab!, this.base + at, len);
   }
+}
+
+/** Records still in a mapped ring (ring_reader.ts): decoded when taken. */
+export interface RingRecords {
+  /** Record `i` of the batch, decoded (or a BadRecord). */
+  read(i: number): unknown;
+  /** Every record was taken: the ring may reuse their space. */
+  release(): void;
 }
 
 /**
@@ -401,8 +411,9 @@ export class EventStream<T> implements AsyncIterable<T> {
       this.counters.queued--;
       if (--b.left === 0) this.#shift();
       let v: T | BadRecord;
-      if (b.values !== undefined) {
-        v = b.values[b.off++] as T | BadRecord;
+      if (b.ring !== undefined) {
+        v = b.ring.read(b.off++) as T | BadRecord;
+        if (b.left === 0) b.ring.release();
       } else if (b.index !== undefined) {
         const i = b.off++;
         const x = b.index;
