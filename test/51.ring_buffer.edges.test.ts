@@ -6,7 +6,7 @@
 // it, and even where it crosses the end of the data area.
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { setImmediate as tick } from 'node:timers/promises';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -172,6 +172,26 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
       typed.close();
     });
   }
+
+  it('decoded records wait in the ring until taken: while the reader is away the poll is stopped (no busy loop); records produced meanwhile follow in order', async function () {
+    const rb = new RingBuffer(o.map('edge'), { layout: Rec40 });
+    assert.equal(run('produce_discard', args(0, 10)), 10);
+    const it = rb[Symbol.asyncIterator]();
+    assert.equal((await it.next()).value!.seq, 0n);
+    assert.ok(rb.stats.availableBytes >= 9 * 48, 'the 9 queued records still hold their ring space');
+    // The ring is readable (it holds those 9), so a poll left running would fire without end.
+    const c0 = process.cpuUsage();
+    await sleep(300);
+    const c = process.cpuUsage(c0);
+    assert.ok((c.user + c.system) / 1000 < 100, `${((c.user + c.system) / 1000).toFixed(0)} ms of CPU while waiting 300 ms`);
+    assert.equal(run('produce_discard', args(10, 5)), 5); // while the poll is stopped
+    const seqs: number[] = [];
+    for (let i = 0; i < 14; i++) seqs.push(Number((await it.next()).value!.seq));
+    assert.deepEqual(seqs, Array.from({ length: 14 }, (_, i) => i + 1));
+    assert.equal(rb.stats.availableBytes, 0, 'every record taken: the ring is empty');
+    assert.equal(drops(), 0);
+    rb.close();
+  });
 
   it('a drain larger than one copy (64 KiB) is split into batches at record boundaries; discards at the seams vanish; the order holds across them', async function () {
     const big = new BpfObject(obj('ring_edge'));

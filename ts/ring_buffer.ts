@@ -114,7 +114,7 @@ export class RingBufferImpl<T = Buffer> extends EventStream<T> {
       }
       return native;
     }, typed ?? (decode ? (b, at, len, source) => decode(b.data(at, len), list[source]!) : (b, at, len) => b.data(at, len) as T),
-    opts, () => undo.forEach((u) => u()), reader && ((push) => reader.drain(push)));
+    opts, () => undo.forEach((u) => u()), reader && { drain: (push) => reader.drain(push), holding: () => reader.holding() });
     this.#maps = list;
     this.#reader = reader;
     this.#raw = decode === undefined && opts.type === undefined && opts.layout === undefined;

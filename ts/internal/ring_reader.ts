@@ -106,6 +106,11 @@ export class RingReader {
     this.#rings.push(new MappedRing(pages, size, this.#rings.length));
   }
 
+  /** Whether queued batches (records decoded when taken) still hold space in a ring. */
+  holding(): boolean {
+    return this.#rings.some((r) => r.pending > 0);
+  }
+
   /** Bytes written and not consumed yet, per ring. */
   available(): number[] {
     return this.#rings.map((r) => r.available());

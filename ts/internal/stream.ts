@@ -106,11 +106,15 @@ export interface RingRecords {
 export type RecordRead<T> = (batch: Batch, at: number, len: number, source: number, kind: number) => T | BadRecord;
 
 /**
- * A stream that reads its records itself (from a mapped ring): called on
- * each wakeup and by consume(), it hands what it took to `push` and returns
- * the number of records.
+ * A stream that reads its records itself (from a mapped ring): `drain` is
+ * called on each wakeup and by consume(), hands what it took to `push` and
+ * returns the number of records; `holding` says whether queued batches
+ * still hold ring space (records decoded when taken).
  */
-export type Pull = (push: (batch: Batch, bytes: number) => void) => number;
+export interface Pull {
+  drain(push: (batch: Batch, bytes: number) => void): number;
+  holding(): boolean;
+}
 
 /** Options every event stream takes. */
 export interface EventStreamOptions {
@@ -324,6 +328,8 @@ export class EventStream<T> implements AsyncIterable<T> {
   #waiters: Waiter<T>[] = [];
   #error: unknown;
   #paused = false;
+  // Polling stopped while queued records hold ring space (#pullNow).
+  #held = false;
   #highWaterMark: number;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
@@ -388,9 +394,27 @@ export class EventStream<T> implements AsyncIterable<T> {
   // Reads what the mapped ring holds now (one budget's worth).
   #pullNow(): number {
     if (!this.#native || !this.#pull) return 0;
-    const n = this.#pull(this.#push);
-    if (n > 0) this.#afterArrival();
+    const n = this.#pull.drain(this.#push);
+    if (n > 0) {
+      this.#afterArrival();
+    } else if (!this.#held && this.#pull.holding()) {
+      // Nothing new, but records queued here still hold ring space, so the
+      // ring stays readable and the poll would fire again at once (a busy
+      // loop while the reader is elsewhere). Stop polling until a batch is
+      // used up and its space released (#take); new records wait in the
+      // ring meanwhile.
+      this.#held = true;
+      this.#native.pause();
+    }
     return n;
+  }
+
+  // A queued batch gave its ring space back: poll again.
+  #released(): void {
+    if (this.#held) {
+      this.#held = false;
+      if (!this.#paused) this.#native?.resume();
+    }
   }
 
   #afterArrival(): void {
@@ -399,7 +423,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     this.#serve();
     if (this.counters.queued >= this.#highWaterMark && !this.#paused && this.#native) {
       this.#paused = true;
-      this.#native.pause();
+      if (!this.#held) this.#native.pause();
     }
   }
 
@@ -413,7 +437,10 @@ export class EventStream<T> implements AsyncIterable<T> {
       let v: T | BadRecord;
       if (b.ring !== undefined) {
         v = b.ring.read(b.off++) as T | BadRecord;
-        if (b.left === 0) b.ring.release();
+        if (b.left === 0) {
+          b.ring.release();
+          this.#released();
+        }
       } else if (b.index !== undefined) {
         const i = b.off++;
         const x = b.index;
@@ -509,7 +536,7 @@ export class EventStream<T> implements AsyncIterable<T> {
   #afterTake(): void {
     if (this.#paused && this.#native && this.counters.queued <= this.#highWaterMark >> 1) {
       this.#paused = false;
-      this.#native.resume();
+      if (!this.#held) this.#native.resume();
     }
   }
 
