@@ -2,8 +2,9 @@
 // by the addon (native/ring_mmap.cc): the JavaScript counterpart of libbpf's
 // ringbuf_process_ring(), as cilium/ebpf's and aya's readers do in their
 // own languages. The views made here never leave this file: what the user
-// gets is a copy (raw Buffers, copied once per batch) or a decoded value
-// (decoded from the pages, then the space is released).
+// gets is a copy (raw Buffers, copied in pieces of at most 64 KiB) or a
+// decoded value (decoded from the pages when a reader takes it; the space
+// is released once its batch is used up).
 //
 // Layout (kernel/bpf/ringbuf.c): consumer_pos (u64) at the start of the
 // consumer page; producer_pos (u64) at the start of the producer page, the
