@@ -12,7 +12,7 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from '
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Label, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
-import { intArg, UsageError } from './tool.js';
+import { intArg, UsageError, type ParsedTool } from './tool.js';
 import { Symbolizer, type BpfMap, type BpfObject, type Frame, type Symbolizer as SymbolizerShape } from '../ts/index.js';
 
 /** The key of the counts map (struct stack_key in bpf/profile.h), as the map decodes it from BTF. */
@@ -157,7 +157,7 @@ export function stackOptionHelp(verb: string, value: string, pprofValue = ''): R
 }
 
 /** STACK_OPTIONS' values as parseTool gives them. */
-export type StackOptionValues = { [K in keyof typeof STACK_OPTIONS]?: (typeof STACK_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+export type StackOptionValues = ParsedTool<typeof STACK_OPTIONS>['values'];
 
 /** STACK_OPTIONS checked: a live pid (0: all), the stack map's size, which stacks; output files writable. */
 export function stackArgs(values: StackOptionValues): { pid: number; storage: number; userOnly: boolean; kernelOnly: boolean } {
