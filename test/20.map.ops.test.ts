@@ -419,8 +419,12 @@ for (const spec of SPECS) {
           const keys = [...map.keys()].map(num);
           assert.ok(keys.length > 0 && keys.length <= spec.maxEntries);
           assert.ok(keys.includes(BigInt(n - 1)));
-          // The oldest keys were evicted to make room.
-          assert.equal(map.lookup(0), undefined);
+          // The oldest keys were evicted to make room. The kernel's LRU is
+          // approximate (per-CPU free lists, a reference bit set by our
+          // lookups), so a few old keys may survive: once, in a full suite
+          // run, key 0 did.
+          const oldest = keys.filter((k) => k < BigInt(spec.maxEntries));
+          assert.ok(oldest.length <= spec.maxEntries / 4, `${oldest.length} of the first ${spec.maxEntries} keys still there: ${oldest.join(' ')}`);
         });
       }
 

@@ -8,7 +8,7 @@ import { Btf } from './btf.js';
 import { BpfError } from './errors.js';
 import { features } from './features.js';
 import { needing } from './internal/unsupported.js';
-import { codecFor, type Codec, type Decoded } from './codec.js';
+import { codecFor, wordsOf, type Codec, type Decoded, type Words } from './codec.js';
 import { Layout } from './layout.js';
 import { stackCodec, stackIdCodec, type StackTrace } from './stacks.js';
 import type { BpfLink } from './link.js';
@@ -303,6 +303,7 @@ interface MapCore {
 interface Scratch {
   readonly u8: Buffer;
   readonly dv: DataView;
+  readonly words: Words;
   readonly key: Buffer;
   readonly value: Buffer;
   readonly valueOffset: number;
@@ -926,7 +927,7 @@ export class BpfMap<K = unknown, V = unknown> {
     const [lookup, update, del, lookupAndDelete, nextKey] = native.fastOps();
     const scratch: Scratch = {
       lookup, update, delete: del, lookupAndDelete, nextKey, next: u8.subarray(nextOffset, nextOffset + m.keySize),
-      u8, dv: new DataView(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
+      u8, dv: new DataView(ab), words: wordsOf(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
       valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
       perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
       hashLike: HASH_LIKE.has(type),
@@ -965,7 +966,7 @@ export class BpfMap<K = unknown, V = unknown> {
   #valueOut(s: Scratch): V {
     if (this.#decoding && s.idValue) return s.dv.getUint32(s.valueOffset, LE) as V;
     const codec = (this.#intsCache ?? this.#ints(s)).valueCodec;
-    if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset) as V;
+    if (codec) return codec.decodeAt(s.dv, s.u8, s.valueOffset, s.words) as V;
     const n = s.valueBytes;
     const copy = Buffer.allocUnsafe(n);
     if (n <= 32) {

@@ -39,7 +39,7 @@
 // No user code runs during a drain (decoding is the generated codec), so
 // close() cannot detach the mappings under a walk.
 import { BadRecord, Batch, type RingRecords } from './stream.js';
-import type { Codec } from '../codec.js';
+import { wordsOf, type Codec, type Words } from '../codec.js';
 
 const BUSY = 0x8000_0000 | 0; // as the Int32Array reads it: negative
 const DISCARD = 0x4000_0000;
@@ -57,6 +57,7 @@ class MappedRing {
   readonly hdr: Int32Array;
   readonly u8: Uint8Array;
   readonly dv: DataView;
+  readonly words: Words;
   readonly page: number;
   readonly mask: number;
   // Decoded streams: where the last walk ended (records up to it are
@@ -70,6 +71,7 @@ class MappedRing {
     this.hdr = new Int32Array(pages.data);
     this.u8 = new Uint8Array(pages.data);
     this.dv = new DataView(pages.data);
+    this.words = wordsOf(pages.data);
     this.page = pages.pageSize;
     this.mask = size - 1;
     this.walked = Number(this.cons[0]);
@@ -217,14 +219,14 @@ export class RingReader {
   // in order, so releases only move forward. No user code runs during a
   // decode (the codec is generated), so close() cannot unmap under it.
   #inRing(r: MappedRing, codec: Codec, from: number, to: number, offsets: Uint32Array, lengths: Uint32Array): RingRecords {
-    const { u8, dv } = r;
+    const { u8, dv, words } = r;
     const base = r.page + (from % r.size);
     return {
       read(i) {
         const at = base + offsets[i]!;
         const len = lengths[i]!;
         try {
-          return codec.decodeRecordAt(dv, u8, at, len);
+          return codec.decodeRecordAt(dv, u8, at, len, words);
         } catch (e) {
           return new BadRecord(e as Error, Buffer.from(u8.subarray(at, at + len)));
         }
