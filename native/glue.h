@@ -5,6 +5,8 @@
 #include <napi.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <memory>
 #include <string>
@@ -22,6 +24,30 @@ inline std::string Hex(const unsigned char* p, size_t n) {
   }
   return s;
 }
+
+// Holds SIGPROF back from this thread while it loads programs. The verifier
+// gives up with EAGAIN whenever a signal is pending for the loading thread
+// (do_check() in kernel/bpf/verifier.c checks signal_pending()), and libbpf
+// retries a load only 5 times; V8's CPU profiler (node --cpu-prof, the
+// inspector's Profiler) sends SIGPROF to the JavaScript thread every
+// sampling interval (1 ms by default), so in a profiled process any program
+// the verifier takes longer than that over never loaded. The kernel keeps
+// the signal pending meanwhile: the profiler's sample comes late, not never.
+class HoldProfilerSignal {
+ public:
+  HoldProfilerSignal() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &s, &old_);
+  }
+  ~HoldProfilerSignal() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  HoldProfilerSignal(const HoldProfilerSignal&) = delete;
+  HoldProfilerSignal& operator=(const HoldProfilerSignal&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 // ---------------------------------------------------------------- errors.cc
 // What a failed call leaves behind: enough for ts/errors.ts to build a

@@ -166,7 +166,11 @@ bool LoadObject(ObjectState& s, Failure& f) {
       bpf_program__set_log_buf(s.progs[i], bufs[i].p, size);
     }
     LogCapture cap;
-    int err = bpf_object__load(s.obj);
+    int err;
+    {
+      HoldProfilerSignal hold;
+      err = bpf_object__load(s.obj);
+    }
     if (err == 0) {
       s.loaded = true;
       // Kept where a log was asked for: for every program (the object's

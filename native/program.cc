@@ -121,9 +121,12 @@ Napi::Value Program::LoadInsns(const Napi::CallbackInfo& info) {
       o.log_size = size;
       o.log_level = logLevel ? logLevel : 1;
     }
-    fd = bpf_prog_load(static_cast<bpf_prog_type>(type), name.empty() ? nullptr : name.c_str(),
-                       license.c_str(), reinterpret_cast<const bpf_insn*>(insns.Data()), count, &o);
-    err = fd < 0 ? errno : 0;
+    {
+      HoldProfilerSignal hold;
+      fd = bpf_prog_load(static_cast<bpf_prog_type>(type), name.empty() ? nullptr : name.c_str(),
+                         license.c_str(), reinterpret_cast<const bpf_insn*>(insns.Data()), count, &o);
+      err = fd < 0 ? errno : 0;
+    }
     if (withLog) log = buf.get();
     if (fd >= 0) break;
     if (!withLog) {

@@ -2,11 +2,12 @@
 // settings libbpf allows, load (sync and on a worker), attach by section,
 // and ownership: links live until the object is closed.
 import { strict as assert } from 'node:assert';
-import { copyFileSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BpfError, BpfMap, BpfObject, BpfProgram, VerifierError, features } from '../ts/index.js';
-import { bpftool, ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
+import { ROOT, bpftool, ensureBpffs, ensureTracefs, obj, openFds } from './helpers.js';
 
 const MAPS = ['array_map', 'hash_map', 'percpu_array_map', 'percpu_hash_map', 'lru_hash_map', 'getppid_calls', 'sock_packets'];
 const PROGS = ['xdp_parity', 'sock_len', 'sock_count', 'count_getppid', 'raw_getppid'];
@@ -91,6 +92,21 @@ describe('BpfObject', function () {
       assert.equal(o.program('sock_len').testRun({ data: FRAME }).retval, 50);
     } finally {
       o.close();
+    }
+  });
+
+  it('load() in a process under V8\'s CPU profiler (SIGPROF every 50 µs): a program the verifier takes milliseconds over still loads (the verifier gives up with EAGAIN on a pending signal)', function () {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lbn-prof-'));
+    try {
+      // perf_burst: a 1,024-iteration loop, tens of thousands of verifier steps
+      const script = `const { BpfObject } = require(${JSON.stringify(path.join(ROOT, 'dist', 'ts', 'index.js'))});
+        for (let i = 0; i < 3; i++) new BpfObject(${JSON.stringify(path.join(ROOT, 'bpf', 'perf_bench.bpf.o'))}).load().close();
+        console.log('loaded');`;
+      const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '50', '-e', script], { encoding: 'utf8' });
+      assert.equal(r.stdout.trim(), 'loaded', r.stderr.split('\n').filter((l) => /Error|code:/.test(l)).join('\n'));
+      assert.equal(r.status, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -725,8 +725,10 @@ export class BpfProgram {
   testRun(opts: TestRunOptions = {}): TestRunResult {
     const native = this.#loaded();
     // Only what the caller gave reaches the kernel: SYSCALL programs, for
-    // one, reject data, ctx_out and repeat.
+    // one, reject data, ctx_out and repeat; raw tracepoints reject all
+    // three too (their ctx is the tracepoint's u64 arguments, read only).
     const args: NativeTestRunArgs = {};
+    const ctxOut = this.type !== 'syscall' && this.type !== 'raw_tracepoint';
     if (opts.data !== undefined) {
       args.data = bytes('opts.data', opts.data);
       args.dataOutSize = opts.dataOutSize === undefined
@@ -734,7 +736,7 @@ export class BpfProgram {
     }
     if (opts.ctx !== undefined) {
       args.ctx = Buffer.from(bytes('opts.ctx', opts.ctx));
-      if (this.type !== 'syscall') args.ctxOutSize = args.ctx.length;
+      if (ctxOut) args.ctxOutSize = args.ctx.length;
     }
     if (opts.repeat !== undefined) args.repeat = checkInt('opts.repeat', opts.repeat, 0, 0xffff_ffff);
     if (opts.flags !== undefined) args.flags = checkInt('opts.flags', opts.flags, 0, 0xffff_ffff);
@@ -742,7 +744,7 @@ export class BpfProgram {
     try {
       const result = native.testRun(args);
       // A SYSCALL program's context is written back in place (it has no ctx_out).
-      if (args.ctx && args.ctxOutSize === undefined) result.ctxOut = args.ctx;
+      if (args.ctx && this.type === 'syscall') result.ctxOut = args.ctx;
       return result;
     } catch (e) {
       // The output did not fit: the kernel said how much room it needs.
