@@ -206,11 +206,11 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value EachElem(const Napi::CallbackInfo& info);
   Napi::Value Scratch(const Napi::CallbackInfo& info);
   Napi::Value FastOps(const Napi::CallbackInfo& info);
-  static Napi::Value LookupScratch(const Napi::CallbackInfo& info);
-  static Napi::Value UpdateScratch(const Napi::CallbackInfo& info);
-  static Napi::Value DeleteScratch(const Napi::CallbackInfo& info);
-  static Napi::Value LookupAndDeleteScratch(const Napi::CallbackInfo& info);
-  static Napi::Value NextKeyScratch(const Napi::CallbackInfo& info);
+  enum class ScratchOp { kLookup, kUpdate, kDelete, kLookupAndDelete, kNextKey };
+  template <ScratchOp Op>
+  static napi_value RunScratch(napi_env env, napi_callback_info info);
+  template <ScratchOp Op>
+  int ScratchCall(Napi::Env env);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value DetachMemory(const Napi::CallbackInfo& info);
   Napi::Value ReadGlobal(const Napi::CallbackInfo& info);
@@ -235,6 +235,7 @@ class Map : public Napi::ObjectWrap<Map> {
   uint8_t* scratchKey_ = nullptr;
   uint8_t* scratchValue_ = nullptr;
   uint8_t* scratchNext_ = nullptr;
+  uint32_t* scratchCtl_ = nullptr;  // [0]: the op's argument in; [1]: its result out
   bool scratchHasKey_ = false;
 
  public:

@@ -602,88 +602,93 @@ Napi::Value Map::EachElem(const Napi::CallbackInfo& info) {
 }
 
 // The per-op fast path. One ArrayBuffer per map holds a key and a value
-// (scratch(valueOffset, size, hasKey, nextOffset), with room for the next
-// key of an iteration at nextOffset); JavaScript writes the key into it,
-// calls the fastOps() functions with nothing to unwrap but a number, and
-// copies the value out. What the user receives is always a copy made
-// in JavaScript (or a decoded value): the scratch never leaves ts/map.ts.
-// The ArrayBuffer is allocated by V8 outside its heap, so its address is
-// stable; the reference keeps it alive as long as this wrapper.
+// (scratch(valueOffset, size, hasKey, nextOffset, ctlOffset), with room for
+// the next key of an iteration at nextOffset, and two u32 control words at
+// ctlOffset); JavaScript writes the key (and the op's flags) into it, calls
+// a fastOps() function with no arguments, and reads the result and the
+// value out. What the user receives is always a copy made in JavaScript (or
+// a decoded value): the scratch never leaves ts/map.ts. The ArrayBuffer is
+// allocated by V8 outside its heap, so its address is stable; the reference
+// keeps it alive as long as this wrapper.
 Napi::Value Map::Scratch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t valueOffset = info[0].As<Napi::Number>().Uint32Value();
   uint32_t size = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t nextOffset = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : size;
+  uint32_t nextOffset = info[3].As<Napi::Number>().Uint32Value();
+  uint32_t ctlOffset = info[4].As<Napi::Number>().Uint32Value();
   // The kernel writes a whole value (and key) there: the layout must hold them.
   Sizes sz = SizesOf(env);
-  if (valueOffset < sz.key || static_cast<uint64_t>(valueOffset) + sz.value > size ||
-      (nextOffset < size && static_cast<uint64_t>(nextOffset) + sz.key > size))
+  if (valueOffset < sz.key || static_cast<uint64_t>(valueOffset) + sz.value > ctlOffset ||
+      (nextOffset < ctlOffset && static_cast<uint64_t>(nextOffset) + sz.key > ctlOffset) ||
+      ctlOffset % 4 != 0 || static_cast<uint64_t>(ctlOffset) + 8 > size)
     ThrowState(env, "ERR_OUT_OF_RANGE", "scratch too small for the map's key and value");
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size);
   scratchRef_ = Napi::Persistent(ab);
   scratchKey_ = static_cast<uint8_t*>(ab.Data());
   scratchValue_ = scratchKey_ + valueOffset;
-  scratchNext_ = nextOffset < size ? scratchKey_ + nextOffset : nullptr;
+  scratchNext_ = nextOffset < ctlOffset ? scratchKey_ + nextOffset : nullptr;
+  scratchCtl_ = reinterpret_cast<uint32_t*>(scratchKey_ + ctlOffset);
   scratchHasKey_ = info[2].ToBoolean();
   return ab;
 }
 
-// The scratch ops. They are plain functions made by fastOps() with this
-// wrapper as their data, not methods: a method call unwraps its receiver
-// (napi_unwrap, a private-property lookup through the V8 runtime), which
-// profiles showed as a large part of the time a lookup spends outside the
-// kernel. Each function keeps the wrapper's JavaScript object alive (see
-// FastOps), so `self` is valid whenever one can be called.
-#define SCRATCH_PREAMBLE                                                               \
-  Napi::Env env = info.Env();                                                          \
-  Map* self = static_cast<Map*>(info.Data());                                          \
-  int fd = self->Fd(env);                                                              \
-  void* key = self->scratchHasKey_ ? self->scratchKey_ : nullptr;
-
-// lookup(flags) -> found
-Napi::Value Map::LookupScratch(const Napi::CallbackInfo& info) {
-  SCRATCH_PREAMBLE
-  uint64_t flags = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-  if (bpf_map_lookup_elem_flags(fd, key, self->scratchValue_, flags) == 0) return Napi::Boolean::New(env, true);
-  if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_lookup_elem", self->SizesOf(env).name);
+// One scratch op; its result (1 done or found, 0 not found) goes to the
+// second control word. The argument in the first: the flags of a lookup
+// or an update, for nextKey whether to start from the scratch's key.
+template <Map::ScratchOp Op>
+int Map::ScratchCall(Napi::Env env) {
+  int fd = Fd(env);
+  void* key = scratchHasKey_ ? scratchKey_ : nullptr;
+  uint32_t arg = scratchCtl_[0];
+  int r;
+  const char* op;
+  switch (Op) {
+    case ScratchOp::kLookup:
+      r = bpf_map_lookup_elem_flags(fd, key, scratchValue_, arg);
+      op = "bpf_map_lookup_elem";
+      break;
+    case ScratchOp::kUpdate:
+      r = bpf_map_update_elem(fd, key, scratchValue_, arg);
+      op = "bpf_map_update_elem";
+      break;
+    case ScratchOp::kDelete:
+      r = bpf_map_delete_elem(fd, key);
+      op = "bpf_map_delete_elem";
+      break;
+    case ScratchOp::kLookupAndDelete:
+      r = bpf_map_lookup_and_delete_elem(fd, key, scratchValue_);
+      op = "bpf_map_lookup_and_delete_elem";
+      break;
+    case ScratchOp::kNextKey:
+      if (scratchNext_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no next key bytes in the scratch");
+      r = bpf_map_get_next_key(fd, arg != 0 ? key : nullptr, scratchNext_);
+      op = "bpf_map_get_next_key";
+      break;
+  }
+  if (r == 0) return 1;
+  if (errno == ENOENT && Op != ScratchOp::kUpdate) return 0;
+  ThrowErrno(env, errno, op, SizesOf(env).name);
 }
 
-// update(flags)
-Napi::Value Map::UpdateScratch(const Napi::CallbackInfo& info) {
-  SCRATCH_PREAMBLE
-  uint64_t flags = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-  if (bpf_map_update_elem(fd, key, self->scratchValue_, flags) != 0)
-    ThrowErrno(env, errno, "bpf_map_update_elem", self->SizesOf(env).name);
-  return env.Undefined();
+// The scratch ops as plain Node-API callbacks made by fastOps() with this
+// wrapper as their data: no receiver to unwrap (napi_unwrap is a private
+// property lookup through the V8 runtime), no argument to convert and no
+// value to make (the result goes through the scratch, the call returns
+// undefined): one napi_get_cb_info is all the Node-API a call costs. Each
+// function keeps the wrapper's JavaScript object alive (see FastOps), so
+// `self` is valid whenever one can be called.
+template <Map::ScratchOp Op>
+napi_value Map::RunScratch(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data) != napi_ok) return nullptr;
+  Map* self = static_cast<Map*>(data);
+  try {
+    self->scratchCtl_[1] = static_cast<uint32_t>(self->ScratchCall<Op>(Napi::Env(env)));
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  }
+  return nullptr;
 }
-
-// delete() -> found
-Napi::Value Map::DeleteScratch(const Napi::CallbackInfo& info) {
-  SCRATCH_PREAMBLE
-  if (bpf_map_delete_elem(fd, key) == 0) return Napi::Boolean::New(env, true);
-  if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_delete_elem", self->SizesOf(env).name);
-}
-
-// lookupAndDelete() -> found
-Napi::Value Map::LookupAndDeleteScratch(const Napi::CallbackInfo& info) {
-  SCRATCH_PREAMBLE
-  if (bpf_map_lookup_and_delete_elem(fd, key, self->scratchValue_) == 0) return Napi::Boolean::New(env, true);
-  if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_lookup_and_delete_elem", self->SizesOf(env).name);
-}
-// nextKey(fromKey) -> found: the key after the scratch's key (or the first
-// key, without fromKey) into the scratch's next-key bytes.
-Napi::Value Map::NextKeyScratch(const Napi::CallbackInfo& info) {
-  SCRATCH_PREAMBLE
-  if (self->scratchNext_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no next key bytes in the scratch");
-  if (!info[0].ToBoolean()) key = nullptr;
-  if (bpf_map_get_next_key(fd, key, self->scratchNext_) == 0) return Napi::Boolean::New(env, true);
-  if (errno == ENOENT) return Napi::Boolean::New(env, false);
-  ThrowErrno(env, errno, "bpf_map_get_next_key", self->SizesOf(env).name);
-}
-#undef SCRATCH_PREAMBLE
 
 // fastOps() -> [lookup, update, delete, lookupAndDelete, nextKey] over the scratch
 // (made first with scratch()).
@@ -691,15 +696,17 @@ Napi::Value Map::FastOps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (scratchKey_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no scratch buffer");
   Napi::Array ops = Napi::Array::New(env, 5);
-  const std::pair<const char*, Napi::Function::Callback> fns[] = {
-      {"lookup", &Map::LookupScratch},
-      {"update", &Map::UpdateScratch},
-      {"delete", &Map::DeleteScratch},
-      {"lookupAndDelete", &Map::LookupAndDeleteScratch},
-      {"nextKey", &Map::NextKeyScratch}};
+  const std::pair<const char*, napi_callback> fns[] = {
+      {"lookup", &Map::RunScratch<ScratchOp::kLookup>},
+      {"update", &Map::RunScratch<ScratchOp::kUpdate>},
+      {"delete", &Map::RunScratch<ScratchOp::kDelete>},
+      {"lookupAndDelete", &Map::RunScratch<ScratchOp::kLookupAndDelete>},
+      {"nextKey", &Map::RunScratch<ScratchOp::kNextKey>}};
   uint32_t i = 0;
   for (const auto& [name, cb] : fns) {
-    Napi::Function f = Napi::Function::New(env, cb, name, this);
+    napi_value fn;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, this, &fn), Napi::Value());
+    Napi::Function f(env, fn);
     // The function holds the wrapper: no call can outlive it.
     f.DefineProperty(Napi::PropertyDescriptor::Value("map", Value(), napi_default));
     ops.Set(i++, f);

@@ -922,11 +922,37 @@ export class BpfMap<K = unknown, V = unknown> {
     const type = this.type;
     const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
     const nextOffset = valueOffset + Math.ceil(Math.max(m.valueBytes, 8) / 8) * 8;
-    const ab = native.scratch(valueOffset, nextOffset + Math.max(m.keySize, 8), m.keySize !== 0, nextOffset);
+    const ctlOffset = nextOffset + Math.ceil(Math.max(m.keySize, 8) / 8) * 8;
+    const ab = native.scratch(valueOffset, ctlOffset + 8, m.keySize !== 0, nextOffset, ctlOffset);
     const u8 = Buffer.from(ab);
+    // The ops take their argument from ctl[0] and leave their result in ctl[1]:
+    // a Node-API call with no value to convert either way costs least.
+    const ctl = new Uint32Array(ab, ctlOffset, 2);
     const [lookup, update, del, lookupAndDelete, nextKey] = native.fastOps();
     const scratch: Scratch = {
-      lookup, update, delete: del, lookupAndDelete, nextKey, next: u8.subarray(nextOffset, nextOffset + m.keySize),
+      lookup: (flags) => {
+        ctl[0] = flags;
+        lookup();
+        return ctl[1] !== 0;
+      },
+      update: (flags) => {
+        ctl[0] = flags;
+        update();
+      },
+      delete: () => {
+        del();
+        return ctl[1] !== 0;
+      },
+      lookupAndDelete: () => {
+        lookupAndDelete();
+        return ctl[1] !== 0;
+      },
+      nextKey: (fromKey) => {
+        ctl[0] = fromKey ? 1 : 0;
+        nextKey();
+        return ctl[1] !== 0;
+      },
+      next: u8.subarray(nextOffset, nextOffset + m.keySize),
       u8, dv: new DataView(ab), words: wordsOf(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
       valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
       perCpu: PER_CPU.has(type), bloom: type === 'bloom_filter', idValue: ID_MAPS.has(type) && m.valueBytes === 4,
