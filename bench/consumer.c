@@ -273,21 +273,28 @@ static int mapiter(uint32_t entries)
 	t_keys = now() - t0;
 	if (n != entries)
 		return 1;
-	t0 = now();
-	n = 0;
-	uint32_t in = 0, out = 0;
-	void *inp = NULL;
-	for (;;) {
-		uint32_t count = 4096;
-		int err = bpf_map_lookup_batch(fd, inp, &out, keys, values, &count, NULL);
-		for (uint32_t i = 0; i < count; i++)
-			sum += values[i], n++;
-		if (err)
-			break;
-		in = out;
-		inp = &in;
+	/* The batch dump three times, the fastest counts (as bench/mapiter.ts). */
+	t_batch = 1e9;
+	for (int round = 0; round < 3; round++) {
+		t0 = now();
+		n = 0;
+		uint32_t in = 0, out = 0;
+		void *inp = NULL;
+		for (;;) {
+			uint32_t count = 4096;
+			int err = bpf_map_lookup_batch(fd, inp, &out, keys, values, &count, NULL);
+			for (uint32_t i = 0; i < count; i++)
+				sum += values[i], n++;
+			if (err)
+				break;
+			in = out;
+			inp = &in;
+		}
+		if (now() - t0 < t_batch)
+			t_batch = now() - t0;
+		if (n != entries)
+			return 1;
 	}
-	t_batch = now() - t0;
 	printf("{\"consumer\":\"c\",\"mode\":\"mapiter\",\"entries\":%u,\"keyByKeySeconds\":%.6f,\"batchSeconds\":%.6f,\"checked\":%llu}\n",
 	       entries, t_keys, t_batch, (unsigned long long)n);
 	return n == entries ? 0 : 1;
