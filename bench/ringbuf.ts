@@ -61,6 +61,9 @@ async function main(): Promise<void> {
   let received = 0;
   let finishing = false;
   let rssAt10M = 0;
+  // RSS and the live JavaScript heap at every 10M records: where RSS grows,
+  // whether it is V8 sizing its heap (heapTotal) or something kept (heapUsed).
+  const memTrace: { m: number; rssMb: number; heapTotalMb: number; heapUsedMb: number; arrayBuffersMb: number }[] = [];
   // The producer is done: drain what the ring still holds, then stop.
   const finish = (): void => {
     finishing = true;
@@ -116,6 +119,11 @@ async function main(): Promise<void> {
       received++;
       check(r);
       if (rssProbe && received === 10_000_000) rssAt10M = process.memoryUsage.rss();
+      if (rssProbe && received % 10_000_000 === 0) {
+        const m = process.memoryUsage();
+        const mb = (n: number): number => Math.round(n / (1 << 20));
+        memTrace.push({ m: received / 1e6, rssMb: mb(m.rss), heapTotalMb: mb(m.heapTotal), heapUsedMb: mb(m.heapUsed), arrayBuffersMb: mb(m.arrayBuffers) });
+      }
       if (rssProbe && received === total) {
         child.kill();
         break;
@@ -136,7 +144,7 @@ async function main(): Promise<void> {
     maxRssKb: Math.round(process.resourceUsage().maxRSS),
     loopDelayP99Ms: delay.percentile(99) / 1e6,
     batches: rb.stats.batches,
-    ...(rssProbe ? { rssAt10MKb: Math.round(rssAt10M / 1024), rssAtEndKb: Math.round(process.memoryUsage.rss() / 1024) } : {}),
+    ...(rssProbe ? { rssAt10MKb: Math.round(rssAt10M / 1024), rssAtEndKb: Math.round(process.memoryUsage.rss() / 1024), memTrace } : {}),
   }));
 }
 

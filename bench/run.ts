@@ -18,6 +18,7 @@ interface RingResult {
   consumer: string; mode: string; produced: number; received: number; drops: number;
   seconds: number; cpuSeconds: number; maxRssKb: number; loopDelayP99Ms?: number;
   rssAt10MKb?: number; rssAtEndKb?: number;
+  memTrace?: { m: number; rssMb: number; heapTotalMb: number; heapUsedMb: number; arrayBuffersMb: number }[];
 }
 interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number; lookupBatchRawSeconds?: number }
 // bench/maps.c and bench/maps.ts: ns of CPU time per operation.
@@ -118,6 +119,8 @@ function main(): void {
   const grew = rss.rssAtEndKb! / rss.rssAt10MKb!;
   console.log(`\nNode RSS over a long run (${(rss.received / 1e6).toFixed(0)}M records received): ` +
     `${(rss.rssAt10MKb! / 1024).toFixed(0)} MiB at 10M records, ${(rss.rssAtEndKb! / 1024).toFixed(0)} MiB at the end (x${grew.toFixed(2)})`);
+  console.log('  every 10M records, MiB (RSS / V8 heap total / heap used / ArrayBuffers): ' +
+    rss.memTrace!.map((t) => `${t.m}M ${t.rssMb}/${t.heapTotalMb}/${t.heapUsedMb}/${t.arrayBuffersMb}`).join(', '));
 
   maps(consumer);
 
