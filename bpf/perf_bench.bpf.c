@@ -3,8 +3,6 @@
 // event array, as bench/consumer.c (perf_buffer__poll) and
 // bench/perfbuf.ts (PerfBuffer) consume it. Failed outputs (the CPU's
 // buffer full) are counted in drops[0]; the consumers see them as lost too.
-// perf_burst writes a burst of records in one BPF_PROG_TEST_RUN, for the
-// drained benchmark (the buffers filled first, then read).
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -54,23 +52,6 @@ int perf_getppid(void *ctx)
 			__sync_fetch_and_add(d, 1);
 	}
 	return 0;
-}
-
-// BPF_PROG_TEST_RUN with ctx = { u64 count }: writes min(count, 1024)
-// records (seq 0, 1, ...) to this CPU's buffer; returns how many fit.
-SEC("raw_tp")
-int perf_burst(__u64 *ctx)
-{
-	__u64 n = ctx[0];
-	int i, written = 0;
-
-	for (i = 0; i < 1024 && i < n; i++) {
-		struct record r = { .seq = i, .ts = 0 };
-
-		if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &r, sizeof(r)) == 0)
-			written++;
-	}
-	return written;
 }
 
 char LICENSE[] SEC("license") = "GPL";

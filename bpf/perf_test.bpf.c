@@ -57,4 +57,27 @@ int perf_getppid(void *ctx)
 	return 0;
 }
 
+// BPF_PROG_TEST_RUN with ctx = { u64 count } (a raw tracepoint's
+// arguments): writes min(count, 1024) samples {cpu, tgid, seq = 0, 1, ...}
+// into this CPU's buffer and returns how many fit. Also a program the
+// verifier takes a while over (a 1,024-iteration loop).
+SEC("raw_tp")
+int perf_burst(__u64 *ctx)
+{
+	__u64 n = ctx[0];
+	int i, written = 0;
+
+	for (i = 0; i < 1024 && i < n; i++) {
+		struct perf_sample s = {
+			.cpu = bpf_get_smp_processor_id(),
+			.tgid = bpf_get_current_pid_tgid() >> 32,
+			.seq = i,
+		};
+
+		if (bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &s, sizeof(s)) == 0)
+			written++;
+	}
+	return written;
+}
+
 char LICENSE[] SEC("license") = "GPL";
