@@ -25,14 +25,16 @@ inline std::string Hex(const unsigned char* p, size_t n) {
   return s;
 }
 
-// Holds SIGPROF back from this thread while it loads programs. The verifier
-// gives up with EAGAIN whenever a signal is pending for the loading thread
-// (do_check() in kernel/bpf/verifier.c checks signal_pending()), and libbpf
-// retries a load only 5 times; V8's CPU profiler (node --cpu-prof, the
-// inspector's Profiler) sends SIGPROF to the JavaScript thread every
-// sampling interval (1 ms by default), so in a profiled process any program
-// the verifier takes longer than that over never loaded. The kernel keeps
-// the signal pending meanwhile: the profiler's sample comes late, not never.
+// Holds SIGPROF back from this thread while it loads or test-runs
+// programs. The verifier gives up with EAGAIN whenever a signal is pending
+// for the loading thread (do_check() in kernel/bpf/verifier.c checks
+// signal_pending()), and libbpf retries a load only 5 times; a repeated
+// BPF_PROG_TEST_RUN stops with EINTR the same way. V8's CPU profiler (node
+// --cpu-prof, the inspector's Profiler) sends SIGPROF to the JavaScript
+// thread every sampling interval (1 ms by default), so in a profiled
+// process any program the verifier takes longer than that over never
+// loaded, and no test run longer than that finished. The kernel keeps the
+// signal pending meanwhile: the profiler's sample comes late, not never.
 class HoldProfilerSignal {
  public:
   HoldProfilerSignal() {

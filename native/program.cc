@@ -320,8 +320,15 @@ Napi::Value Program::TestRun(const Napi::CallbackInfo& info) {
   if (a.Get("repeat").IsNumber()) o.repeat = U32(a.Get("repeat"));
   if (a.Get("flags").IsNumber()) o.flags = U32(a.Get("flags"));
   if (a.Get("cpu").IsNumber()) o.cpu = U32(a.Get("cpu"));
-  if (bpf_prog_test_run_opts(fd, &o) != 0) {
-    int err = errno;
+  int rc, err;
+  {
+    // The kernel ends a repeated run with EINTR on a pending signal
+    // (bpf_test_timer_continue()): see HoldProfilerSignal.
+    HoldProfilerSignal hold;
+    rc = bpf_prog_test_run_opts(fd, &o);
+    err = errno;
+  }
+  if (rc != 0) {
     Failure f;
     f.err = err;
     f.op = "bpf_prog_test_run_opts";

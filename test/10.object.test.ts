@@ -95,13 +95,15 @@ describe('BpfObject', function () {
     }
   });
 
-  it('load() in a process under V8\'s CPU profiler (SIGPROF every 50 µs): a program the verifier takes milliseconds over still loads (the verifier gives up with EAGAIN on a pending signal)', function () {
+  it('in a process under V8\'s CPU profiler (SIGPROF every 50 µs): a program the verifier takes milliseconds over loads, and a repeated testRun() of milliseconds finishes (the kernel gives up with EAGAIN and EINTR on a pending signal)', function () {
     const dir = mkdtempSync(path.join(tmpdir(), 'lbn-prof-'));
     try {
       // perf_test's perf_burst: a 1,024-iteration loop, tens of thousands of verifier steps
       const script = `const { BpfObject } = require(${JSON.stringify(path.join(ROOT, 'dist', 'ts', 'index.js'))});
         for (let i = 0; i < 3; i++) new BpfObject(${JSON.stringify(obj('perf_test'))}).load().close();
-        console.log('loaded');`;
+        const sock = new BpfObject(${JSON.stringify(obj('sock_example'))}).load();
+        const r = [...sock.programs.values()][0].testRun({ data: Buffer.alloc(64), repeat: 500000 });
+        console.log(r.durationNs > 0 ? 'loaded' : 'no duration');`;
       const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '50', '-e', script], { encoding: 'utf8' });
       assert.equal(r.stdout.trim(), 'loaded', r.stderr.split('\n').filter((l) => /Error|code:/.test(l)).join('\n'));
       assert.equal(r.status, 0);
