@@ -15,7 +15,7 @@ import type { BpfLink } from './link.js';
 import { attachStructOps } from './struct_ops.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
-import { view } from './internal/views.js';
+import { view, viewOf } from './internal/views.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState, outOfRange } from './internal/errors.js';
 import { mapInfo, native as introspect, type MapInfo } from './introspect.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
@@ -1151,13 +1151,18 @@ export class BpfMap<K = unknown, V = unknown> {
     const keyCodec = codecs?.key;
     // Plain bytes both ways: no per-entry decoding calls.
     const plain = !codecs && !this.perCpu && !(this.#decoding && vs === 4 && ID_MAPS.has(this.type));
+    // Buffer#buffer is a slow getter: read once, not twice per entry.
+    const kab = keys.buffer as ArrayBuffer;
+    const vab = values.buffer as ArrayBuffer;
+    const kb = keys.byteOffset;
+    const vb = values.byteOffset;
     for (let i = 0; i < count; i++) {
       if (found && found[i] === 0) continue;
       if (plain) {
-        out.push([view(keys, i * ks, ks) as K, view(values, i * vs, vs) as V]);
+        out.push([viewOf(kab, kb + i * ks, ks) as K, viewOf(vab, vb + i * vs, vs) as V]);
       } else {
-        const k = view(keys, i * ks, ks);
-        out.push([(keyCodec ? keyCodec.decode(k) : k) as K, this.#result(view(values, i * vs, vs))]);
+        const k = viewOf(kab, kb + i * ks, ks);
+        out.push([(keyCodec ? keyCodec.decode(k) : k) as K, this.#result(viewOf(vab, vb + i * vs, vs))]);
       }
     }
     return out;
@@ -1537,10 +1542,12 @@ export class BpfMap<K = unknown, V = unknown> {
       const { keys, values, count, last } = b;
       chunk = b.chunk;
       entries = new Array(count);
+      const kab = keys.buffer as ArrayBuffer;
+      const vab = values.buffer as ArrayBuffer;
       for (let i = 0; i < count; i++) {
         entries[i] = [
-          this.#keyOut(view(keys, i * m.keySize, m.keySize)),
-          this.#result(view(values, i * m.valueBytes, m.valueBytes)),
+          this.#keyOut(viewOf(kab, keys.byteOffset + i * m.keySize, m.keySize)),
+          this.#result(viewOf(vab, values.byteOffset + i * m.valueBytes, m.valueBytes)),
         ];
       }
       at = 0;

@@ -9,7 +9,7 @@ import { codecFor, type Codec } from '../codec.js';
 import { Layout } from '../layout.js';
 import type { BpfMap } from '../map.js';
 import { checkInt, fail, invalidArgType } from './errors.js';
-import { view, viewOf } from './views.js';
+import { viewOf } from './views.js';
 import { performance } from 'node:perf_hooks';
 
 export interface NativeStream {
@@ -250,6 +250,11 @@ interface Waiter<T> {
  * JavaScript keep up with a producer at C's rates.
  */
 export class RecordBatch implements Iterable<Buffer> {
+  // The copy's ArrayBuffer and where the copy starts in it, read once
+  // (Buffer#buffer is a slow getter, and at() runs once per record).
+  readonly #ab: ArrayBuffer;
+  readonly #base: number;
+
   /** @internal */
   constructor(
     /** The batch's bytes; records are at `offsets`, other bytes are framing. */
@@ -260,7 +265,10 @@ export class RecordBatch implements Iterable<Buffer> {
     readonly lengths: Uint32Array,
     /** Which ring (index in the RingBuffer's maps) each record came from. */
     readonly sources: Uint16Array,
-  ) {}
+  ) {
+    this.#ab = buffer.buffer as ArrayBuffer;
+    this.#base = buffer.byteOffset;
+  }
 
   /** Records in the batch. */
   get length(): number {
@@ -272,12 +280,12 @@ export class RecordBatch implements Iterable<Buffer> {
     if (!Number.isInteger(i) || i < 0 || i >= this.offsets.length) {
       fail(RangeError, 'ERR_OUT_OF_RANGE', `record index must be an integer from 0 to ${this.offsets.length - 1}; received ${String(i)}`);
     }
-    return view(this.buffer, this.offsets[i]!, this.lengths[i]!);
+    return viewOf(this.#ab, this.#base + this.offsets[i]!, this.lengths[i]!);
   }
 
   /** The records as Buffers over the batch's copy, in order. */
   *[Symbol.iterator](): IterableIterator<Buffer> {
-    for (let i = 0; i < this.offsets.length; i++) yield view(this.buffer, this.offsets[i]!, this.lengths[i]!);
+    for (let i = 0; i < this.offsets.length; i++) yield viewOf(this.#ab, this.#base + this.offsets[i]!, this.lengths[i]!);
   }
 }
 
