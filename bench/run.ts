@@ -20,7 +20,7 @@ interface RingResult {
   rssAt10MKb?: number; rssAtEndKb?: number;
   memTrace?: { m: number; rssMb: number; heapTotalMb: number; heapUsedMb: number; arrayBuffersMb: number }[];
 }
-interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number; lookupBatchRawSeconds?: number }
+interface MapResult { consumer: string; entries: number; keyByKeySeconds: number; batchSeconds: number; lookupBatchSeconds?: number; lookupBatchRawSeconds?: number; lookupBatchIntoSeconds?: number }
 // bench/maps.c and bench/maps.ts: ns of CPU time per operation.
 interface MapOpsResult {
   consumer: string; ops: number;
@@ -143,7 +143,8 @@ function maps(consumer: string): void {
       `${`x${(r.keyByKeySeconds / r.batchSeconds).toFixed(2)}`.padStart(15)}`);
   }
   console.log(`  Node/C entries/s: key by key ${(cm.keyByKeySeconds / nm.keyByKeySeconds).toFixed(2)}, batch (for await) ${(cm.batchSeconds / nm.batchSeconds).toFixed(2)}` +
-    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}, batch (lookupBatchRaw()) ${(cm.batchSeconds / nm.lookupBatchRawSeconds!).toFixed(2)}`);
+    `, batch (lookupBatch()) ${(cm.batchSeconds / nm.lookupBatchSeconds!).toFixed(2)}, batch (lookupBatchRaw()) ${(cm.batchSeconds / nm.lookupBatchRawSeconds!).toFixed(2)}` +
+    `, batch (lookupBatchInto()) ${(cm.batchSeconds / nm.lookupBatchIntoSeconds!).toFixed(2)}`);
 
   mapOps();
 }

@@ -5,7 +5,7 @@
 // operations for the map type (an LPM trie) and where { batch: false }
 // asks for it, and must give the same answers.
 import { strict as assert } from 'node:assert';
-import { BpfError, BpfMap, BpfObject, features } from '../ts/index.js';
+import { BpfError, BpfMap, BpfObject, MapBatchCursor, features } from '../ts/index.js';
 import { itIf, obj, throwsWith } from './helpers.js';
 
 // The programs are socket filters: test runs take a frame (its bytes do not matter).
@@ -74,6 +74,44 @@ describe('map: batch operations', function () {
       // the columns are copies: the map changing later does not touch them
       slots.update(0, 99n);
       assert.equal(arr.values.readBigUInt64LE(0), 7n);
+    });
+
+    it2(`lookupBatchInto(): a pass in the caller's buffers, 5 entries at a time, gives every entry once (${how})`, function () {
+      fill();
+      const cursor = new MapBatchCursor();
+      // a plain Uint8Array for keys, a Buffer for values; room for 5 entries
+      const keys = new Uint8Array(5 * 4 + 3);
+      const values = Buffer.alloc(5 * 16);
+      const seen = new Map<number, Hit>();
+      let calls = 0;
+      for (let n; (n = counts.lookupBatchInto(cursor, keys, values, { batch })) > 0;) {
+        calls++;
+        assert.ok(n <= 5, `a call wrote ${n} entries into room for 5`);
+        const kv = new DataView(keys.buffer);
+        for (let i = 0; i < n; i++) {
+          const k = kv.getUint32(i * 4, true);
+          assert.ok(!seen.has(k), `key ${k} came twice`);
+          seen.set(k, { count: values.readBigUInt64LE(i * 16), pid: values.readUInt32LE(i * 16 + 8), flags: values.readUInt32LE(i * 16 + 12) });
+        }
+      }
+      assert.ok(calls >= FILL_N / 5, `${calls} calls for ${FILL_N} entries`);
+      assert.equal(cursor.done, true);
+      assert.equal(counts.lookupBatchInto(cursor, keys, values, { batch }), 0); // done stays done
+      assert.deepEqual([...seen.keys()].sort((a, b) => a - b), Array.from({ length: FILL_N }, (_, i) => i));
+      for (const [k, v] of seen) assert.deepEqual(v, hitOf(k));
+      // arrays: in key order; reset() starts a new pass, here over another map
+      cursor.reset();
+      assert.equal(cursor.done, false);
+      const sk = Buffer.alloc(7 * 4);
+      const sv = Buffer.alloc(7 * 8);
+      const got: bigint[] = [];
+      for (let n; (n = slots.lookupBatchInto(cursor, sk, sv, { batch })) > 0;) {
+        for (let i = 0; i < n; i++) {
+          assert.equal(sk.readUInt32LE(i * 4), got.length);
+          got.push(sv.readBigUInt64LE(i * 8));
+        }
+      }
+      assert.deepEqual(got, Array.from({ length: FILL_N }, (_, i) => BigInt(i * i + 7)));
     });
 
     it2(`updateBatch() writes what per-key lookups and a program see (${how})`, function () {
@@ -178,6 +216,67 @@ describe('map: batch operations', function () {
     o.close();
     throwsWith(() => counts.lookupBatch(), { code: 'ERR_INVALID_STATE' }, TypeError);
     throwsWith(() => counts.updateBatch([[1, hitOf(1)]]), { code: 'ERR_INVALID_STATE' }, TypeError);
+  });
+
+  itIf('batchOps', features.batchOps())('lookupBatchInto(): a hash bucket larger than the buffers is ENOSPC, the cursor stays, larger buffers go on', function () {
+    // 64 keys in 64 buckets (the kernel rounds max_entries up to a power of
+    // two): with a random hash seed, some bucket holds two or more (all 64
+    // apart has odds of 64!/64^64, about 1e-27).
+    using m = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 64 });
+    assert.equal(m.updateBatch(Array.from({ length: 64 }, (_, k) => [k, BigInt(k) * 3n] as [number, bigint])), 64);
+    const cursor = new MapBatchCursor();
+    const seen = new Map<number, bigint>();
+    let enospc = 0;
+    let keys = Buffer.alloc(4);
+    let values = Buffer.alloc(8);
+    for (;;) {
+      let n: number;
+      try {
+        n = m.lookupBatchInto(cursor, keys, values);
+      } catch (e) {
+        assert.ok(e instanceof BpfError, String(e));
+        assert.equal(e.code, 'ENOSPC');
+        assert.equal(e.op, 'bpf_map_lookup_batch');
+        assert.match(e.message, /bucket holds more elements than the buffers' 1 entry; the cursor has not moved/);
+        enospc++;
+        keys = Buffer.alloc(64 * 4);
+        values = Buffer.alloc(64 * 8);
+        continue;
+      }
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) {
+        const k = keys.readUInt32LE(i * 4);
+        assert.ok(!seen.has(k), `key ${k} came twice`);
+        seen.set(k, values.readBigUInt64LE(i * 8));
+      }
+    }
+    assert.equal(enospc, 1);
+    assert.equal(seen.size, 64);
+    for (const [k, v] of seen) assert.equal(v, BigInt(k) * 3n);
+  });
+
+  it('lookupBatchInto(): misuse is a TypeError or RangeError, never a partial pass', function () {
+    using a = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 8 });
+    using b = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 8 });
+    a.update(1, 1n);
+    const cursor = new MapBatchCursor();
+    throwsWith(() => a.lookupBatchInto({} as MapBatchCursor, Buffer.alloc(4), Buffer.alloc(8)), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    throwsWith(() => a.lookupBatchInto(cursor, 'keys' as unknown as Buffer, Buffer.alloc(8)), { code: 'ERR_INVALID_ARG_TYPE' }, TypeError);
+    // room for no entry: values hold 7 bytes
+    throwsWith(() => a.lookupBatchInto(cursor, Buffer.alloc(4), Buffer.alloc(7)), { code: 'ERR_OUT_OF_RANGE' }, RangeError);
+    const keys = Buffer.alloc(16);
+    const values = Buffer.alloc(32);
+    assert.equal(a.lookupBatchInto(cursor, keys, values), 1);
+    assert.equal(keys.readUInt32LE(0), 1);
+    assert.equal(values.readBigUInt64LE(0), 1n);
+    // the cursor is in a pass over `a`
+    throwsWith(() => b.lookupBatchInto(cursor, keys, values), { code: 'ERR_INVALID_STATE' }, TypeError);
+    if (features.batchOps()) throwsWith(() => a.lookupBatchInto(cursor, keys, values, { batch: false }), { code: 'ERR_INVALID_STATE' }, TypeError);
+    using q = BpfMap.create({ type: 'queue', keySize: 0, valueSize: 4, maxEntries: 4 });
+    throwsWith(() => q.lookupBatchInto(new MapBatchCursor(), keys, values), { code: 'ERR_INVALID_STATE' }, TypeError);
+    a.close();
+    cursor.reset();
+    throwsWith(() => a.lookupBatchInto(cursor, keys, values), { code: 'ERR_INVALID_STATE' }, TypeError);
   });
 
   it('per-CPU maps: one value per possible CPU in and out of a batch', function () {

@@ -1,7 +1,7 @@
 // The package entry: everything users import. The addon stays internal.
 export { BpfObject } from './object.js';
 export type { BpfObjectOptions, BpfObjectState } from './object.js';
-export { BpfMap, UPDATE_FLAGS } from './map.js';
+export { BpfMap, MapBatchCursor, UPDATE_FLAGS } from './map.js';
 export type {
   MapKey, MapValue, MapLookupResult, MapUpdateOptions, MapCreateOptions, LookupResultOf, UpdateFlag,
   MapEntries, MapEntriesOptions, MapBatchOptions, MapColumns, MapUpdateBatchOptions, MapWatchOptions, MapChanges, RawOf, PerCpu, PerCpuElement, Encodable, MapKeyIn, MapValueIn,
