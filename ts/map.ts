@@ -1683,15 +1683,7 @@ export class BpfMap<K = unknown, V = unknown> {
       }
       const { keys, values, count, last } = b;
       chunk = b.chunk;
-      entries = new Array(count);
-      const kab = keys.buffer as ArrayBuffer;
-      const vab = values.buffer as ArrayBuffer;
-      for (let i = 0; i < count; i++) {
-        entries[i] = [
-          this.#keyOut(viewOf(kab, keys.byteOffset + i * m.keySize, m.keySize)),
-          this.#result(viewOf(vab, values.byteOffset + i * m.valueBytes, m.valueBytes)),
-        ];
-      }
+      entries = this.#entriesOut(keys, values, count);
       at = 0;
       if (last) state = 'done';
       else token = Buffer.from(out);
