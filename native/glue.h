@@ -111,11 +111,22 @@ Napi::Error MakeError(Napi::Env env, const Failure& f);
 Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what);
 
 // --------------------------------------------------------- per-addon data
+class Map;
+// The maps whose per-op scratch is in use, by slot (see ScratchOps in
+// map.cc). Shared by the addon data and every such map, so that neither's
+// teardown can leave the other with a dangling table.
+struct ScratchTable {
+  std::vector<Map*> maps;  // nullptr: a free slot
+  std::vector<uint32_t> freeSlots;
+  uint32_t* slot = nullptr;  // the word JavaScript writes a slot into before an op
+};
 struct AddonData {
   Napi::FunctionReference makeError;
   Napi::FunctionReference mapCtor;
   Napi::FunctionReference programCtor;
   Napi::FunctionReference linkCtor;
+  std::shared_ptr<ScratchTable> scratch = std::make_shared<ScratchTable>();
+  Napi::Reference<Napi::ArrayBuffer> scratchSlot;  // holds ScratchTable::slot's memory
 };
 AddonData& Data(Napi::Env env);
 
@@ -207,7 +218,7 @@ class Map : public Napi::ObjectWrap<Map> {
   Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
   Napi::Value EachElem(const Napi::CallbackInfo& info);
   Napi::Value Scratch(const Napi::CallbackInfo& info);
-  Napi::Value FastOps(const Napi::CallbackInfo& info);
+  static Napi::Value ScratchOps(const Napi::CallbackInfo& info);
   enum class ScratchOp { kLookup, kUpdate, kDelete, kLookupAndDelete, kNextKey };
   template <ScratchOp Op>
   static napi_value RunScratch(napi_env env, napi_callback_info info);
@@ -239,6 +250,8 @@ class Map : public Napi::ObjectWrap<Map> {
   uint8_t* scratchNext_ = nullptr;
   uint32_t* scratchCtl_ = nullptr;  // [0]: the op's argument in; [1]: its result out
   bool scratchHasKey_ = false;
+  std::shared_ptr<ScratchTable> scratchTable_;  // set with the scratch
+  uint32_t scratchSlot_ = 0;
 
  public:
   struct Sizes {

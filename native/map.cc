@@ -55,6 +55,7 @@ Napi::Function Map::Init(Napi::Env env) {
                          StaticMethod<&Map::Create>("create"),
                          StaticMethod<&Map::FromPin>("fromPin"),
                          StaticMethod<&Map::FromId>("fromId"),
+                         StaticMethod<&Map::ScratchOps>("scratchOps"),
                          InstanceMethod<&Map::Info>("info"),
                          InstanceMethod<&Map::SetMaxEntries>("setMaxEntries"),
                          InstanceMethod<&Map::Set>("set"),
@@ -70,7 +71,6 @@ Napi::Function Map::Init(Napi::Env env) {
                          InstanceMethod<&Map::DeleteBatch>("deleteBatch"),
                          InstanceMethod<&Map::EachElem>("eachElem"),
                          InstanceMethod<&Map::Scratch>("scratch"),
-                         InstanceMethod<&Map::FastOps>("fastOps"),
                          InstanceMethod<&Map::Memory>("memory"),
                          InstanceMethod<&Map::DetachMemory>("detachMemory"),
                          InstanceMethod<&Map::ReadGlobal>("readGlobal"),
@@ -97,6 +97,10 @@ Map::Map(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Map>(info) {
 
 Map::~Map() {
   if (fd_ >= 0) close(fd_);
+  if (scratchTable_) {
+    scratchTable_->maps[scratchSlot_] = nullptr;
+    scratchTable_->freeSlots.push_back(scratchSlot_);
+  }
 }
 
 Napi::Object Map::FromObject(Napi::Env env, const ObjectRef& owner, size_t index) {
@@ -602,10 +606,11 @@ Napi::Value Map::EachElem(const Napi::CallbackInfo& info) {
 }
 
 // The per-op fast path. One ArrayBuffer per map holds a key and a value
-// (scratch(valueOffset, size, hasKey, nextOffset, ctlOffset), with room for
-// the next key of an iteration at nextOffset, and two u32 control words at
-// ctlOffset); JavaScript writes the key (and the op's flags) into it, calls
-// a fastOps() function with no arguments, and reads the result and the
+// (scratch(valueOffset, size, hasKey, nextOffset, ctlOffset) -> [buffer,
+// slot], with room for the next key of an iteration at nextOffset, and two
+// u32 control words at ctlOffset); JavaScript writes the key (and the op's
+// flags) into it and the map's slot into the shared slot word, calls a
+// scratchOps() function with no arguments, and reads the result and the
 // value out. What the user receives is always a copy made in JavaScript (or
 // a decoded value): the scratch never leaves ts/map.ts. The ArrayBuffer is
 // allocated by V8 outside its heap, so its address is stable; the reference
@@ -629,7 +634,22 @@ Napi::Value Map::Scratch(const Napi::CallbackInfo& info) {
   scratchNext_ = nextOffset < ctlOffset ? scratchKey_ + nextOffset : nullptr;
   scratchCtl_ = reinterpret_cast<uint32_t*>(scratchKey_ + ctlOffset);
   scratchHasKey_ = info[2].ToBoolean();
-  return ab;
+  if (!scratchTable_) {
+    scratchTable_ = Data(env).scratch;
+    ScratchTable& t = *scratchTable_;
+    if (t.freeSlots.empty()) {
+      scratchSlot_ = static_cast<uint32_t>(t.maps.size());
+      t.maps.push_back(this);
+    } else {
+      scratchSlot_ = t.freeSlots.back();
+      t.freeSlots.pop_back();
+      t.maps[scratchSlot_] = this;
+    }
+  }
+  Napi::Array r = Napi::Array::New(env, 2);
+  r.Set(0u, ab);
+  r.Set(1u, Napi::Number::New(env, scratchSlot_));
+  return r;
 }
 
 // One scratch op; its result (1 done or found, 0 not found) goes to the
@@ -670,19 +690,27 @@ int Map::ScratchCall(Napi::Env env) {
   ThrowErrno(env, errno, op, SizesOf(env).name);
 }
 
-// The scratch ops as plain Node-API callbacks made by fastOps() with this
-// wrapper as their data: no receiver to unwrap (napi_unwrap is a private
-// property lookup through the V8 runtime), no argument to convert and no
-// value to make (the result goes through the scratch, the call returns
-// undefined): one napi_get_cb_info is all the Node-API a call costs. Each
-// function keeps the wrapper's JavaScript object alive (see FastOps), so
-// `self` is valid whenever one can be called.
+// The scratch ops as plain Node-API callbacks, one of each for all maps
+// (made once by scratchOps()): the map is the one whose slot JavaScript
+// wrote into the slot word. One function per op rather than one per map
+// and op keeps every call site in ts/map.ts monomorphic: with a function
+// per map, V8 could not inline the API call once a process used several
+// maps, which cost 150-200 ns per op. No receiver to unwrap (napi_unwrap
+// is a private property lookup through the V8 runtime), no argument to
+// convert and no value to make (the result goes through the scratch, the
+// call returns undefined): one napi_get_cb_info is all the Node-API a call
+// costs. A map leaves its slot when its wrapper is collected, and
+// ts/map.ts keeps the wrapper alive while the scratch is in use, so a slot
+// written there always names its own map.
 template <Map::ScratchOp Op>
 napi_value Map::RunScratch(napi_env env, napi_callback_info info) {
   void* data = nullptr;
   if (napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data) != napi_ok) return nullptr;
-  Map* self = static_cast<Map*>(data);
+  ScratchTable& t = *static_cast<ScratchTable*>(data);
+  uint32_t slot = *t.slot;
+  Map* self = slot < t.maps.size() ? t.maps[slot] : nullptr;
   try {
+    if (self == nullptr) ThrowState(Napi::Env(env), "ERR_INVALID_STATE", "no map in scratch slot " + std::to_string(slot));
     self->scratchCtl_[1] = static_cast<uint32_t>(self->ScratchCall<Op>(Napi::Env(env)));
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -690,26 +718,31 @@ napi_value Map::RunScratch(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// fastOps() -> [lookup, update, delete, lookupAndDelete, nextKey] over the scratch
-// (made first with scratch()).
-Napi::Value Map::FastOps(const Napi::CallbackInfo& info) {
+// NativeMap.scratchOps() -> [slot word (ArrayBuffer of one u32), lookup,
+// update, delete, lookupAndDelete, nextKey]. Called once per addon
+// instance (ts/map.ts keeps them); the table outlives every call, as the
+// addon data holds it.
+Napi::Value Map::ScratchOps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (scratchKey_ == nullptr) ThrowState(env, "ERR_INVALID_STATE", "no scratch buffer");
-  Napi::Array ops = Napi::Array::New(env, 5);
+  AddonData& d = Data(env);
+  if (d.scratchSlot.IsEmpty()) {
+    Napi::ArrayBuffer word = Napi::ArrayBuffer::New(env, sizeof(uint32_t));
+    d.scratch->slot = static_cast<uint32_t*>(word.Data());
+    d.scratchSlot = Napi::Persistent(word);
+  }
+  Napi::Array ops = Napi::Array::New(env, 6);
+  ops.Set(0u, d.scratchSlot.Value());
   const std::pair<const char*, napi_callback> fns[] = {
       {"lookup", &Map::RunScratch<ScratchOp::kLookup>},
       {"update", &Map::RunScratch<ScratchOp::kUpdate>},
       {"delete", &Map::RunScratch<ScratchOp::kDelete>},
       {"lookupAndDelete", &Map::RunScratch<ScratchOp::kLookupAndDelete>},
       {"nextKey", &Map::RunScratch<ScratchOp::kNextKey>}};
-  uint32_t i = 0;
+  uint32_t i = 1;
   for (const auto& [name, cb] : fns) {
     napi_value fn;
-    NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, this, &fn), Napi::Value());
-    Napi::Function f(env, fn);
-    // The function holds the wrapper: no call can outlive it.
-    f.DefineProperty(Napi::PropertyDescriptor::Value("map", Value(), napi_default));
-    ops.Set(i++, f);
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, d.scratch.get(), &fn), Napi::Value());
+    ops.Set(i++, Napi::Value(env, fn));
   }
   return ops;
 }

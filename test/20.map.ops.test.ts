@@ -480,6 +480,56 @@ describe('map ops: sizes, pins and errors outside the table', () => {
     for (const p of pins.splice(0)) rmSync(p, { force: true });
   });
 
+  it('many maps, some collected: every element op reaches its own map (read back by batch, not by the same path)', async function () {
+    // One set of native op functions serves every map, each map by its
+    // slot; a collected map's slot is reused by the next map.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    assert.ok(gc, 'run mocha with --expose-gc (.mocharc.json)');
+    const make = (tag: number) => {
+      const m = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 8 });
+      m.update(1, BigInt(tag));
+      assert.equal(m.lookup(1)?.readBigUInt64LE(0), BigInt(tag));
+      return m;
+    };
+    const dropped: WeakRef<ReturnType<typeof make>>[] = [];
+    (() => {
+      for (let i = 0; i < 40; i++) dropped.push(new WeakRef(make(1000 + i)));
+    })();
+    const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) {
+      // deref() keeps a live target until the job ends: collect in a new one
+      await tick();
+      gc();
+      await tick(); // finalizers
+      if (dropped.every((r) => r.deref() === undefined)) break;
+    }
+    assert.deepEqual(dropped.map((r, i) => (r.deref() === undefined ? -1 : i)).filter((i) => i >= 0), [], 'maps dropped without close() are collected');
+    const kept = Array.from({ length: 60 }, (_, i) => make(i));
+    try {
+      // Interleaved ops over all of them, then each map read by its batch
+      // path (no scratch): every write landed in its own map.
+      for (let round = 0; round < 3; round++) {
+        kept.forEach((m, i) => {
+          m.update(2 + round, BigInt(i * 100 + round));
+          assert.equal(m.delete(1), true);
+          m.update(1, BigInt(i));
+        });
+      }
+      kept.forEach((m, i) => {
+        const all = new Map(m.raw.lookupBatch(undefined, { batch: false }).map(([k, v]) => [k.readUInt32LE(0), v.readBigUInt64LE(0)]));
+        assert.deepEqual([...all.entries()].sort((a, b) => a[0] - b[0]), [[1, BigInt(i)], [2, BigInt(i * 100)], [3, BigInt(i * 100 + 1)], [4, BigInt(i * 100 + 2)]]);
+        assert.deepEqual([...m.keys()].map((k) => k.readUInt32LE(0)).sort(), [1, 2, 3, 4]);
+      });
+    } finally {
+      for (const m of kept) m.close();
+    }
+    // a closed map's ops throw; the others go on
+    throwsWith(() => kept[0]!.lookup(1), { code: 'ERR_INVALID_STATE' }, TypeError);
+    const last = make(7);
+    assert.equal(last.lookup(1)?.readBigUInt64LE(0), 7n);
+    last.close();
+  });
+
   it('maxEntries set before load() reaches the kernel; after load() it is a TypeError', () => {
     const o = new BpfObject(obj('test_progs'));
     try {

@@ -362,6 +362,8 @@ interface Scratch {
   readonly idValue: boolean;
   readonly hashLike: boolean;
   // The addon's element operations on these bytes.
+  // Keeps the native map, and so its scratch slot, while the scratch lives.
+  readonly native: NativeMap;
   readonly lookup: (flags: number) => boolean;
   readonly update: (flags: number) => void;
   readonly delete: () => boolean;
@@ -418,6 +420,25 @@ const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // Whether `v` is an integer `k` holds and putInt() writes; where not, the
 // general encoder handles it (and says what is wrong).
+// The element ops of every map's scratch (NativeMap.scratchOps()), made at
+// the first one: module-level constants, so that each call site calls one
+// function whichever map it serves.
+interface ScratchOps {
+  readonly slot: Uint32Array;
+  readonly lookup: () => void;
+  readonly update: () => void;
+  readonly del: () => void;
+  readonly lookupAndDelete: () => void;
+  readonly nextKey: () => void;
+}
+let scratchOpsMade: ScratchOps | undefined;
+function scratchOps(): ScratchOps {
+  if (scratchOpsMade) return scratchOpsMade;
+  const [slot, lookup, update, del, lookupAndDelete, nextKey] = addon.NativeMap.scratchOps();
+  scratchOpsMade = { slot: new Uint32Array(slot), lookup, update, del, lookupAndDelete, nextKey };
+  return scratchOpsMade;
+}
+
 function fitsInt(k: IntKind | undefined, v: unknown): boolean {
   if (k === undefined) return false;
   if (typeof v === 'number') return Number.isInteger(v) && v >= k.min && v <= k.max && (k.size === 4 || v >= 0);
@@ -969,35 +990,45 @@ export class BpfMap<K = unknown, V = unknown> {
     const valueOffset = Math.max(8, Math.ceil(m.keySize / 8) * 8);
     const nextOffset = valueOffset + Math.ceil(Math.max(m.valueBytes, 8) / 8) * 8;
     const ctlOffset = nextOffset + Math.ceil(Math.max(m.keySize, 8) / 8) * 8;
-    const ab = native.scratch(valueOffset, ctlOffset + 8, m.keySize !== 0, nextOffset, ctlOffset);
+    const [ab, slot] = native.scratch(valueOffset, ctlOffset + 8, m.keySize !== 0, nextOffset, ctlOffset);
     const u8 = Buffer.from(ab);
     // The ops take their argument from ctl[0] and leave their result in ctl[1]:
-    // a Node-API call with no value to convert either way costs least.
+    // a Node-API call with no value to convert either way costs least. The
+    // same op functions serve every map (see scratchOps()): the slot word
+    // says which.
     const ctl = new Uint32Array(ab, ctlOffset, 2);
-    const [lookup, update, del, lookupAndDelete, nextKey] = native.fastOps();
+    const op = scratchOps();
+    const at = op.slot;
     const scratch: Scratch = {
       lookup: (flags) => {
         ctl[0] = flags;
-        lookup();
+        at[0] = slot;
+        op.lookup();
         return ctl[1] !== 0;
       },
       update: (flags) => {
         ctl[0] = flags;
-        update();
+        at[0] = slot;
+        op.update();
       },
       delete: () => {
-        del();
+        at[0] = slot;
+        op.del();
         return ctl[1] !== 0;
       },
       lookupAndDelete: () => {
-        lookupAndDelete();
+        at[0] = slot;
+        op.lookupAndDelete();
         return ctl[1] !== 0;
       },
       nextKey: (fromKey) => {
         ctl[0] = fromKey ? 1 : 0;
-        nextKey();
+        at[0] = slot;
+        op.nextKey();
         return ctl[1] !== 0;
       },
+      // The native map leaves its slot only when collected: held here.
+      native,
       next: u8.subarray(nextOffset, nextOffset + m.keySize),
       u8, dv: new DataView(ab), words: wordsOf(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
       valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,

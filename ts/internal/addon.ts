@@ -53,15 +53,13 @@ export interface NativeMap {
   deleteBatch(keys: Buffer, count: number): [number, boolean];
   /** op: 0 lookup, 1 update, 2 delete, 3 lookup_and_delete; found[i] = 0 for a missing key. */
   eachElem(op: 0 | 1 | 2 | 3, keys: Buffer | null, values: Buffer | null, count: number, flags: number, found: Buffer | null): number;
-  /** The per-op fast path's key (at 0) and value (at valueOffset) bytes. */
-  scratch(valueOffset: number, size: number, hasKey: boolean, nextOffset: number, ctlOffset: number): ArrayBuffer;
   /**
-   * Element operations on the scratch's key and value: plain functions, no
-   * receiver to unwrap, no arguments, no result: the op's argument (flags;
+   * The per-op fast path's key (at 0) and value (at valueOffset) bytes, and
+   * the map's slot for NativeMap.scratchOps(): the op's argument (flags;
    * for nextKey, 1 to start from the key) is the u32 at ctlOffset, and its
    * result (1 done or found, 0 not found) the u32 after it.
    */
-  fastOps(): [lookup: () => void, update: () => void, del: () => void, lookupAndDelete: () => void, nextKey: () => void];
+  scratch(valueOffset: number, size: number, hasKey: boolean, nextOffset: number, ctlOffset: number): [ArrayBuffer, number];
   /** An ArrayBuffer over the first `bytes` bytes of the map's mmap (BPF_F_MMAPABLE). */
   memory(bytes: number): ArrayBuffer;
   detachMemory(memory: ArrayBuffer): void;
@@ -222,6 +220,12 @@ export interface Addon {
       maxEntries: number, flags: number): NativeMap;
     fromPin(path: string): NativeMap;
     fromId(id: number): NativeMap;
+    /**
+     * Element operations on a scratch, one function each for all maps:
+     * plain functions, no receiver to unwrap, no arguments, no result. The
+     * map is the one whose slot (from scratch()) is in the slot word.
+     */
+    scratchOps(): [slot: ArrayBuffer, lookup: () => void, update: () => void, del: () => void, lookupAndDelete: () => void, nextKey: () => void];
   };
   NativeProgram: {
     load(type: number, insns: Buffer, license: string, name: string | null,
