@@ -701,7 +701,9 @@ int Map::ScratchCall(Napi::Env env) {
 // call returns undefined): one napi_get_cb_info is all the Node-API a call
 // costs. A map leaves its slot when its wrapper is collected, and
 // ts/map.ts keeps the wrapper alive while the scratch is in use, so a slot
-// written there always names its own map.
+// written there always names its own map. (Nothing on the stack holds the
+// wrapper during a call: that is safe because Node runs Node-API
+// finalizers after the current JavaScript, never inside a call.)
 template <Map::ScratchOp Op>
 napi_value Map::RunScratch(napi_env env, napi_callback_info info) {
   void* data = nullptr;

@@ -79,15 +79,17 @@ describe('map: batch operations', function () {
     it2(`lookupBatchInto(): a pass in the caller's buffers, 5 entries at a time, gives every entry once (${how})`, function () {
       fill();
       const cursor = new MapBatchCursor();
-      // a plain Uint8Array for keys, a Buffer for values; room for 5 entries
-      const keys = new Uint8Array(5 * 4 + 3);
+      // a plain Uint8Array (at an offset in its ArrayBuffer) for keys, a
+      // Buffer for values; room for 5 entries
+      const keys = new Uint8Array(64).subarray(8, 8 + 5 * 4 + 3);
       const values = Buffer.alloc(5 * 16);
       const seen = new Map<number, Hit>();
       let calls = 0;
-      for (let n; (n = counts.lookupBatchInto(cursor, keys, values, { batch })) > 0;) {
+      // every other call through the raw view of the same map: one pass
+      for (let n; (n = (calls % 2 === 0 ? counts : counts.raw).lookupBatchInto(cursor, keys, values, { batch })) > 0;) {
         calls++;
         assert.ok(n <= 5, `a call wrote ${n} entries into room for 5`);
-        const kv = new DataView(keys.buffer);
+        const kv = new DataView(keys.buffer, keys.byteOffset);
         for (let i = 0; i < n; i++) {
           const k = kv.getUint32(i * 4, true);
           assert.ok(!seen.has(k), `key ${k} came twice`);
@@ -293,6 +295,15 @@ describe('map: batch operations', function () {
     assert.equal(cols.valueBytes, 8 * n);
     const i1 = [0, 1, 2].find((i) => cols.keys.readUInt32LE(i * 4) === 1)!;
     assert.deepEqual(Array.from({ length: n }, (_, c) => cols.values.readBigUInt64LE(i1 * 8 * n + c * 8)), perCpu);
+    // lookupBatchInto(): a value slot per possible CPU too
+    const cursor = new MapBatchCursor();
+    const kb = Buffer.alloc(2 * 4);
+    const vb = Buffer.alloc(2 * 8 * n);
+    const into = new Map<number, bigint[]>();
+    for (let got; (got = m.lookupBatchInto(cursor, kb, vb)) > 0;) {
+      for (let i = 0; i < got; i++) into.set(kb.readUInt32LE(i * 4), Array.from({ length: n }, (_, c) => vb.readBigUInt64LE(i * 8 * n + c * 8)));
+    }
+    assert.deepEqual([...into.entries()].sort((a, b) => a[0] - b[0]), [[0, Array(n).fill(5n)], [1, perCpu], [2, Array(n).fill(9n)]]);
     const taken = m.lookupAndDeleteBatch();
     assert.equal(taken.length, 3);
     assert.equal(m.lookup(1), undefined);

@@ -418,8 +418,6 @@ function codecInt(codec: Codec): IntKind | undefined {
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-// Whether `v` is an integer `k` holds and putInt() writes; where not, the
-// general encoder handles it (and says what is wrong).
 // The element ops of every map's scratch (NativeMap.scratchOps()), made at
 // the first one: module-level constants, so that each call site calls one
 // function whichever map it serves.
@@ -439,6 +437,8 @@ function scratchOps(): ScratchOps {
   return scratchOpsMade;
 }
 
+// Whether `v` is an integer `k` holds and putInt() writes; where not, the
+// general encoder handles it (and says what is wrong).
 function fitsInt(k: IntKind | undefined, v: unknown): boolean {
   if (k === undefined) return false;
   if (typeof v === 'number') return Number.isInteger(v) && v >= k.min && v <= k.max && (k.size === 4 || v >= 0);
@@ -1391,10 +1391,14 @@ export class BpfMap<K = unknown, V = unknown> {
    * to `values` at i * valueBytes (as lookupBatchRaw()'s columns). Returns
    * how many entries were written, at most what both buffers hold; 0 once
    * the pass is done. Reusing two buffers dumps a map of any size in bounded
-   * memory, with no allocation per batch. Key by key where the kernel or the
-   * map type has no batches. A hash bucket with more elements than the
-   * buffers hold is a BpfError ENOSPC that leaves the cursor where it was:
-   * call again with larger buffers.
+   * memory, with no allocation per batch; the buffers' room is the batch
+   * size. Key by key where the kernel or the map type has no batches (or
+   * with `{ batch: false }`): there, as with bpf_map_get_next_key() in C, a
+   * hash map whose last key read was deleted meanwhile starts the pass
+   * again from its first key, so entries can come twice; kernel batches
+   * hold their place. A hash bucket with more elements than the buffers
+   * hold is a BpfError ENOSPC that leaves the cursor where it was: call
+   * again with larger buffers.
    *
    * ```ts
    * const cursor = new MapBatchCursor();
@@ -1404,7 +1408,7 @@ export class BpfMap<K = unknown, V = unknown> {
    * }
    * ```
    */
-  lookupBatchInto(cursor: MapBatchCursor, keys: Uint8Array, values: Uint8Array, opts?: MapBatchOptions): number {
+  lookupBatchInto(cursor: MapBatchCursor, keys: Uint8Array, values: Uint8Array, opts?: Pick<MapBatchOptions, 'batch'>): number {
     const st = cursorState(cursor);
     const o = this.#batchOpts(opts);
     const native = this.#loaded();
@@ -1420,10 +1424,11 @@ export class BpfMap<K = unknown, V = unknown> {
     const room = Math.min(Math.floor(keys.length / ks), Math.floor(values.length / vs));
     if (room < 1) outOfRange('keys and values', `room for at least one entry (${ks} and ${vs} bytes)`, `${keys.length} and ${values.length} bytes`);
     const batches = this.#batches(o);
+    // The map itself, not this view of it: map.raw and typed() views share it.
     if (st.map === undefined) {
-      st.map = this;
+      st.map = this.#core;
       st.batches = batches;
-    } else if (st.map !== this) {
+    } else if (st.map !== this.#core) {
       invalidState('this MapBatchCursor is in a pass over another map: reset() it, or use a new one');
     } else if (st.batches !== batches) {
       invalidState('this MapBatchCursor is in a pass read ' + (st.batches ? 'in kernel batches' : 'key by key') + ': keep opts.batch as it was');
@@ -1460,15 +1465,24 @@ export class BpfMap<K = unknown, V = unknown> {
     const vs = s.valueBytes;
     let n = 0;
     while (n < room) {
-      if (st.lastKey !== null) s.key.set(st.lastKey);
-      if (!s.nextKey(st.lastKey !== null)) {
-        st.done = true;
-        break;
+      let found: boolean;
+      try {
+        if (st.lastKey !== null) s.key.set(st.lastKey);
+        if (!s.nextKey(st.lastKey !== null)) {
+          st.done = true;
+          break;
+        }
+        s.key.set(s.next);
+        found = s.lookup(0);
+      } catch (e) {
+        // What this call wrote is returned; the cursor stays before the
+        // key that failed, so the next call meets the error again.
+        if (n > 0) return n;
+        throw e;
       }
       st.lastKey ??= Buffer.alloc(ks);
-      st.lastKey.set(s.next);
-      s.key.set(s.next);
-      if (!s.lookup(0)) continue; // deleted meanwhile
+      st.lastKey.set(s.key);
+      if (!found) continue; // deleted meanwhile
       keys.set(s.key, n * ks);
       values.set(s.value, n * vs);
       n++;
