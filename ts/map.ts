@@ -362,8 +362,6 @@ interface Scratch {
   readonly idValue: boolean;
   readonly hashLike: boolean;
   // The addon's element operations on these bytes.
-  // Keeps the native map, and so its scratch slot, while the scratch lives.
-  readonly native: NativeMap;
   readonly lookup: (flags: number) => boolean;
   readonly update: (flags: number) => void;
   readonly delete: () => boolean;
@@ -995,7 +993,8 @@ export class BpfMap<K = unknown, V = unknown> {
     // The ops take their argument from ctl[0] and leave their result in ctl[1]:
     // a Node-API call with no value to convert either way costs least. The
     // same op functions serve every map (see scratchOps()): the slot word
-    // says which.
+    // says which. The native map leaves its slot only when collected, and
+    // the core that holds this scratch holds it too.
     const ctl = new Uint32Array(ab, ctlOffset, 2);
     const op = scratchOps();
     const at = op.slot;
@@ -1027,8 +1026,6 @@ export class BpfMap<K = unknown, V = unknown> {
         op.nextKey();
         return ctl[1] !== 0;
       },
-      // The native map leaves its slot only when collected: held here.
-      native,
       next: u8.subarray(nextOffset, nextOffset + m.keySize),
       u8, dv: new DataView(ab), words: wordsOf(ab), key: u8.subarray(0, m.keySize), value: u8.subarray(valueOffset, valueOffset + m.valueBytes),
       valueOffset, keySize: m.keySize, valueSize: m.valueSize, valueBytes: m.valueBytes,
@@ -1325,10 +1322,7 @@ export class BpfMap<K = unknown, V = unknown> {
     const m = this.#meta();
     const ks = m.keySize;
     const vs = m.valueBytes;
-    if (ks === 0) invalidState(`map ${this.#label} has no keys: lookupBatchRaw() reads keyed maps`);
-    const why = unreadableReason(this.type, m.valueSize);
-    if (why !== undefined) invalidState(`map ${this.#label}: ${why}`);
-    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    this.#columnsReadable('lookupBatchRaw()', m);
     let chunk = checkInt('opts.batchSize', o?.batchSize ?? 4096, 1, 1 << 24);
     // Room for the map's capacity and one more batch up front (capped;
     // grown if a map type holds more than max_entries, which none should):
@@ -1384,6 +1378,15 @@ export class BpfMap<K = unknown, V = unknown> {
     return { count, keySize: ks, valueBytes: vs, keys: keys.subarray(0, count * ks), values: values.subarray(0, count * vs) };
   }
 
+  // What lookupBatchRaw() and lookupBatchInto() need: keys, and values
+  // user space may read.
+  #columnsReadable(what: string, m: { keySize: number; valueSize: number }): void {
+    if (m.keySize === 0) invalidState(`map ${this.#label} has no keys: ${what} reads keyed maps`);
+    const why = unreadableReason(this.type, m.valueSize);
+    if (why !== undefined) invalidState(`map ${this.#label}: ${why}`);
+    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+  }
+
   /**
    * The next entries of a pass over the map, read into buffers the caller
    * owns, as a C program calls bpf_map_lookup_batch() in a loop (cilium/ebpf's
@@ -1417,10 +1420,7 @@ export class BpfMap<K = unknown, V = unknown> {
     const vs = m.valueBytes;
     if (!(keys instanceof Uint8Array)) invalidArgType('keys', 'a Buffer or Uint8Array', keys);
     if (!(values instanceof Uint8Array)) invalidArgType('values', 'a Buffer or Uint8Array', values);
-    if (ks === 0) invalidState(`map ${this.#label} has no keys: lookupBatchInto() reads keyed maps`);
-    const why = unreadableReason(this.type, m.valueSize);
-    if (why !== undefined) invalidState(`map ${this.#label}: ${why}`);
-    if (this.type === 'bloom_filter') invalidState(`map ${this.#label} is a bloom filter: it has no values to look up; use has(value)`);
+    this.#columnsReadable('lookupBatchInto()', m);
     const room = Math.min(Math.floor(keys.length / ks), Math.floor(values.length / vs));
     if (room < 1) outOfRange('keys and values', `room for at least one entry (${ks} and ${vs} bytes)`, `${keys.length} and ${values.length} bytes`);
     const batches = this.#batches(o);
