@@ -22,6 +22,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -137,65 +139,86 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   }
 
   // The thread: wait for the rings, move their records into the queue.
+  // The lock is held only to append a finished chunk or to wait for room,
+  // never while records are copied: a copy pass over a full 8 MiB ring
+  // takes milliseconds, and the thread takes the lock again right after
+  // each epoll_wait, so Deliver() on the event loop, woken by the unlock
+  // but slower to run than the thread to re-lock (glibc mutexes are not
+  // fair), waited behind pass after pass: the loop stalled for up to 300
+  // ms under a flat-out producer (bench, `--thread` row).
   void Run() {
     epoll_event events[16];
-    uv_mutex_lock(&mu_);
-    while (!stop_) {
-      uv_mutex_unlock(&mu_);
+    while (!stop_.load(std::memory_order_acquire)) {
       int n = epoll_wait(epfd_, events, 16, -1);
-      uv_mutex_lock(&mu_);
-      if (stop_) break;
       if (n < 0 && errno != EINTR) break;
-      bool more = true;
-      while (more && !stop_) {
-        more = false;
-        for (uint16_t i = 0; i < rings_.size() && !full_; i++) more |= TakeFrom(i);
-        if (!chunks_.empty()) uv_async_send(async_);
-        // Full: wait for JavaScript to take a batch; the kernel's ring
-        // fills meanwhile (the epoll fd would stay readable: no spinning).
-        while (!stop_ && full_) uv_cond_wait(&room_, &mu_);
-      }
+      for (uint16_t i = 0; i < rings_.size() && !stop_.load(std::memory_order_acquire); i++) TakeFrom(i);
     }
-    uv_mutex_unlock(&mu_);
   }
 
-  // One ring's committed records into the queue, as far as it has room.
-  // Returns true if records were left for lack of room.
-  bool TakeFrom(uint16_t index) {
+  // Bytes the queue can take now, once a record of `need` bytes fits
+  // (waits for JavaScript to take batches until it does; a queue that is
+  // empty takes one record whatever its size). 0 once stopped.
+  size_t Room(size_t need) {
+    uv_mutex_lock(&mu_);
+    while (!stop_.load(std::memory_order_relaxed) && queued_ > 0 && queued_ + need > cap_) uv_cond_wait(&room_, &mu_);
+    size_t room = stop_.load(std::memory_order_relaxed) ? 0 : queued_ == 0 ? SIZE_MAX : cap_ - queued_;
+    uv_mutex_unlock(&mu_);
+    return room;
+  }
+
+  // One ring's committed records into the queue, a chunk (one batch for
+  // JavaScript) at a time, copied without the lock. When the queue is
+  // full the thread waits for JavaScript to take a batch, and the kernel's
+  // ring fills meanwhile.
+  void TakeFrom(uint16_t index) {
     Ring& r = rings_[index];
     const uint64_t* prod = reinterpret_cast<const uint64_t*>(r.base);
-    uint64_t cons = __atomic_load_n(r.consumer, __ATOMIC_RELAXED);  // ours alone
+    uint64_t pos = __atomic_load_n(r.consumer, __ATOMIC_RELAXED);  // ours alone
     uint64_t end = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
-    bool left = false;
-    uint64_t pos = cons;
+    size_t need = 8;  // the smallest frame, or a record that did not fit
     while (pos < end) {
-      const uint8_t* at = r.base + r.page + (pos & (r.size - 1));
-      uint32_t h = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
-      if (h & kBusy) break;
-      uint32_t len = h & ~(kBusy | kDiscard);
-      uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
-      if (!(h & kDiscard)) {
-        if (queued_ + adv > cap_ && queued_ > 0) {
-          full_ = true;  // until Deliver() frees a batch
-          left = true;
+      size_t room = Room(need);
+      if (room == 0) return;  // stopped
+      need = 8;
+      // Frames take exactly the ring's bytes (an 8-byte header, data
+      // padded to 8), so what the ring holds bounds the chunk. Grown by
+      // doubling, not per record, and trimmed to what was taken.
+      std::vector<uint8_t> bytes(static_cast<size_t>(std::min<uint64_t>({end - pos, room, batchBytes_, 64 << 10})));
+      size_t q = 0, records = 0;
+      const uint64_t from = pos;
+      while (pos < end && records < batchRecords_ && q < batchBytes_) {
+        const uint8_t* at = r.base + r.page + (pos & (r.size - 1));
+        uint32_t h = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
+        if (h & kBusy) {
+          end = pos;  // not committed yet: its commit wakes the thread
           break;
         }
-        if (chunks_.empty() || chunks_.back().records >= batchRecords_ || chunks_.back().bytes.size() >= batchBytes_) {
-          chunks_.emplace_back();
+        uint32_t len = h & ~(kBusy | kDiscard);
+        uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
+        if (!(h & kDiscard)) {
+          if (q + adv > room) {
+            if (records == 0) need = static_cast<size_t>(adv);  // wait for room for it
+            break;
+          }
+          if (q + adv > bytes.size()) bytes.resize(std::max<size_t>(q + adv, 2 * bytes.size()));
+          FrameHeader f{len, index, 0};
+          memcpy(bytes.data() + q, &f, sizeof(f));
+          memcpy(bytes.data() + q + sizeof(f), at + 8, len);
+          q += adv;
+          records++;
         }
-        Chunk& c = chunks_.back();
-        size_t q = c.bytes.size();
-        c.bytes.resize(q + adv);
-        FrameHeader f{len, index, 0};
-        memcpy(c.bytes.data() + q, &f, sizeof(f));
-        memcpy(c.bytes.data() + q + sizeof(f), at + 8, len);
-        c.records++;
-        queued_ += adv;
+        pos += adv;
       }
-      pos += adv;
+      // Release the space, discarded records included: after every read above.
+      if (pos != from) __atomic_store_n(r.consumer, pos, __ATOMIC_RELEASE);
+      if (records == 0) continue;
+      bytes.resize(q);
+      uv_mutex_lock(&mu_);
+      queued_ += q;
+      chunks_.push_back(Chunk{std::move(bytes), records});
+      uv_mutex_unlock(&mu_);
+      uv_async_send(async_);
     }
-    if (pos != cons) __atomic_store_n(r.consumer, pos, __ATOMIC_RELEASE);
-    return left;
   }
 
   static void OnAsync(uv_async_t* handle) {
@@ -217,7 +240,6 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       n = chunks_.front().records;
       chunks_.pop_front();
       queued_ -= batch->size();
-      full_ = false;
       rest = !chunks_.empty();
     }
     uv_mutex_unlock(&mu_);
@@ -293,7 +315,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   void Release() {
     if (started_) {
       uv_mutex_lock(&mu_);
-      stop_ = true;
+      stop_.store(true, std::memory_order_release);
       uv_mutex_unlock(&mu_);
       uint64_t one = 1;
       if (write(stopfd_, &one, sizeof(one)) < 0) {
@@ -318,7 +340,6 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     epfd_ = stopfd_ = -1;
     chunks_.clear();
     queued_ = 0;
-    full_ = false;
   }
 
   Napi::Env env_;
@@ -339,10 +360,10 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   };
   std::deque<Chunk> chunks_;  // guarded by mu_
   size_t queued_ = 0;         // bytes in chunks_, guarded by mu_
-  bool full_ = false;         // a record did not fit; guarded by mu_
   size_t cap_ = 0;
   uint32_t batchRecords_ = 0, batchBytes_ = 0;
-  bool stop_ = false;  // guarded by mu_
+  // Set under mu_ (so a wait for room sees it), read anywhere.
+  std::atomic<bool> stop_{false};
   bool paused_ = false;
 };
 

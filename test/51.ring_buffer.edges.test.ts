@@ -135,8 +135,11 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
   });
 
   for (const drain of ['loop', 'thread'] as const) {
-    it(`recordBatches() (${drain}): 3,000 records of every length and 1,000 discards, exact bytes and order from offsets/lengths, discards left out, mixed with next()`, async function () {
-      const rb = new RingBuffer(o.map('edge'), { drain, batchSize: 64 });
+    it(`recordBatches() (${drain}): 3,000 records of every length and 1,000 discards, exact bytes and order from offsets/lengths, discards left out, mixed with next(); batches cut at 64 records or 700 bytes`, async function () {
+      // batchBytes below the longest record (1,000 bytes): a batch may end
+      // past it by one record, and the thread's copy grows past its first
+      // allocation.
+      const rb = new RingBuffer(o.map('edge'), { drain, batchSize: 64, batchBytes: 700 });
       const it = rb.recordBatches();
       let seq = 0;
       let batches = 0;
@@ -160,6 +163,9 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
           const { value: b, done } = await it.next();
           assert.equal(done, false);
           assert.ok(b.length > 0);
+          assert.ok(b.length <= 64, `${b.length} records in a batch`);
+          const data = Array.from(b.lengths).reduce((a, x) => a + x, 0);
+          assert.ok(data - b.lengths[b.length - 1]! < 700, `${data} bytes in a batch of ${b.length}`);
           assert.equal(b.offsets.length, b.length);
           batches++;
           for (let i = 0; i < b.length; i++) {
