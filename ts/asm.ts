@@ -44,6 +44,7 @@
 import { endianness } from 'node:os';
 import { inspect } from 'node:util';
 import { checkInt, fail, invalidArgType } from './internal/errors.js';
+import { dataViewOf } from './internal/views.js';
 
 // Errors are Node-style (class + `code`), from the library's shared helpers.
 function badType(name: string, expected: string, v: unknown): never {
@@ -625,7 +626,7 @@ export function disassemble(bytes: Buffer | Uint8Array, opts: DisassembleOptions
     fail(RangeError, 'ERR_INVALID_BUFFER_SIZE', `bpf instructions are 8 bytes each; got ${bytes.length} bytes`);
   }
   const ref = opts.mapRefs === 'id' ? 'id' : 'fd';
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = dataViewOf(bytes);
   const slot = (i: number): Slot => {
     const regs = view.getUint8(8 * i + 1);
     return [view.getUint8(8 * i), LITTLE ? regs & 15 : regs >> 4, LITTLE ? regs >> 4 : regs & 15,

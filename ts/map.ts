@@ -15,7 +15,7 @@ import type { BpfLink } from './link.js';
 import { attachStructOps } from './struct_ops.js';
 import { addon, numPossibleCpus, type NativeMap, type NativeMapInfo } from './internal/addon.js';
 import { encode, encodeInto, type Scalar } from './internal/codec.js';
-import { view, viewOf } from './internal/views.js';
+import { view, viewOf, bufferOf } from './internal/views.js';
 import { checkInt, checkString, fail, invalidArgType, invalidArgValue, invalidState, outOfRange } from './internal/errors.js';
 import { mapInfo, native as introspect, type MapInfo } from './introspect.js';
 import { MAP_TYPES, PER_CPU_MAP_TYPES, typeName, type MapType, type PerCpuMapType } from './types.js';
@@ -198,7 +198,6 @@ interface CursorState {
 }
 
 // The addon takes Buffers; a plain Uint8Array gets a Buffer over its bytes.
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : viewOf(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength));
 
 // Kept out of the class so that users see no internal fields.
 const cursors = new WeakMap<MapBatchCursor, CursorState>();
@@ -1439,7 +1438,7 @@ export class BpfMap<K = unknown, V = unknown> {
     st.next ??= Buffer.alloc(token);
     let got: [number, boolean];
     try {
-      got = native.lookupBatch(st.pos, st.next, asBuffer(keys), asBuffer(values), room, false);
+      got = native.lookupBatch(st.pos, st.next, bufferOf(keys), bufferOf(values), room, false);
     } catch (e) {
       if (!(e instanceof BpfError) || e.code !== 'ENOSPC') throw e;
       // Say why: the generic text is 'no space left on device'.

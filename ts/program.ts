@@ -22,6 +22,7 @@ import {
 } from './attach_options.js';
 import { ATTACH_TYPES, PROG_TYPES, typeName, type AttachType, type ProgramType } from './types.js';
 import { native as introspect, programInfo, type ProgramInfo } from './introspect.js';
+import { bufferOf } from './internal/views.js';
 
 /**
  * Options of BpfProgram.load (bpf_prog_load): the fields of `union bpf_attr`
@@ -154,8 +155,7 @@ const TC_POINTS = { ingress: 1, egress: 2 } as const;
 const MAX_TEST_RUN_OUT = 16 << 20;
 
 function bytes(name: string, v: Buffer | Uint8Array): Buffer {
-  if (Buffer.isBuffer(v)) return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof Uint8Array) return bufferOf(v);
   return invalidArgType(name, 'a Buffer or Uint8Array', v);
 }
 

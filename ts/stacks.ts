@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import { Btf } from './btf.js';
 import { codecFor, type Codec } from './codec.js';
 import { fail, invalidArgType, outOfRange } from './internal/errors.js';
+import { dataViewOf } from './internal/views.js';
 
 /** A stack trace: instruction addresses, innermost frame first. */
 export type StackTrace = bigint[];
@@ -62,7 +63,7 @@ export function decodeStack(bytes: Uint8Array | BigUint64Array | BigInt64Array, 
   // bpf_get_stack() returns a negative errno when it fails: no frames.
   if (len < 0) return [];
   if (len > bytes.length - offset) outOfRange('opts.byteLength', `an integer <= ${bytes.length - offset} (the bytes after offset)`, len);
-  return readFrames(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, len);
+  return readFrames(dataViewOf(bytes), offset, len);
 }
 
 function readFrames(dv: DataView, offset: number, len: number): StackTrace {
@@ -99,7 +100,6 @@ export function stackCodec(valueSize: number): Codec<StackTrace> {
   const typeName = `u64[${depth}] (stack trace)`;
   const decodeAt = (dv: DataView, _bytes: Uint8Array, offset: number): StackTrace => readFrames(dv, offset, valueSize);
   const decodeRecordAt = (dv: DataView, _bytes: Uint8Array, offset: number, len: number): StackTrace => readFrames(dv, offset, Math.min(len, valueSize));
-  const dvOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
   return {
     typeName,
     size: valueSize,
@@ -108,10 +108,10 @@ export function stackCodec(valueSize: number): Codec<StackTrace> {
     enums: new Map(),
     decode(bytes: Uint8Array, offset = 0): StackTrace {
       if (offset + valueSize > bytes.length) fail(RangeError, 'ERR_OUT_OF_RANGE', `${typeName} needs ${valueSize} bytes at offset ${offset}; ${bytes.length} given`);
-      return decodeAt(dvOf(bytes), bytes, offset);
+      return decodeAt(dataViewOf(bytes), bytes, offset);
     },
     decodeAt,
-    decodeRecord(bytes: Uint8Array): StackTrace { return decodeRecordAt(dvOf(bytes), bytes, 0, bytes.length); },
+    decodeRecord(bytes: Uint8Array): StackTrace { return decodeRecordAt(dataViewOf(bytes), bytes, 0, bytes.length); },
     decodeRecordAt,
     encode(value: StackTrace, path = 'value'): Buffer {
       if (!Array.isArray(value)) invalidArgType(path, 'an array of bigint addresses', value);

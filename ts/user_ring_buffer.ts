@@ -11,6 +11,7 @@ import { checkInt, fail, invalidArgType, invalidState } from './internal/errors.
 import { Layout } from './layout.js';
 import { BpfError } from './errors.js';
 import { BpfMap } from './map.js';
+import { bufferOf } from './internal/views.js';
 
 // BPF_RINGBUF_HDR_SZ: every sample is preceded by an 8-byte header.
 const HEADER = 8;
@@ -100,8 +101,7 @@ export class UserRingBufferImpl<T = Buffer> {
 
   #bytesOf(record: UserRecord<T>, what: string): Buffer {
     let b: Buffer;
-    if (Buffer.isBuffer(record)) b = record;
-    else if (record instanceof Uint8Array) b = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+    if (record instanceof Uint8Array) b = bufferOf(record);
     else if (this.#codec) b = this.#codec.encode(record, what);
     else return invalidArgType(what, 'a Buffer or Uint8Array (give opts.type or opts.layout to submit values)', record);
     if (b.length === 0) fail(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${what}" is out of range. A record must not be empty`);

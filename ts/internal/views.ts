@@ -15,3 +15,13 @@ export function view(buf: Buffer, off: number, len: number): Buffer {
 export function viewOf(ab: ArrayBuffer, off: number, len: number): Buffer {
   return new View(ab, off, len) as Buffer;
 }
+
+/** `u8` as a Buffer: itself if it is one, else a Buffer over the same bytes (no copy). */
+export function bufferOf(u8: Uint8Array): Buffer {
+  return Buffer.isBuffer(u8) ? u8 : new View(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength) as Buffer;
+}
+
+/** A DataView over exactly the bytes of `u8` (no copy). */
+export function dataViewOf(u8: Uint8Array): DataView {
+  return new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+}
