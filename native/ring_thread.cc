@@ -27,6 +27,8 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace glue {
@@ -40,6 +42,63 @@ struct Ring {
   uint64_t* consumer;
   const uint8_t* base;  // producer page, then the data twice
   size_t page, size;
+};
+
+// Batches' memory, reused. A block comes back here when the Buffer that
+// JavaScript got over it is collected, and the thread fills it again for a
+// later batch: fresh memory cost the thread a page fault per 4 KiB, a third
+// of its time under a flat-out producer (perf). Shared with every Buffer
+// still out, which may outlive the RingThread; at most kMaxBlocks blocks
+// and kMaxBytes bytes wait here, the rest is freed.
+class BlockPool {
+ public:
+  static constexpr size_t kMaxBlocks = 16, kMaxBytes = 16 << 20;
+  BlockPool() { uv_mutex_init(&mu_); }
+  ~BlockPool() {
+    for (auto& b : free_) free(b.first);
+    uv_mutex_destroy(&mu_);
+  }
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
+
+  // A block of at least n bytes, or {nullptr, 0}.
+  std::pair<uint8_t*, size_t> Take(size_t n) {
+    std::pair<uint8_t*, size_t> got{nullptr, 0};
+    uv_mutex_lock(&mu_);
+    for (size_t i = 0; i < free_.size(); i++) {
+      if (free_[i].second >= n) {
+        got = free_[i];
+        free_[i] = free_.back();
+        free_.pop_back();
+        bytes_ -= got.second;
+        break;
+      }
+    }
+    uv_mutex_unlock(&mu_);
+    return got;
+  }
+
+  void Give(uint8_t* p, size_t cap) {
+    uv_mutex_lock(&mu_);
+    bool keep = free_.size() < kMaxBlocks && bytes_ + cap <= kMaxBytes;
+    if (keep) {
+      free_.emplace_back(p, cap);
+      bytes_ += cap;
+    }
+    uv_mutex_unlock(&mu_);
+    if (!keep) free(p);
+  }
+
+ private:
+  uv_mutex_t mu_;
+  std::vector<std::pair<uint8_t*, size_t>> free_;
+  size_t bytes_ = 0;
+};
+
+// What a batch's Buffer gives back when collected.
+struct Returned {
+  std::shared_ptr<BlockPool> pool;
+  size_t cap;
 };
 
 class RingThread : public Napi::ObjectWrap<RingThread> {
@@ -180,11 +239,9 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       size_t room = Room(need);
       if (room == 0) return;  // stopped
       need = 8;
-      // Frames take exactly the ring's bytes (an 8-byte header, data
-      // padded to 8), so what the ring holds bounds the chunk. Grown by
-      // doubling, not per record, and trimmed to what was taken.
-      std::vector<uint8_t> bytes(static_cast<size_t>(std::min<uint64_t>({end - pos, room, batchBytes_, 64 << 10})));
+      Block block;
       size_t q = 0, records = 0;
+      bool oom = false;
       const uint64_t from = pos;
       while (pos < end && records < batchRecords_ && q < batchBytes_) {
         const uint8_t* at = r.base + r.page + (pos & (r.size - 1));
@@ -200,10 +257,23 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
             if (records == 0) need = static_cast<size_t>(adv);  // wait for room for it
             break;
           }
-          if (q + adv > bytes.size()) bytes.resize(std::max<size_t>(q + adv, 2 * bytes.size()));
+          if (q + adv > block.cap) {
+            // Frames take exactly the ring's bytes (an 8-byte header, data
+            // padded to 8), so what the ring holds bounds the batch; sized
+            // at first as if every record were as long as this one (exact
+            // for the common fixed-size event), doubled if one is longer.
+            size_t want = block.cap == 0
+                ? static_cast<size_t>(std::min<uint64_t>({end - pos, batchRecords_ * adv, batchBytes_ + adv}))
+                : std::max<size_t>(q + adv, 2 * block.cap);
+            if (block.cap == 0) block.Adopt(pool_->Take(want));
+            if (q + adv > block.cap && !block.Grow(std::max<size_t>(want, q + adv))) {
+              oom = true;  // out of memory: the batch ends with what fitted
+              break;
+            }
+          }
           FrameHeader f{len, index, 0};
-          memcpy(bytes.data() + q, &f, sizeof(f));
-          memcpy(bytes.data() + q + sizeof(f), at + 8, len);
+          memcpy(block.data + q, &f, sizeof(f));
+          memcpy(block.data + q + sizeof(f), at + 8, len);
           q += adv;
           records++;
         }
@@ -211,11 +281,14 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       }
       // Release the space, discarded records included: after every read above.
       if (pos != from) __atomic_store_n(r.consumer, pos, __ATOMIC_RELEASE);
-      if (records == 0) continue;
-      bytes.resize(q);
+      if (records == 0) {
+        if (oom) return;  // no memory for one record: the ring keeps it
+        continue;
+      }
+      if (q < block.cap / 2) block.Grow(q);  // far too big a guess: give back the rest (in place)
       uv_mutex_lock(&mu_);
       queued_ += q;
-      chunks_.push_back(Chunk{std::move(bytes), records});
+      chunks_.push_back(Chunk{std::move(block), q, records});
       uv_mutex_unlock(&mu_);
       uv_async_send(async_);
     }
@@ -231,33 +304,33 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   // Hands the oldest batch to JavaScript; another turn for the rest.
   // Returns the records.
   int64_t Deliver() {
-    std::vector<uint8_t>* batch = new std::vector<uint8_t>();
-    size_t n = 0;
+    Block batch;
+    size_t size = 0, n = 0;
     bool rest = false;
     uv_mutex_lock(&mu_);
     if (!chunks_.empty()) {
-      batch->swap(chunks_.front().bytes);
-      n = chunks_.front().records;
+      Chunk& c = chunks_.front();
+      batch = std::move(c.block);
+      size = c.size;
+      n = c.records;
       chunks_.pop_front();
-      queued_ -= batch->size();
+      queued_ -= size;
       rest = !chunks_.empty();
     }
     uv_mutex_unlock(&mu_);
     uv_cond_signal(&room_);
     if (rest && async_ != nullptr) uv_async_send(async_);
-    if (n == 0) {
-      delete batch;
-      return 0;
-    }
+    if (n == 0) return 0;
     Napi::Function fn = onBatch_.Value();
-    if (fn.IsEmpty()) {
-      delete batch;
-      return 0;
-    }
-    // The vector's memory becomes the Buffer's: no copy.
+    if (fn.IsEmpty()) return 0;
+    // The block becomes the Buffer's memory (no copy) and goes back to the
+    // pool when the Buffer is collected.
     napi_value argv[3];
-    argv[0] = Napi::Buffer<uint8_t>::New(env_, batch->data(), batch->size(),
-                                         [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, batch);
+    auto* back = new Returned{pool_, batch.cap};
+    argv[0] = Napi::Buffer<uint8_t>::New(env_, batch.Release(), size, [](Napi::Env, uint8_t* p, Returned* r) {
+      r->pool->Give(p, r->cap);
+      delete r;
+    }, back);
     argv[1] = Napi::Number::New(env_, static_cast<double>(n));
     argv[2] = Napi::Number::New(env_, 0);
     Napi::Object recv = owner_.Value();
@@ -354,10 +427,46 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   uv_mutex_t mu_;
   uv_cond_t room_;
   bool locks_ = false;
+  // A batch's frames in malloc()'d memory: not zeroed first (a vector
+  // zero-fills what it grows by, which with its regrowth copies took more
+  // of the thread's time than copying the records did).
+  struct Block {
+    uint8_t* data = nullptr;
+    size_t cap = 0;
+    Block() = default;
+    Block(Block&& o) noexcept : data(o.data), cap(o.cap) { o.data = nullptr; o.cap = 0; }
+    Block& operator=(Block&& o) noexcept {
+      std::swap(data, o.data);
+      std::swap(cap, o.cap);
+      return *this;
+    }
+    Block(const Block&) = delete;
+    ~Block() { free(data); }
+    bool Grow(size_t n) {
+      void* p = realloc(data, n);
+      if (p == nullptr) return false;
+      data = static_cast<uint8_t*>(p);
+      cap = n;
+      return true;
+    }
+    void Adopt(std::pair<uint8_t*, size_t> b) {
+      free(data);
+      data = b.first;
+      cap = b.second;
+    }
+    uint8_t* Release() {
+      uint8_t* p = data;
+      data = nullptr;
+      cap = 0;
+      return p;
+    }
+  };
   struct Chunk {
-    std::vector<uint8_t> bytes;  // frames (poller.h)
+    Block block;  // frames (poller.h)
+    size_t size = 0;
     size_t records = 0;
   };
+  std::shared_ptr<BlockPool> pool_ = std::make_shared<BlockPool>();
   std::deque<Chunk> chunks_;  // guarded by mu_
   size_t queued_ = 0;         // bytes in chunks_, guarded by mu_
   size_t cap_ = 0;

@@ -470,6 +470,33 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
     }
   });
 
+  it('drain: \'thread\' reuses a batch\'s memory only once JavaScript lets go of it: 8,000 records in 400 batches, every 7th kept across collections keeps its bytes', async function () {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    assert.ok(gc, 'the suite runs with --expose-gc (.mocharc)');
+    const rb = new RingBuffer(o.map('edge'), { drain: 'thread', batchSize: 20 });
+    const kept: [Buffer, Buffer][] = [];
+    let seq = 0;
+    for (let round = 0; round < 40; round++) {
+      assert.equal(run('produce_discard', args(round * 200, 200)), 200);
+      for (let i = 0; i < 200; i++) {
+        const { value: r, done } = await rb.next();
+        assert.equal(done, false);
+        assert.equal(Number(r.readBigUInt64LE(0)), seq, 'in order');
+        if (seq % 7 === 0) kept.push([r, Buffer.from(r)]);
+        seq++;
+      }
+      // Batches whose records were all dropped are collected and their
+      // memory refilled by the next round's batches.
+      gc!();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (const [r, copy] of kept) {
+      if (!r.equals(copy)) assert.fail(`record ${copy.readBigUInt64LE(0)} changed after it was received: ${r.toString('hex')}`);
+    }
+    assert.equal(drops(), 0);
+    rb.close();
+  });
+
   it('drain: \'thread\' with a layout decodes in JavaScript, close() stops the thread and unmaps; bad options throw before anything is mapped', async function () {
     const rb = new RingBuffer(o.map('edge'), { drain: 'thread', layout: Rec40 });
     assert.equal(run('produce_discard', args(1, 10, 3)), 10);
