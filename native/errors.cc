@@ -124,4 +124,12 @@ Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const 
   return info[i].As<Napi::Buffer<uint8_t>>();
 }
 
+void ReportPendingException(napi_env env) {
+  napi_value exception = nullptr;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok)
+    napi_fatal_exception(env, exception);
+}
+
 }  // namespace glue

@@ -107,6 +107,11 @@ Napi::Error MakeError(Napi::Env env, const Failure& f);
 // TypeScript layer checks first; this only keeps a bad call from crashing.
 [[noreturn]] void ThrowState(Napi::Env env, const char* code, const std::string& msg);
 
+// After a failed Node-API call from a libuv callback (no JavaScript caller
+// to throw to): an exception left pending is reported as Node reports one
+// from any other event; none (the environment is going away) is dropped.
+void ReportPendingException(napi_env env);
+
 // Buffers passed from JavaScript.
 Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what);
 

@@ -1,5 +1,7 @@
 #include "poller.h"
 
+#include "glue.h"
+
 #include <cstring>
 
 namespace glue {
@@ -102,11 +104,7 @@ int64_t BatchPoller::Deliver(int err) {
   // down, a call can fail without an exception, and must then be dropped.
   napi_status status = napi_make_callback(env_, *context_, recv, fn, 3, argv, &result);
   if (status != napi_ok) {
-    napi_value exception = nullptr;
-    bool pending = false;
-    if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
-        napi_get_and_clear_last_exception(env_, &exception) == napi_ok)
-      napi_fatal_exception(env_, exception);
+    ReportPendingException(env_);
     return 0;
   }
   if (wakeOnly_) {

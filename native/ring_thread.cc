@@ -294,11 +294,17 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     }
   }
 
+  // From libuv, with no JavaScript caller: Deliver() makes every Node-API
+  // call through the C API and checks it, so that nothing throws here (a
+  // C++ exception out of a libuv callback ends the process: a Worker
+  // terminated while batches waited did exactly that).
   static void OnAsync(uv_async_t* handle) {
     auto* self = static_cast<RingThread*>(handle->data);
     if (self->paused_) return;
-    Napi::HandleScope scope(self->env_);
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(self->env_, &scope) != napi_ok) return;
     self->Deliver();
+    napi_close_handle_scope(self->env_, scope);
   }
 
   // Hands the oldest batch to JavaScript; another turn for the rest.
@@ -321,28 +327,40 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     uv_cond_signal(&room_);
     if (rest && async_ != nullptr) uv_async_send(async_);
     if (n == 0) return 0;
-    Napi::Function fn = onBatch_.Value();
-    if (fn.IsEmpty()) return 0;
+    napi_env env = env_;
+    napi_value fn = nullptr, recv = nullptr, argv[3], result;
+    // The stream's callback, or nothing: collected, nobody wants batches.
+    if (napi_get_reference_value(env, onBatch_, &fn) != napi_ok || fn == nullptr) return 0;
+    if (napi_get_reference_value(env, owner_, &recv) != napi_ok || recv == nullptr) {
+      if (napi_create_object(env, &recv) != napi_ok) {
+        ReportPendingException(env);
+        return 0;
+      }
+    }
     // The block becomes the Buffer's memory (no copy) and goes back to the
     // pool when the Buffer is collected.
-    napi_value argv[3];
     auto* back = new Returned{pool_, batch.cap};
-    argv[0] = Napi::Buffer<uint8_t>::New(env_, batch.Release(), size, [](Napi::Env, uint8_t* p, Returned* r) {
-      r->pool->Give(p, r->cap);
+    napi_status made = napi_create_external_buffer(env, size, batch.data, [](napi_env, void* p, void* hint) {
+      auto* r = static_cast<Returned*>(hint);
+      r->pool->Give(static_cast<uint8_t*>(p), r->cap);
       delete r;
-    }, back);
-    argv[1] = Napi::Number::New(env_, static_cast<double>(n));
-    argv[2] = Napi::Number::New(env_, 0);
-    Napi::Object recv = owner_.Value();
-    if (recv.IsEmpty()) recv = Napi::Object::New(env_);
-    napi_value result;
-    if (napi_make_callback(env_, *context_, recv, fn, 3, argv, &result) != napi_ok) {
-      napi_value exception = nullptr;
-      bool pending = false;
-      if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
-          napi_get_and_clear_last_exception(env_, &exception) == napi_ok)
-        napi_fatal_exception(env_, exception);
+    }, back, &argv[0]);
+    if (made != napi_ok) {
+      // napi_pending_exception: refused before taking the block (JavaScript
+      // can no longer run: the environment is going away), which the batch
+      // still owns and frees. Any later failure gave it to a Buffer that
+      // was not made, and that Buffer's finalizer gives it back.
+      if (made == napi_pending_exception) delete back;
+      else batch.Release();
+      ReportPendingException(env);
+      return 0;
     }
+    batch.Release();
+    if (napi_create_double(env, static_cast<double>(n), &argv[1]) != napi_ok || napi_create_int32(env, 0, &argv[2]) != napi_ok) {
+      ReportPendingException(env);
+      return 0;
+    }
+    if (napi_make_callback(env, *context_, recv, fn, 3, argv, &result) != napi_ok) ReportPendingException(env);
     return static_cast<int64_t>(n);
   }
 

@@ -7,8 +7,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BpfError, BpfLink, BpfMap, BpfObject, Btf, PerfBuffer, RingBuffer } from '../ts/index.js';
-import { ROOT, obj, openFds, pinPath } from './helpers.js';
+import { BpfError, BpfLink, BpfMap, BpfObject, Btf, PerfBuffer, RingBuffer, features } from '../ts/index.js';
+import { ROOT, itIf, obj, openFds, pinPath } from './helpers.js';
 
 const INDEX = path.join(ROOT, 'dist', 'ts', 'index.js');
 
@@ -42,6 +42,53 @@ parentPort.postMessage('started');
   }
   console.log('survived');
 })();
+`);
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 280_000 });
+    assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'survived');
+  });
+
+  // ring_edge's producer is a syscall program looping with bpf_loop (5.17).
+  itIf('bpfLoop', features.bpfLoop())('a Worker terminated while its RingBuffer takes records (drain \'loop\' and \'thread\', records held, batches waiting): the process lives on, the drain threads end', function () {
+    this.timeout(300_000);
+    const file = script('ring-worker', `
+const { Worker } = require('node:worker_threads');
+const { readdirSync } = require('node:fs');
+const code = \`
+const { BpfObject, RingBuffer } = require(${JSON.stringify(INDEX)});
+const { parentPort, workerData } = require('node:worker_threads');
+const o = new BpfObject(${JSON.stringify(obj('ring_edge'))}).load();
+const rb = new RingBuffer(o.map('edge'), { drain: workerData.drain, batchSize: 20 });
+const args = (start, count) => { const b = Buffer.alloc(32); b.writeBigUInt64LE(BigInt(start), 0); b.writeBigUInt64LE(BigInt(count), 8); return b; };
+const kept = [];
+(async () => {
+  for (let round = 0; ; round++) {
+    // More than the loop takes each round: batches wait in the thread's queue.
+    o.program('produce_discard').testRun({ ctx: args(round * 150, 150) });
+    for (let i = 0; i < 100; i++) {
+      const r = (await rb.next()).value;
+      if (i % 10 === 0) kept.push(r);
+    }
+    if (round === 3) parentPort.postMessage('taking');
+  }
+})();
+\`;
+const threads = () => readdirSync('/proc/self/task').length;
+(async () => {
+  const before = threads();
+  for (let i = 0; i < ${process.env.RUN_IN_VM ? 4 : 16}; i++) {
+    const w = new Worker(code, { eval: true, workerData: { drain: i % 2 ? 'thread' : 'loop' } });
+    let failed;
+    w.once('error', (e) => { failed = e; });
+    await Promise.race([new Promise((r) => w.once('message', r)), new Promise((r) => w.once('exit', r))]);
+    if (failed) throw failed;
+    await new Promise((r) => setTimeout(r, i % 5));
+    await w.terminate();
+  }
+  // Worker threads and drain threads are joined by terminate().
+  console.log(before === threads() ? 'survived' : 'threads: ' + before + ' before, ' + threads() + ' after');
+})().catch((e) => { console.error(e); process.exit(1); });
 `);
     const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 280_000 });
     assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
