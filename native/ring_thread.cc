@@ -28,6 +28,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -61,21 +62,31 @@ class BlockPool {
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
 
-  // A block of at least n bytes, or {nullptr, 0}.
+  // The smallest block of at least n bytes, or {nullptr, 0}.
   std::pair<uint8_t*, size_t> Take(size_t n) {
     std::pair<uint8_t*, size_t> got{nullptr, 0};
     uv_mutex_lock(&mu_);
+    size_t best = free_.size();
     for (size_t i = 0; i < free_.size(); i++) {
-      if (free_[i].second >= n) {
-        got = free_[i];
-        free_[i] = free_.back();
-        free_.pop_back();
-        bytes_ -= got.second;
-        break;
-      }
+      if (free_[i].second >= n && (best == free_.size() || free_[i].second < free_[best].second)) best = i;
+    }
+    if (best < free_.size()) {
+      got = free_[best];
+      free_[best] = free_.back();
+      free_.pop_back();
+      bytes_ -= got.second;
+      hits_++;
     }
     uv_mutex_unlock(&mu_);
     return got;
+  }
+
+  // Blocks handed out again (for tests).
+  uint64_t Hits() {
+    uv_mutex_lock(&mu_);
+    uint64_t h = hits_;
+    uv_mutex_unlock(&mu_);
+    return h;
   }
 
   void Give(uint8_t* p, size_t cap) {
@@ -93,6 +104,7 @@ class BlockPool {
   uv_mutex_t mu_;
   std::vector<std::pair<uint8_t*, size_t>> free_;
   size_t bytes_ = 0;
+  uint64_t hits_ = 0;
 };
 
 // What a batch's Buffer gives back when collected.
@@ -115,6 +127,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
                            InstanceMethod<&RingThread::Consume>("consume"),
                            InstanceMethod<&RingThread::Close>("close"),
                            InstanceMethod<&RingThread::Available>("available"),
+                           InstanceMethod<&RingThread::Reused>("reused"),
                        });
   }
 
@@ -214,31 +227,47 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     }
   }
 
-  // Bytes the queue can take now, once a record of `need` bytes fits
-  // (waits for JavaScript to take batches until it does; a queue that is
-  // empty takes one record whatever its size). 0 once stopped.
+  // Bytes the queue can take now, once `need` bytes fit: waits for
+  // JavaScript to take batches until they do, or until the queue is empty
+  // (which takes `need` whatever the bound: one record larger than it).
+  // 0 once stopped.
   size_t Room(size_t need) {
     uv_mutex_lock(&mu_);
     while (!stop_.load(std::memory_order_relaxed) && queued_ > 0 && queued_ + need > cap_) uv_cond_wait(&room_, &mu_);
-    size_t room = stop_.load(std::memory_order_relaxed) ? 0 : queued_ == 0 ? SIZE_MAX : cap_ - queued_;
+    size_t room = stop_.load(std::memory_order_relaxed) ? 0 : queued_ == 0 ? std::max(cap_, need) : cap_ - queued_;
     uv_mutex_unlock(&mu_);
     return room;
   }
 
+  // Out of memory: wait a little (JavaScript's collections free batches)
+  // rather than go straight back to a ring that stays readable.
+  void BackOff() {
+    uv_mutex_lock(&mu_);
+    if (!stop_.load(std::memory_order_relaxed)) uv_cond_timedwait(&room_, &mu_, 10 * 1000 * 1000);
+    uv_mutex_unlock(&mu_);
+  }
+
   // One ring's committed records into the queue, a chunk (one batch for
-  // JavaScript) at a time, copied without the lock. When the queue is
-  // full the thread waits for JavaScript to take a batch, and the kernel's
-  // ring fills meanwhile.
+  // JavaScript) at a time, copied without the lock. A chunk starts once
+  // the queue has room for a whole batch (as many records as the first
+  // one's size allows, or what the ring holds): under a queue that is
+  // nearly full, batches of a record or two would each cost JavaScript a
+  // turn. While the queue is full the thread waits, and the kernel's ring
+  // fills meanwhile. A record still reserved (busy) ends the pass: the
+  // ring stays readable, so the thread is back at once, as libbpf's
+  // consumer is (a BPF program holds a record for microseconds).
   void TakeFrom(uint16_t index) {
     Ring& r = rings_[index];
     const uint64_t* prod = reinterpret_cast<const uint64_t*>(r.base);
     uint64_t pos = __atomic_load_n(r.consumer, __ATOMIC_RELAXED);  // ours alone
     uint64_t end = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
-    size_t need = 8;  // the smallest frame, or a record that did not fit
     while (pos < end) {
-      size_t room = Room(need);
+      uint32_t h0 = __atomic_load_n(reinterpret_cast<const uint32_t*>(r.base + r.page + (pos & (r.size - 1))), __ATOMIC_ACQUIRE);
+      if (h0 & kBusy) return;
+      uint64_t adv0 = (static_cast<uint64_t>(h0 & ~(kBusy | kDiscard)) + 15) & ~static_cast<uint64_t>(7);
+      uint64_t whole = std::min<uint64_t>({end - pos, batchRecords_ * adv0, batchBytes_ + adv0});
+      size_t room = Room(static_cast<size_t>(std::max<uint64_t>(adv0, std::min<uint64_t>(whole, cap_))));
       if (room == 0) return;  // stopped
-      need = 8;
       Block block;
       size_t q = 0, records = 0;
       bool oom = false;
@@ -247,24 +276,21 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
         const uint8_t* at = r.base + r.page + (pos & (r.size - 1));
         uint32_t h = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
         if (h & kBusy) {
-          end = pos;  // not committed yet: its commit wakes the thread
+          end = pos;
           break;
         }
         uint32_t len = h & ~(kBusy | kDiscard);
         uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
         if (!(h & kDiscard)) {
-          if (q + adv > room) {
-            if (records == 0) need = static_cast<size_t>(adv);  // wait for room for it
-            break;
-          }
+          if (q + adv > room) break;  // the next chunk waits for room for it
           if (q + adv > block.cap) {
             // Frames take exactly the ring's bytes (an 8-byte header, data
             // padded to 8), so what the ring holds bounds the batch; sized
             // at first as if every record were as long as this one (exact
             // for the common fixed-size event), doubled if one is longer.
-            size_t want = block.cap == 0
-                ? static_cast<size_t>(std::min<uint64_t>({end - pos, batchRecords_ * adv, batchBytes_ + adv}))
-                : std::max<size_t>(q + adv, 2 * block.cap);
+            size_t want = static_cast<size_t>(std::min<uint64_t>(room, block.cap == 0
+                ? std::min<uint64_t>({end - pos, batchRecords_ * adv, batchBytes_ + adv})
+                : std::max<uint64_t>(q + adv, 2 * block.cap)));
             if (block.cap == 0) block.Adopt(pool_->Take(want));
             if (q + adv > block.cap && !block.Grow(std::max<size_t>(want, q + adv))) {
               oom = true;  // out of memory: the batch ends with what fitted
@@ -279,18 +305,31 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
         }
         pos += adv;
       }
-      // Release the space, discarded records included: after every read above.
-      if (pos != from) __atomic_store_n(r.consumer, pos, __ATOMIC_RELEASE);
-      if (records == 0) {
-        if (oom) return;  // no memory for one record: the ring keeps it
-        continue;
+      if (records > 0) {
+        if (q < block.cap / 2) block.Grow(q);  // far too big a guess: give back the rest (in place)
+        bool queued = false;
+        uv_mutex_lock(&mu_);
+        try {
+          chunks_.push_back(Chunk{std::move(block), q, records});
+          queued_ += q;
+          queued = true;
+        } catch (const std::bad_alloc&) {
+          // the records stay in the ring
+        }
+        uv_mutex_unlock(&mu_);
+        if (!queued) {
+          BackOff();
+          return;
+        }
+        uv_async_send(async_);
       }
-      if (q < block.cap / 2) block.Grow(q);  // far too big a guess: give back the rest (in place)
-      uv_mutex_lock(&mu_);
-      queued_ += q;
-      chunks_.push_back(Chunk{std::move(block), q, records});
-      uv_mutex_unlock(&mu_);
-      uv_async_send(async_);
+      // Release the space, discarded records included: after every read
+      // above (the queued copy is complete).
+      if (pos != from) __atomic_store_n(r.consumer, pos, __ATOMIC_RELEASE);
+      if (oom) {
+        BackOff();
+        return;
+      }
     }
   }
 
@@ -303,13 +342,15 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     if (self->paused_) return;
     napi_handle_scope scope;
     if (napi_open_handle_scope(self->env_, &scope) != napi_ok) return;
-    self->Deliver();
+    self->Deliver(true);
     napi_close_handle_scope(self->env_, scope);
   }
 
   // Hands the oldest batch to JavaScript; another turn for the rest.
-  // Returns the records.
-  int64_t Deliver() {
+  // Returns the records. A failed Node-API call drops the batch; from the
+  // loop (no JavaScript caller) an exception it left is reported as
+  // uncaught, from consume() it is thrown to the caller.
+  int64_t Deliver(bool fromLoop) {
     Block batch;
     size_t size = 0, n = 0;
     bool rest = false;
@@ -328,39 +369,38 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     if (rest && async_ != nullptr) uv_async_send(async_);
     if (n == 0) return 0;
     napi_env env = env_;
-    napi_value fn = nullptr, recv = nullptr, argv[3], result;
+    auto failed = [&]() -> int64_t {
+      if (fromLoop) ReportPendingException(env);
+      return 0;
+    };
+    napi_value fn = nullptr, recv = nullptr, argv[3] = {nullptr, nullptr, nullptr}, result;
     // The stream's callback, or nothing: collected, nobody wants batches.
     if (napi_get_reference_value(env, onBatch_, &fn) != napi_ok || fn == nullptr) return 0;
     if (napi_get_reference_value(env, owner_, &recv) != napi_ok || recv == nullptr) {
-      if (napi_create_object(env, &recv) != napi_ok) {
-        ReportPendingException(env);
-        return 0;
-      }
+      if (napi_create_object(env, &recv) != napi_ok) return failed();
     }
     // The block becomes the Buffer's memory (no copy) and goes back to the
     // pool when the Buffer is collected.
-    auto* back = new Returned{pool_, batch.cap};
+    auto* back = new (std::nothrow) Returned{pool_, batch.cap};
+    if (back == nullptr) return 0;  // out of memory: the batch is dropped
     napi_status made = napi_create_external_buffer(env, size, batch.data, [](napi_env, void* p, void* hint) {
       auto* r = static_cast<Returned*>(hint);
       r->pool->Give(static_cast<uint8_t*>(p), r->cap);
       delete r;
     }, back, &argv[0]);
-    if (made != napi_ok) {
-      // napi_pending_exception: refused before taking the block (JavaScript
-      // can no longer run: the environment is going away), which the batch
-      // still owns and frees. Any later failure gave it to a Buffer that
-      // was not made, and that Buffer's finalizer gives it back.
-      if (made == napi_pending_exception) delete back;
-      else batch.Release();
-      ReportPendingException(env);
-      return 0;
+    // Who owns the block now: a Buffer that was made; Node, which calls the
+    // finalizer, once it got as far as making one (napi_generic_failure
+    // after node::Buffer::New); else still this batch (refused up front:
+    // JavaScript can no longer run, a pending exception, no external
+    // buffers in this runtime), which frees it.
+    if (argv[0] != nullptr || made == napi_generic_failure) {
+      batch.Release();
+    } else {
+      delete back;
     }
-    batch.Release();
-    if (napi_create_double(env, static_cast<double>(n), &argv[1]) != napi_ok || napi_create_int32(env, 0, &argv[2]) != napi_ok) {
-      ReportPendingException(env);
-      return 0;
-    }
-    if (napi_make_callback(env, *context_, recv, fn, 3, argv, &result) != napi_ok) ReportPendingException(env);
+    if (made != napi_ok) return failed();
+    if (napi_create_double(env, static_cast<double>(n), &argv[1]) != napi_ok || napi_create_int32(env, 0, &argv[2]) != napi_ok) return failed();
+    if (napi_make_callback(env, *context_, recv, fn, 3, argv, &result) != napi_ok) return failed();
     return static_cast<int64_t>(n);
   }
 
@@ -384,7 +424,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
   // Delivers what the thread has queued now.
   Napi::Value Consume(const Napi::CallbackInfo& info) {
     Live(info.Env());
-    return Napi::Number::New(info.Env(), static_cast<double>(Deliver()));
+    return Napi::Number::New(info.Env(), static_cast<double>(Deliver(false)));
   }
   // Bytes written by the producers and not yet taken by the thread, per ring.
   Napi::Value Available(const Napi::CallbackInfo& info) {
@@ -396,6 +436,11 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
       a.Set(i, static_cast<double>(p - __atomic_load_n(r.consumer, __ATOMIC_ACQUIRE)));
     }
     return a;
+  }
+
+  // Batches filled in a block that an earlier batch's Buffer gave back.
+  Napi::Value Reused(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(pool_->Hits()));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

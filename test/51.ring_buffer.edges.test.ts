@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { BpfObject, RingBuffer, features, struct } from '../ts/index.js';
+import { BpfObject, RingBuffer, features, struct, type RecordBatch } from '../ts/index.js';
+import type { NativeRingThread } from '../ts/internal/addon.js';
 import { ROOT, itIf, obj, pinPath } from './helpers.js';
 
 const SIZE = 16 * 1024; // ring_edge's ring
@@ -470,31 +471,64 @@ describe('RingBuffer over the mapped ring: wrap-around, discarded and busy recor
     }
   });
 
-  it('drain: \'thread\' reuses a batch\'s memory only once JavaScript lets go of it: 8,000 records in 400 batches, every 7th kept across collections keeps its bytes', async function () {
+  it('drain: \'thread\' reuses a batch\'s memory only once JavaScript lets go of it: 8,000 records in batches of 20, every third batch kept across collections keeps its bytes, the others\' memory is filled again', async function () {
     const gc = (globalThis as { gc?: () => void }).gc;
     assert.ok(gc, 'the suite runs with --expose-gc (.mocharc)');
     const rb = new RingBuffer(o.map('edge'), { drain: 'thread', batchSize: 20 });
-    const kept: [Buffer, Buffer][] = [];
+    const it = rb.recordBatches();
+    const kept: [RecordBatch, Buffer][] = [];
     let seq = 0;
+    let batches = 0;
     for (let round = 0; round < 40; round++) {
       assert.equal(run('produce_discard', args(round * 200, 200)), 200);
-      for (let i = 0; i < 200; i++) {
-        const { value: r, done } = await rb.next();
+      while (seq < (round + 1) * 200) {
+        const { value: b, done } = await it.next();
         assert.equal(done, false);
-        assert.equal(Number(r.readBigUInt64LE(0)), seq, 'in order');
-        if (seq % 7 === 0) kept.push([r, Buffer.from(r)]);
-        seq++;
+        for (let i = 0; i < b.length; i++) assert.equal(Number(b.buffer.readBigUInt64LE(b.offsets[i])), seq++, 'in order');
+        // A batch is one Buffer: kept whole, or let go whole.
+        if (batches++ % 3 === 0) kept.push([b, Buffer.from(b.buffer)]);
       }
-      // Batches whose records were all dropped are collected and their
-      // memory refilled by the next round's batches.
+      // The batches let go are collected, and their memory goes back to
+      // the thread for the next round's.
       gc!();
       await new Promise((resolve) => setImmediate(resolve));
     }
-    for (const [r, copy] of kept) {
-      if (!r.equals(copy)) assert.fail(`record ${copy.readBigUInt64LE(0)} changed after it was received: ${r.toString('hex')}`);
+    for (const [b, copy] of kept) {
+      if (!b.buffer.equals(copy)) assert.fail(`a batch from record ${copy.readBigUInt64LE(8)} changed after it was received`);
     }
+    const reused = (rb.native as NativeRingThread).reused();
+    assert.ok(reused >= 40, `${reused} of ${batches} batches in memory given back`);
     assert.equal(drops(), 0);
-    rb.close();
+    await it.return!();
+  });
+
+  it('drain: \'thread\' holds at most queueBytes however large a batch could be: 10,000 records in a 1 MiB ring, a 64 KiB queue, the loop away; then all arrive in order', async function () {
+    const big = new BpfObject(obj('ring_edge'));
+    big.map('edge').maxEntries = 1 << 20;
+    big.load();
+    try {
+      // batchSize 8192 and batchBytes 4 MiB (the defaults) allow batches far
+      // larger than the queue.
+      const rb = new RingBuffer(big.map('edge'), { drain: 'thread', queueBytes: 1 << 16 });
+      const N = 10_000;
+      assert.equal(big.program('produce_discard').testRun({ ctx: args(0, N) }).retval, N);
+      // The event loop does not run here: the thread fills its queue, then waits.
+      let left = -1;
+      for (let t = 0; t < 400 && rb.stats.availableBytes !== left; t++) {
+        left = rb.stats.availableBytes;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      }
+      const taken = N * 48 - rb.stats.availableBytes;
+      assert.ok(taken > 0 && taken <= 1 << 16, `${taken} bytes taken into a 64 KiB queue`);
+      let seq = 0;
+      for await (const r of rb) {
+        assert.equal(Number(r.readBigUInt64LE(0)), seq);
+        if (++seq === N) break;
+      }
+      assert.equal(Number(big.map<number, bigint>('drops').lookup(0)), 0);
+    } finally {
+      big.close();
+    }
   });
 
   it('drain: \'thread\' with a layout decodes in JavaScript, close() stops the thread and unmaps; bad options throw before anything is mapped', async function () {

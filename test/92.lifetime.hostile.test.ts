@@ -76,6 +76,8 @@ const kept = [];
 \`;
 const threads = () => readdirSync('/proc/self/task').length;
 (async () => {
+  // libuv starts its thread pool at first use: start it before counting.
+  await require('node:fs/promises').readFile('/proc/self/status');
   const before = threads();
   for (let i = 0; i < ${process.env.RUN_IN_VM ? 4 : 16}; i++) {
     const w = new Worker(code, { eval: true, workerData: { drain: i % 2 ? 'thread' : 'loop' } });

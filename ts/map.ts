@@ -197,8 +197,6 @@ interface CursorState {
   done: boolean;
 }
 
-// The addon takes Buffers; a plain Uint8Array gets a Buffer over its bytes.
-
 // Kept out of the class so that users see no internal fields.
 const cursors = new WeakMap<MapBatchCursor, CursorState>();
 const freshCursor = (): CursorState => ({ map: undefined, batches: undefined, pos: null, next: null, lastKey: null, done: false });

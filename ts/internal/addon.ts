@@ -200,6 +200,8 @@ export interface NativeRingThread extends NativeStream {
   add(mapFd: number, size: number): void;
   start(): void;
   available(): number[];
+  /** Batches filled in memory an earlier batch's Buffer gave back when collected (tests). */
+  reused(): number;
 }
 
 export interface NativeUserRingBuffer {
