@@ -39,6 +39,12 @@ namespace {
 constexpr uint32_t kBusy = 1u << 31;
 constexpr uint32_t kDiscard = 1u << 30;
 
+// A record's data length, from its header.
+constexpr uint32_t DataLen(uint32_t h) { return h & ~(kBusy | kDiscard); }
+// The bytes a record takes in the ring: its 8-byte header and its data,
+// padded to 8 (exactly what its frame takes in a batch: poller.h).
+constexpr uint64_t RingBytes(uint32_t h) { return (static_cast<uint64_t>(DataLen(h)) + 15) & ~static_cast<uint64_t>(7); }
+
 struct Ring {
   uint64_t* consumer;
   const uint8_t* base;  // producer page, then the data twice
@@ -261,26 +267,32 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
     const uint64_t* prod = reinterpret_cast<const uint64_t*>(r.base);
     uint64_t pos = __atomic_load_n(r.consumer, __ATOMIC_RELAXED);  // ours alone
     uint64_t end = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
+    // Where the record at position p starts (the data pages are mapped
+    // twice, so it never wraps), and its header, read with acquire: it
+    // pairs with the kernel's commit, so the data is complete once BUSY
+    // reads clear.
+    auto at = [&](uint64_t p) { return r.base + r.page + (p & (r.size - 1)); };
+    auto header = [&](uint64_t p) { return __atomic_load_n(reinterpret_cast<const uint32_t*>(at(p)), __ATOMIC_ACQUIRE); };
+    // A whole batch from `p` on, if every record took `adv` bytes.
+    auto wholeBatch = [&](uint64_t p, uint64_t adv) { return std::min<uint64_t>({end - p, batchRecords_ * adv, batchBytes_ + adv}); };
     while (pos < end) {
-      uint32_t h0 = __atomic_load_n(reinterpret_cast<const uint32_t*>(r.base + r.page + (pos & (r.size - 1))), __ATOMIC_ACQUIRE);
+      uint32_t h0 = header(pos);
       if (h0 & kBusy) return;
-      uint64_t adv0 = (static_cast<uint64_t>(h0 & ~(kBusy | kDiscard)) + 15) & ~static_cast<uint64_t>(7);
-      uint64_t whole = std::min<uint64_t>({end - pos, batchRecords_ * adv0, batchBytes_ + adv0});
-      size_t room = Room(static_cast<size_t>(std::max<uint64_t>(adv0, std::min<uint64_t>(whole, cap_))));
+      uint64_t adv0 = RingBytes(h0);
+      size_t room = Room(static_cast<size_t>(std::max<uint64_t>(adv0, std::min<uint64_t>(wholeBatch(pos, adv0), cap_))));
       if (room == 0) return;  // stopped
       Block block;
       size_t q = 0, records = 0;
       bool oom = false;
       const uint64_t from = pos;
       while (pos < end && records < batchRecords_ && q < batchBytes_) {
-        const uint8_t* at = r.base + r.page + (pos & (r.size - 1));
-        uint32_t h = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
+        uint32_t h = header(pos);
         if (h & kBusy) {
           end = pos;
           break;
         }
-        uint32_t len = h & ~(kBusy | kDiscard);
-        uint64_t adv = (static_cast<uint64_t>(len) + 15) & ~static_cast<uint64_t>(7);
+        uint32_t len = DataLen(h);
+        uint64_t adv = RingBytes(h);
         if (!(h & kDiscard)) {
           if (q + adv > room) break;  // the next chunk waits for room for it
           if (q + adv > block.cap) {
@@ -289,7 +301,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
             // at first as if every record were as long as this one (exact
             // for the common fixed-size event), doubled if one is longer.
             size_t want = static_cast<size_t>(std::min<uint64_t>(room, block.cap == 0
-                ? std::min<uint64_t>({end - pos, batchRecords_ * adv, batchBytes_ + adv})
+                ? wholeBatch(pos, adv)
                 : std::max<uint64_t>(q + adv, 2 * block.cap)));
             if (block.cap == 0) block.Adopt(pool_->Take(want));
             if (q + adv > block.cap && !block.Grow(std::max<size_t>(want, q + adv))) {
@@ -299,7 +311,7 @@ class RingThread : public Napi::ObjectWrap<RingThread> {
           }
           FrameHeader f{len, index, 0};
           memcpy(block.data + q, &f, sizeof(f));
-          memcpy(block.data + q + sizeof(f), at + 8, len);
+          memcpy(block.data + q + sizeof(f), at(pos) + 8, len);
           q += adv;
           records++;
         }

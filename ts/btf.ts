@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { BpfError } from './errors.js';
 import { btfProblem } from './internal/objcheck.js';
 import { fail, invalidArgType } from './internal/errors.js';
-import { viewOf } from './internal/views.js';
+import { viewOfBytes } from './internal/views.js';
 
 /** BTF kinds by name, as BTF_KIND_* of include/uapi/linux/btf.h: index = kind value (BTF_KIND_INT = 1 ... BTF_KIND_ENUM64 = 19). */
 export const BTF_KINDS = [
@@ -123,7 +123,7 @@ export class Btf {
     if (!(raw instanceof Uint8Array)) invalidArgType('raw', 'a Buffer', raw);
     // A Buffer of our own over the caller's bytes (even for a Buffer: its
     // own properties, whatever they were made to say, are not read).
-    let buf = viewOf(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength);
+    let buf = viewOfBytes(raw);
     if (buf.length >= 4 && buf.readUInt32LE(0) === 0x464c457f) {
       buf = elfBtf(buf, (problem) => {
         throw new BpfError({ errno: 4001, op: 'btf__parse', log: problem },

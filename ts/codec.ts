@@ -8,6 +8,7 @@
 //   does not fit.
 import { Btf, type BtfMember, type BtfType } from './btf.js';
 import { fail } from './internal/errors.js';
+import { dataViewOf } from './internal/views.js';
 
 /** The typed arrays codecs give for arrays of integers and floats. */
 export type DecodedTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
@@ -464,7 +465,7 @@ export function codecFor<T = unknown>(btf: Btf, type: number | string): Codec<T>
     decode: fns.decode, decodeAt: fns.decodeAt, encode: fns.encode, decodeRecordAt: fns.decodeRecordAt,
     decodeRecord: (bytes) => {
       if (!(bytes instanceof Uint8Array)) helpers.fail(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "bytes" argument must be a Buffer or Uint8Array');
-      return fns.decodeRecordAt(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, 0, bytes.length);
+      return fns.decodeRecordAt(dataViewOf(bytes), bytes, 0, bytes.length);
     },
   };
   perBtf.set(id, codec as Codec);

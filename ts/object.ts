@@ -11,7 +11,7 @@ import { checkInt, checkString, invalidArgType, invalidState, unknownName } from
 import { attachResult, type AttachResult, type BpfLink, type SkippedProgram } from './link.js';
 import { BpfMap } from './map.js';
 import { BpfProgram, attachHints } from './program.js';
-import { viewOf } from './internal/views.js';
+import { viewOfBytes } from './internal/views.js';
 
 /**
  * Options of `new BpfObject()` and BpfObject.fromBuffer(): the fields of
@@ -137,7 +137,7 @@ export class BpfObject {
   constructor(source: string | Buffer | Uint8Array, opts: BpfObjectOptions = {}) {
     let src: string | Buffer;
     if (typeof source === 'string') src = checkString('path', source);
-    else if (source instanceof Uint8Array) src = viewOf(source.buffer as ArrayBuffer, source.byteOffset, source.byteLength); // ours, even for a Buffer: the checks read what native code reads
+    else if (source instanceof Uint8Array) src = viewOfBytes(source); // ours, even for a Buffer: the checks read what native code reads
     else src = invalidArgType('path', 'a path or a Buffer', source);
     if (typeof src === 'string') notADirectory(src);
     // libbpf names an image in memory by its address ('5616...-ae8'), which

@@ -16,9 +16,14 @@ export function viewOf(ab: ArrayBuffer, off: number, len: number): Buffer {
   return new View(ab, off, len) as Buffer;
 }
 
+/** A Buffer of our own over the bytes of `u8` (no copy), even where `u8` is a Buffer. */
+export function viewOfBytes(u8: Uint8Array): Buffer {
+  return new View(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength) as Buffer;
+}
+
 /** `u8` as a Buffer: itself if it is one, else a Buffer over the same bytes (no copy). */
 export function bufferOf(u8: Uint8Array): Buffer {
-  return Buffer.isBuffer(u8) ? u8 : new View(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength) as Buffer;
+  return Buffer.isBuffer(u8) ? u8 : viewOfBytes(u8);
 }
 
 /** A DataView over exactly the bytes of `u8` (no copy). */
