@@ -14,12 +14,13 @@ import * as path from 'node:path';
 import { libbpfVersion } from '../ts/index.js';
 import { ROOT } from './helpers.js';
 
-const example = (name: string): string => path.join(ROOT, 'dist', 'examples', `${name}.js`);
-
-function run(name: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [example(name), ...args], { encoding: 'utf8', timeout: 30_000 });
+/** Runs a script of ours under this node to its end. */
+function runScript(file: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+/** Runs one of examples/ (built into dist/examples). */
+const run = (name: string, args: readonly string[]): ReturnType<typeof runScript> => runScript(path.join(ROOT, 'dist', 'examples', `${name}.js`), args);
 
 const TOOLS: { name: string; bad: string[]; badMessage: RegExp }[] = [
   { name: 'sockstat', bad: ['--seconds', 'abc'], badMessage: /^sockstat: invalid --seconds 'abc'/ },
@@ -60,7 +61,7 @@ describe('profile and offcputime: arguments', function () {
   this.timeout(150_000);
   for (const name of ['profile', 'offcputime']) {
     it(`${name} --help prints usage and examples; a bad value is one line and exit status 2`, function () {
-      const help = spawnSync(process.execPath, [example(name), '--help'], { encoding: 'utf8' });
+      const help = run(name, ['--help']);
       assert.equal(help.status, 0, help.stderr);
       assert.match(help.stdout, new RegExp(`^Usage: ${name} \\[options\\] \\[duration\\]\\n`));
       assert.match(help.stdout, /--pprof VALUE +write a gzipped pprof profile/);
@@ -70,7 +71,7 @@ describe('profile and offcputime: arguments', function () {
         [['-p', 'abc'], `invalid --pid 'abc'`],
         [['-U', '-K', '1'], '--user-stacks-only and --kernel-stacks-only exclude each other'],
       ] as const) {
-        const r = spawnSync(process.execPath, [example(name), ...args], { encoding: 'utf8' });
+        const r = run(name, args);
         assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
         const lines = r.stderr.trimEnd().split('\n');
         assert.ok(lines[0]!.startsWith(`${name}: ${msg}`), r.stderr);
@@ -86,7 +87,7 @@ describe('profile and offcputime: arguments', function () {
       ['profile', ['-p', String(0x3fff_fff0), '1'], /^profile: no process with pid 1073741808\n/],
       ['offcputime', ['--html', '/nonexistent/dir/x.html', '1'], /^offcputime: cannot write \/nonexistent\/dir\/x\.html: ENOENT\n/],
     ] as const) {
-      const r = spawnSync(process.execPath, [example(name), ...args], { encoding: 'utf8' });
+      const r = run(name, args);
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, msg);
     }
@@ -95,10 +96,7 @@ describe('profile and offcputime: arguments', function () {
 
 describe('the libbpf-node command', function () {
   this.timeout(180_000); // a dozen node processes: minutes under emulation
-  const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'ts', 'cli.js'), ...args], { encoding: 'utf8' });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const cli = (...args: string[]): ReturnType<typeof runScript> => runScript(path.join(ROOT, 'dist', 'ts', 'cli.js'), args);
 
   it('--help and -h print the commands on stdout, exit 0', function () {
     for (const flag of ['--help', '-h']) {
@@ -143,7 +141,7 @@ describe('gen skeleton: the CLI', function () {
     const dir = mkdtempSync(path.join(tmpdir(), 'lbn-skel-'));
     try {
       const cli = path.join(ROOT, 'dist', 'ts', 'cli.js');
-      const lib = path.join(ROOT, 'ts', 'index.js').replace(/\.js$/, '.js');
+      const lib = path.join(ROOT, 'ts', 'index.js');
       for (const [obj, extra] of [['runqlat', ['--embed']], ['execsnoop', ['--types', path.join(ROOT, 'bpf', 'execsnoop_types.bpf.o'), '--event', 'events=struct event']],
         ['types_test', []]] as const) {
         execFileSync(process.execPath, [cli, 'gen', 'skeleton', path.join(ROOT, 'bpf', `${obj}.bpf.o`), '-o', path.join(dir, `${obj}.skel.ts`),

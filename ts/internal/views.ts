@@ -18,7 +18,7 @@ export function viewOf(ab: ArrayBuffer, off: number, len: number): Buffer {
 
 /** A Buffer of our own over the bytes of `u8` (no copy), even where `u8` is a Buffer. */
 export function viewOfBytes(u8: Uint8Array): Buffer {
-  return new View(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength) as Buffer;
+  return viewOf(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength);
 }
 
 /** `u8` as a Buffer: itself if it is one, else a Buffer over the same bytes (no copy). */
