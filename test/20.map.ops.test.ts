@@ -421,10 +421,12 @@ for (const spec of SPECS) {
           assert.ok(keys.includes(BigInt(n - 1)));
           // The oldest keys were evicted to make room. The kernel's LRU is
           // approximate (per-CPU free lists, a reference bit set by our
-          // lookups), so a few old keys may survive: once, in a full suite
-          // run, key 0 did.
+          // lookups), so old keys may survive: once, in a full suite run,
+          // key 0 did; under Debian's 5.10 with two vCPUs, keys 0-15 (half
+          // the map, as if one CPU's share never rotated) all did, once in
+          // many runs. Still, at least half the first keys must go.
           const oldest = keys.filter((k) => k < BigInt(spec.maxEntries));
-          assert.ok(oldest.length <= spec.maxEntries / 4, `${oldest.length} of the first ${spec.maxEntries} keys still there: ${oldest.join(' ')}`);
+          assert.ok(oldest.length <= spec.maxEntries / 2, `${oldest.length} of the first ${spec.maxEntries} keys still there: ${oldest.join(' ')}`);
         });
       }
 
